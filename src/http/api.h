@@ -1,0 +1,62 @@
+#pragma once
+// The terminal API (../../docs/API.md is the contract): routing, authentication,
+// per-terminal rate limiting, JSON codecs and metrics around a Journal.
+//
+// ApiHandler::Handle is the http::Handler of the hub. It never blocks an I/O thread on a
+// commit: POST /v1/sales hands the sale to Journal::Append and answers from its callback.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "http/server.h"
+#include "journal/journal.h"
+
+namespace machub::http {
+
+struct TerminalToken {
+  std::string terminal_id;
+  std::string sha256_hex;  // SHA-256 of the token, lower-case hex; the token is never kept
+};
+
+struct ApiOptions {
+  std::string store_id = "S001";
+  std::vector<TerminalToken> tokens;
+  double rate_per_terminal = 50.0;  // sustained requests/s per terminal; <= 0: unlimited
+  double rate_burst = 100.0;        // bucket size
+  bool metrics_public = false;      // /metrics without a token
+  int list_limit_max = 1000;        // GET /v1/sales?limit= cap
+};
+
+// Extra blocks of GET /v1/status that modules above http provide (cloud, backlog,
+// catalog). Each returns a JSON object as text. Null members: "disabled"/empty defaults.
+struct StatusProviders {
+  std::function<std::string()> cloud;    // {"state": ..., ...}
+  std::function<std::string()> backlog;  // {"sales": ..., "bytes": ..., "oldest_sale_at": ...}
+  std::function<std::string()> catalog;  // {"version": ..., "fetched_at": ...}
+};
+
+class ApiHandler {
+ public:
+  ApiHandler(ApiOptions options, journal::Journal* journal, core::MetricsRegistry* metrics,
+             const core::Clock* clock, StatusProviders status = {});
+  ~ApiHandler();
+
+  void Handle(Request&& request, Respond respond);
+
+  // The body of GET /v1/status (also used by `machub status --data`).
+  std::string StatusJson();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// SHA-256 of a token as lower-case hex (what tokens files and configuration hold).
+std::string HashToken(std::string_view token);
+
+}  // namespace machub::http

@@ -1,0 +1,73 @@
+#pragma once
+// An asynchronous HTTP/1.1 server (Boost.Beast on Asio) for many keep-alive terminal
+// connections: a few I/O threads, no thread per connection.
+//
+// Each connection reads one request at a time (read timeout covers headers and body),
+// hands it to the Handler, and writes the answer when the handler calls `respond`
+// (from any thread, exactly once). Bodies over `body_limit` get 413 payload_too_large,
+// oversized headers 431, malformed requests 400 — without calling the handler.
+// With tls_cert_file/tls_key_file set, every connection is TLS.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace machub::http {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see Server::port())
+  int threads = 2;       // I/O threads
+  size_t body_limit = 256 * 1024;
+  size_t header_limit = 16 * 1024;
+  int64_t read_timeout_ms = 15'000;   // one whole request, from its first byte
+  int64_t write_timeout_ms = 15'000;  // one whole answer
+  int64_t idle_timeout_ms = 120'000;  // a kept-alive connection with no request
+  int max_connections = 2048;
+  std::string tls_cert_file;  // PEM; both or neither
+  std::string tls_key_file;
+};
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query as sent: "/v1/sales?after_seq=3"
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;
+
+  // First header with this lower-case name, or empty.
+  std::string_view Header(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+using Respond = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Respond)>;
+
+class Server {
+ public:
+  // Binds, listens and starts the I/O threads. Fails with kIoError when the address
+  // cannot be bound, kInvalidArgument for unreadable TLS files.
+  static Result<std::unique_ptr<Server>> Start(const ServerOptions& options, Handler handler);
+
+  virtual ~Server() = default;
+  // The bound port (useful with port 0).
+  virtual uint16_t port() const = 0;
+  // Open connections right now.
+  virtual int connections() const = 0;
+  // Stops accepting, lets in-flight requests finish (up to `drain_ms`), closes the rest
+  // and joins the I/O threads. Idempotent.
+  virtual void Stop(int64_t drain_ms = 5000) = 0;
+};
+
+}  // namespace machub::http
