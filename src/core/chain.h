@@ -12,7 +12,10 @@ namespace machub::core {
 std::string GenesisHash(std::string_view store_id);
 
 // The bytes that are hashed for one stored sale: seq, receipt_no, received_at (ms),
-// clock_skew and the canonical sale, in a fixed text layout (docs/JOURNAL.md).
+// clock_skew and the canonical sale, in a fixed text layout (docs/JOURNAL.md):
+//   "machub-record-v1\nseq=<seq>\nreceipt=<receipt_no>\nreceived_at=<ms>\nskew=<0|1>\n"
+//   followed by the canonical sale bytes (no trailing newline). Integers are plain
+//   base-10 (a '-' only for negative values). receipt_no must not contain '\n'.
 std::string CanonicalRecord(int64_t seq, std::string_view receipt_no, int64_t received_at_ms,
                             bool clock_skew, std::string_view canonical_sale);
 

@@ -33,7 +33,9 @@ class Gauge {
 };
 
 // Fixed upper bounds (inclusive, "le"), plus +Inf. Observations are doubles in the
-// metric's unit (seconds for latencies, a count for sizes).
+// metric's unit (seconds for latencies, a count for sizes). The constructor sorts the
+// bounds and drops duplicates, NaN and +Inf. NaN observations count in +Inf only. The
+// sum is kept in millionths of the unit (finer detail is rounded away).
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
@@ -66,13 +68,18 @@ class MetricsRegistry {
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::vector<double>& bounds, const Labels& labels = {});
 
-  // Prometheus text exposition format.
+  // Prometheus text exposition format: families sorted by name, each with "# HELP" and
+  // "# TYPE", then its metrics sorted by rendered labels. Histograms as cumulative
+  // name_bucket{...,le="0.005"} lines (le in plain decimal, last "+Inf"), name_sum and
+  // name_count. Label values escape \\, \" and \n; help text escapes \\ and \n.
+  // A name first registered with one type and later asked for with another returns a
+  // working metric that is not rendered (a caller bug; one name has one type).
   std::string RenderText() const;
 
  private:
   struct Family {
     std::string help;
-    std::string type;  // "counter" | "gauge" | "histogram"
+    std::string type;                                          // "counter" | "gauge" | "histogram"
     std::map<std::string, std::unique_ptr<Counter>> counters;  // key: rendered labels
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace machub::core {
@@ -22,7 +23,7 @@ struct Line {
   int64_t unit_price = 0;      // minor units, >= 0
   int64_t discount = 0;        // minor units, >= 0, at most the gross amount
   int64_t tax_rate_micro = 0;  // millionths, >= 0
-  // Computed by ComputeTotals (see totals.h):
+  // Computed by DecodeSale (sale_codec.h):
   int64_t net = 0;  // round_half_up(qty * unit_price) - discount
   int64_t tax = 0;  // round_half_up(net * tax_rate)
 };
@@ -60,8 +61,8 @@ struct Sale {
 
 // A sale as stored in the journal and answered to terminals.
 struct StoredSale {
-  int64_t seq = 0;          // gapless store sequence, first sale is 1
-  std::string receipt_no;   // per terminal: "T01-000123"
+  int64_t seq = 0;         // gapless store sequence, first sale is 1
+  std::string receipt_no;  // per terminal: "T01-000123"
   int64_t received_at_ms = 0;
   bool clock_skew = false;  // |received_at - created_at| above the configured bound
   std::string canonical;    // CanonicalSale(sale) bytes (the request content)

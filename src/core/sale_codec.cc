@@ -1,0 +1,1011 @@
+#include "core/sale_codec.h"
+
+#include <charconv>
+#include <cstdint>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
+
+#include "core/card_number.h"
+#include "core/currency.h"
+#include "core/money.h"
+#include "core/sha256.h"
+#include "core/time_format.h"
+
+namespace machub::core {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kMaxLines = 1000;
+constexpr size_t kMaxPayments = 20;
+constexpr int64_t kMaxQtyMilli = 1'000'000'000;        // 1,000,000 units
+constexpr int64_t kMaxTaxRateMicro = 1'000'000;        // 100 %
+constexpr int64_t kMaxAmount = 1'000'000'000'000'000;  // 10^15 minor units, any sum
+
+// ---------------------------------------------------------------------------------------
+// Stage 1: a SAX pass that sorts the body into fixed slots.
+//
+// Why SAX and not a DOM: a DOM (nlohmann::json) silently keeps the last of two duplicate
+// keys, allocates a map node per member, and would need a second walk to find unknown
+// fields. The SAX pass sees every key exactly once, moves each string straight into its
+// slot, and leaves all judgement to stage 2, which walks the slots in a fixed order so
+// that the error reported for a body with several problems does not depend on the order
+// of its keys.
+// ---------------------------------------------------------------------------------------
+
+enum class Kind : uint8_t { kAbsent, kNull, kBool, kNumber, kString, kArray, kObject };
+
+struct Raw {
+  Kind kind = Kind::kAbsent;
+  bool boolean = false;
+  std::string str;
+};
+
+enum RootField : int {
+  kId,
+  kTerminalId,
+  kType,
+  kRef,
+  kCreatedAt,
+  kCurrency,
+  kCashier,
+  kLines,
+  kPayments,
+  kTotal,
+  kRootFieldCount
+};
+constexpr std::string_view kRootNames[kRootFieldCount] = {
+    "id",       "terminal_id", "type",  "ref",      "created_at",
+    "currency", "cashier",     "lines", "payments", "total"};
+
+enum LineField : int { kSku, kName, kQty, kUnitPrice, kDiscount, kTaxRate, kLineFieldCount };
+constexpr std::string_view kLineNames[kLineFieldCount] = {"sku",        "name",     "qty",
+                                                          "unit_price", "discount", "tax_rate"};
+
+enum PaymentField : int {
+  kMethod,
+  kAmount,
+  kCardToken,
+  kLast4,
+  kBrand,
+  kAuthCode,
+  kOffline,
+  kPaymentFieldCount
+};
+constexpr std::string_view kPaymentNames[kPaymentFieldCount] = {
+    "method", "amount", "card_token", "last4", "brand", "auth_code", "offline"};
+
+struct RawLine {
+  Kind kind = Kind::kAbsent;  // of the array element; kObject when it is a line
+  Raw f[kLineFieldCount];
+};
+
+struct RawPayment {
+  Kind kind = Kind::kAbsent;
+  Raw f[kPaymentFieldCount];
+};
+
+struct RawSale {
+  Raw f[kRootFieldCount];  // for lines/payments only `kind` is used
+  std::vector<RawLine> lines;
+  std::vector<RawPayment> payments;
+  size_t line_count = 0;  // elements seen; more than stored when over the limit
+  size_t payment_count = 0;
+  std::string unknown_field;  // path of the first unknown member, in document order
+  bool has_unknown = false;
+};
+
+template <size_t N>
+int FindName(const std::string_view (&names)[N], std::string_view key) {
+  for (size_t i = 0; i < N; ++i) {
+    if (names[i] == key) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// A client-chosen member name is echoed in the error's "field" only when it is plainly
+// a name; anything else (a card number used as a key, binary junk) is not repeated back.
+bool PrintableKey(std::string_view key) {
+  if (key.empty() || key.size() > 64) return false;
+  for (char c : key) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return !ContainsCardNumber(key);
+}
+
+class SaxHandler {
+ public:
+  enum class Failure { kNone, kSyntax, kDuplicateKey, kNotObject };
+
+  explicit SaxHandler(RawSale* raw) : raw_(raw) { frames_.reserve(8); }
+
+  Failure failure() const { return failure_; }
+  size_t error_position() const { return error_position_; }
+
+  // --- nlohmann SAX interface ---
+  bool null() { return Scalar(Kind::kNull, nullptr, false); }
+  bool boolean(bool value) { return Scalar(Kind::kBool, nullptr, value); }
+  bool number_integer(Json::number_integer_t /*value*/) {
+    return Scalar(Kind::kNumber, nullptr, false);
+  }
+  bool number_unsigned(Json::number_unsigned_t /*value*/) {
+    return Scalar(Kind::kNumber, nullptr, false);
+  }
+  bool number_float(Json::number_float_t /*value*/, const Json::string_t& /*text*/) {
+    return Scalar(Kind::kNumber, nullptr, false);
+  }
+  bool string(Json::string_t& value) { return Scalar(Kind::kString, &value, false); }
+  bool binary(Json::binary_t& /*value*/) { return Scalar(Kind::kObject, nullptr, false); }
+
+  bool start_object(std::size_t /*size*/) {
+    if (depth_ == 0) {
+      Push(FrameType::kRoot, raw_->f);
+      return true;
+    }
+    Frame& top = Top();
+    switch (top.type) {
+      case FrameType::kLines:
+        Push(FrameType::kLine, NewLine(Kind::kObject)->f);
+        return true;
+      case FrameType::kPayments:
+        Push(FrameType::kPayment, NewPayment(Kind::kObject)->f);
+        return true;
+      default:
+        TakeSlot(top, Kind::kObject);
+        Push(FrameType::kSkipObject, nullptr);
+        return true;
+    }
+  }
+
+  bool start_array(std::size_t /*size*/) {
+    if (depth_ == 0) return Fail(Failure::kNotObject);
+    Frame& top = Top();
+    switch (top.type) {
+      case FrameType::kRoot:
+        if (top.pending == kLines || top.pending == kPayments) {
+          const FrameType type = top.pending == kLines ? FrameType::kLines : FrameType::kPayments;
+          TakeSlot(top, Kind::kArray);
+          Push(type, nullptr);
+          return true;
+        }
+        TakeSlot(top, Kind::kArray);
+        Push(FrameType::kSkipArray, nullptr);
+        return true;
+      case FrameType::kLines:
+        NewLine(Kind::kArray);
+        Push(FrameType::kSkipArray, nullptr);
+        return true;
+      case FrameType::kPayments:
+        NewPayment(Kind::kArray);
+        Push(FrameType::kSkipArray, nullptr);
+        return true;
+      default:
+        TakeSlot(top, Kind::kArray);
+        Push(FrameType::kSkipArray, nullptr);
+        return true;
+    }
+  }
+
+  bool key(Json::string_t& key) {
+    Frame& top = Top();
+    int index = -1;
+    switch (top.type) {
+      case FrameType::kRoot:
+        index = FindName(kRootNames, key);
+        break;
+      case FrameType::kLine:
+        index = FindName(kLineNames, key);
+        break;
+      case FrameType::kPayment:
+        index = FindName(kPaymentNames, key);
+        break;
+      default:
+        break;
+    }
+    if (index >= 0) {
+      if (top.slots[index].kind != Kind::kAbsent) return Fail(Failure::kDuplicateKey);
+      top.pending = index;
+      return true;
+    }
+    // Unknown members (and every member of a skipped object) are remembered only to
+    // catch duplicates; objects are small, so a linear scan beats a hash set.
+    for (const std::string& seen : top.keys) {
+      if (seen == key) return Fail(Failure::kDuplicateKey);
+    }
+    top.keys.push_back(key);
+    top.pending = -1;
+    if (!raw_->has_unknown && top.type != FrameType::kSkipObject) {
+      raw_->has_unknown = true;
+      raw_->unknown_field = PathOfMember(top.type, PrintableKey(key) ? std::string_view(key) : "");
+    }
+    return true;
+  }
+
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*ex*/) {
+    // The library's message quotes the offending input, which may be anything a client
+    // sent (a card number); only the position is kept.
+    error_position_ = position;
+    return Fail(Failure::kSyntax);
+  }
+
+ private:
+  enum class FrameType { kRoot, kLines, kPayments, kLine, kPayment, kSkipObject, kSkipArray };
+
+  struct Frame {
+    FrameType type = FrameType::kSkipArray;
+    int pending = -1;  // slot index of the member whose value comes next; -1: skip it
+    Raw* slots = nullptr;
+    std::vector<std::string> keys;
+  };
+
+  Frame& Top() { return frames_[depth_ - 1]; }
+
+  void Push(FrameType type, Raw* slots) {
+    if (depth_ == frames_.size()) frames_.emplace_back();
+    Frame& frame = frames_[depth_++];
+    frame.type = type;
+    frame.pending = -1;
+    frame.slots = slots;
+    frame.keys.clear();  // keeps capacity: frames are reused across siblings
+  }
+
+  // Records the kind of the value of the pending member (if the member is known).
+  Raw* TakeSlot(Frame& frame, Kind kind) {
+    if (frame.slots == nullptr || frame.pending < 0) return nullptr;
+    Raw* slot = &frame.slots[frame.pending];
+    slot->kind = kind;
+    frame.pending = -1;
+    return slot;
+  }
+
+  bool Scalar(Kind kind, Json::string_t* text, bool boolean) {
+    if (depth_ == 0) return Fail(Failure::kNotObject);
+    Frame& top = Top();
+    switch (top.type) {
+      case FrameType::kLines:
+        NewLine(kind);
+        return true;
+      case FrameType::kPayments:
+        NewPayment(kind);
+        return true;
+      default:
+        break;
+    }
+    if (Raw* slot = TakeSlot(top, kind)) {
+      slot->boolean = boolean;
+      if (text != nullptr) slot->str = std::move(*text);
+    }
+    return true;
+  }
+
+  RawLine* NewLine(Kind kind) {
+    ++raw_->line_count;
+    RawLine* line = &scratch_line_;
+    if (raw_->lines.size() < kMaxLines) {
+      if (raw_->lines.empty()) raw_->lines.reserve(4);
+      line = &raw_->lines.emplace_back();
+    } else {
+      scratch_line_ = RawLine{};  // over the limit: parsed for errors, then dropped
+    }
+    line->kind = kind;
+    return line;
+  }
+
+  RawPayment* NewPayment(Kind kind) {
+    ++raw_->payment_count;
+    RawPayment* payment = &scratch_payment_;
+    if (raw_->payments.size() < kMaxPayments) {
+      if (raw_->payments.empty()) raw_->payments.reserve(2);
+      payment = &raw_->payments.emplace_back();
+    } else {
+      scratch_payment_ = RawPayment{};
+    }
+    payment->kind = kind;
+    return payment;
+  }
+
+  std::string PathOfMember(FrameType type, std::string_view key) const {
+    std::string path;
+    if (type == FrameType::kLine) {
+      path = "lines[" + std::to_string(raw_->line_count - 1) + "]";
+    } else if (type == FrameType::kPayment) {
+      path = "payments[" + std::to_string(raw_->payment_count - 1) + "]";
+    }
+    if (!key.empty()) {
+      if (!path.empty()) path.push_back('.');
+      path.append(key);
+    }
+    return path;
+  }
+
+  bool Fail(Failure failure) {
+    if (failure_ == Failure::kNone) failure_ = failure;
+    return false;  // stops the parser
+  }
+
+  RawSale* raw_;
+  std::vector<Frame> frames_;
+  size_t depth_ = 0;
+  RawLine scratch_line_;
+  RawPayment scratch_payment_;
+  Failure failure_ = Failure::kNone;
+  size_t error_position_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Stage 2: validation in a fixed order, computing the amounts.
+// ---------------------------------------------------------------------------------------
+
+// The JSON path of a field ("lines[2].qty"), turned into a string only for an error: a
+// valid sale never pays for building the paths of its fields.
+struct Path {
+  std::string_view array;  // "lines" or "payments"; empty for a root member
+  size_t index = 0;
+  std::string_view name;  // the member; empty for the array element itself
+
+  std::string str() const {
+    std::string out;
+    if (!array.empty()) {
+      out.append(array);
+      out.push_back('[');
+      out.append(std::to_string(index));
+      out.push_back(']');
+      if (!name.empty()) out.push_back('.');
+    }
+    out.append(name);
+    return out;
+  }
+  std::string Name() const { return std::string(name); }
+  Path Member(std::string_view member) const { return Path{array, index, member}; }
+};
+
+constexpr Path Root(std::string_view name) { return Path{{}, 0, name}; }
+
+Status Invalid(const Path& path, std::string message) {
+  return Status(ErrorCode::kInvalidField, std::move(message), path.str());
+}
+
+Status Missing(const Path& path, std::string message) {
+  return Status(ErrorCode::kMissingField, std::move(message), path.str());
+}
+
+bool IsNullish(const Raw& raw) { return raw.kind == Kind::kAbsent || raw.kind == Kind::kNull; }
+
+// A present string (null counts as absent). Missing: kMissingField when `required`.
+// Any other JSON type: kInvalidField.
+Status TakeString(Raw& raw, const Path& path, bool required, std::string* out,
+                  bool* present = nullptr) {
+  if (present != nullptr) *present = false;
+  if (IsNullish(raw)) {
+    if (required) return Missing(path, path.Name() + " is required");
+    return Status::Ok();
+  }
+  if (raw.kind != Kind::kString) return Invalid(path, path.Name() + " must be a string");
+  *out = std::move(raw.str);
+  if (present != nullptr) *present = true;
+  return Status::Ok();
+}
+
+// Characters (code points) of already-validated UTF-8, or -1 when a control character
+// (U+0000..U+001F, U+007F) appears: those have no place in a receipt and break CSV/log
+// consumers downstream.
+int64_t TextLength(std::string_view s) {
+  int64_t n = 0;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) return -1;
+    if ((c & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+Status CheckText(const std::string& value, const Path& path, int64_t min_chars, int64_t max_chars) {
+  const int64_t n = TextLength(value);
+  if (n < 0) return Invalid(path, path.Name() + " must not contain control characters");
+  if (n < min_chars || n > max_chars) {
+    if (min_chars > 0) {
+      return Invalid(path, path.Name() + " must be " + std::to_string(min_chars) + " to " +
+                               std::to_string(max_chars) + " characters long");
+    }
+    return Invalid(
+        path, path.Name() + " must be at most " + std::to_string(max_chars) + " characters long");
+  }
+  return Status::Ok();
+}
+
+bool IdChars(std::string_view s, bool allow_colon) {
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || (allow_colon && c == ':');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status CheckSaleId(const std::string& value, const Path& path) {
+  if (value.empty() || value.size() > 64 || !IdChars(value, true)) {
+    return Invalid(
+        path, path.Name() + " must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'");
+  }
+  return Status::Ok();
+}
+
+// The message never quotes the value: refusing a card number must not repeat it.
+Status CheckNoCardNumber(const std::string& value, const Path& path) {
+  if (ContainsCardNumber(value)) {
+    return Status(
+        ErrorCode::kCardNumberForbidden,
+        path.Name() + " looks like a full card number; send the processor's token and last4",
+        path.str());
+  }
+  return Status::Ok();
+}
+
+enum class DecimalKind { kQty, kAmount, kTaxRate };
+
+// Money, quantities and rates must arrive as strings: a JSON number has passed through
+// someone's binary floating point, which is how tills lose cents.
+Status TakeDecimal(Raw& raw, const Path& path, bool required, DecimalKind kind, int places,
+                   std::string_view currency, int64_t* out, bool* present = nullptr) {
+  if (present != nullptr) *present = false;
+  if (IsNullish(raw)) {
+    if (required) return Missing(path, path.Name() + " is required");
+    return Status::Ok();
+  }
+  if (raw.kind != Kind::kString) return Invalid(path, path.Name() + " must be a decimal string");
+  switch (ParseDecimalTo(raw.str, places, /*allow_negative=*/false, out)) {
+    case DecimalError::kOk:
+      break;
+    case DecimalError::kSyntax:
+      switch (kind) {
+        case DecimalKind::kQty:
+          return Invalid(path, path.Name() + " must be a decimal number such as \"2\" or \"0.5\"");
+        case DecimalKind::kAmount:
+          return Invalid(path, path.Name() + " must be a decimal amount such as \"3.50\"");
+        case DecimalKind::kTaxRate:
+          return Invalid(path, path.Name() + " must be a decimal fraction such as \"0.0825\"");
+      }
+      break;
+    case DecimalError::kTooManyPlaces:
+      if (kind == DecimalKind::kAmount) {
+        return Invalid(path, path.Name() + " has more decimal places than " +
+                                 std::string(currency) + " allows (" + std::to_string(places) +
+                                 ")");
+      }
+      return Invalid(
+          path, path.Name() + " must have at most " + std::to_string(places) + " decimal places");
+    case DecimalError::kNegative:
+      if (kind == DecimalKind::kQty) return Invalid(path, path.Name() + " must be greater than 0");
+      return Invalid(path, path.Name() + " must not be negative");
+    case DecimalError::kOverflow:
+      *out = INT64_MAX;  // judged by the range checks below
+      break;
+  }
+  switch (kind) {
+    case DecimalKind::kQty:
+      if (*out == 0) return Invalid(path, path.Name() + " must be greater than 0");
+      if (*out > kMaxQtyMilli) return Invalid(path, path.Name() + " must be at most 1000000");
+      break;
+    case DecimalKind::kAmount:
+      if (*out > kMaxAmount) {
+        return Invalid(path,
+                       "amount too large: " + path.Name() + " must be at most 10^15 minor units");
+      }
+      break;
+    case DecimalKind::kTaxRate:
+      if (*out > kMaxTaxRateMicro) return Invalid(path, path.Name() + " must be between 0 and 1");
+      break;
+  }
+  if (present != nullptr) *present = true;
+  return Status::Ok();
+}
+
+Status AmountTooLarge(const Path& path) {
+  return Invalid(path, "amount too large: totals must be at most 10^15 minor units");
+}
+
+Status ValidateLine(RawLine& raw, size_t index, const Currency& currency, Line* line) {
+  const Path element{"lines", index, {}};
+  if (raw.kind != Kind::kObject) return Invalid(element, "each line must be an object");
+  const Path sku = element.Member("sku");
+  RETURN_IF_ERROR(TakeString(raw.f[kSku], sku, true, &line->sku));
+  RETURN_IF_ERROR(CheckText(line->sku, sku, 1, 64));
+  const Path name = element.Member("name");
+  RETURN_IF_ERROR(TakeString(raw.f[kName], name, false, &line->name));
+  RETURN_IF_ERROR(CheckText(line->name, name, 0, 200));
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kQty], element.Member("qty"), true, DecimalKind::kQty, 3,
+                              currency.code, &line->qty_milli));
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kUnitPrice], element.Member("unit_price"), true,
+                              DecimalKind::kAmount, currency.minor_units, currency.code,
+                              &line->unit_price));
+  const Path discount = element.Member("discount");
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kDiscount], discount, false, DecimalKind::kAmount,
+                              currency.minor_units, currency.code, &line->discount));
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kTaxRate], element.Member("tax_rate"), false,
+                              DecimalKind::kTaxRate, 6, currency.code, &line->tax_rate_micro));
+
+  // qty <= 10^9 thousandths and price <= 10^15: the product fits easily in 128 bits.
+  const Result<int64_t> gross =
+      DivRoundHalfUp(static_cast<Int128>(line->qty_milli) * line->unit_price, 1000);
+  if (!gross.ok() || *gross > kMaxAmount) return AmountTooLarge(element);
+  if (line->discount > *gross) {
+    return Invalid(discount, "discount must not exceed the line amount (qty x unit_price)");
+  }
+  line->net = *gross - line->discount;
+  // net <= 10^15 and rate <= 10^6: no overflow, and tax <= net.
+  const Result<int64_t> tax =
+      DivRoundHalfUp(static_cast<Int128>(line->net) * line->tax_rate_micro, 1'000'000);
+  if (!tax.ok()) return AmountTooLarge(element);
+  line->tax = *tax;
+  return Status::Ok();
+}
+
+Status ValidatePayment(RawPayment& raw, size_t index, const Currency& currency, Payment* payment) {
+  const Path element{"payments", index, {}};
+  if (raw.kind != Kind::kObject) return Invalid(element, "each payment must be an object");
+
+  const Path method = element.Member("method");
+  RETURN_IF_ERROR(TakeString(raw.f[kMethod], method, true, &payment->method));
+  RETURN_IF_ERROR(CheckNoCardNumber(payment->method, method));
+  if (payment->method.empty() || payment->method.size() > 32 ||
+      payment->method.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
+          std::string::npos) {
+    return Invalid(method, "method must be 1 to 32 characters of a-z, 0-9 or '_'");
+  }
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kAmount], element.Member("amount"), true, DecimalKind::kAmount,
+                              currency.minor_units, currency.code, &payment->amount));
+
+  const Path token = element.Member("card_token");
+  bool token_present = false;
+  RETURN_IF_ERROR(
+      TakeString(raw.f[kCardToken], token, false, &payment->card_token, &token_present));
+  RETURN_IF_ERROR(CheckNoCardNumber(payment->card_token, token));
+  RETURN_IF_ERROR(CheckText(payment->card_token, token, 0, 128));
+  if (payment->method == "card") {
+    if (!token_present) return Missing(token, "card_token is required for card payments");
+    if (payment->card_token.empty()) {
+      return Invalid(token, "card_token must not be empty for card payments");
+    }
+  }
+
+  const Path last4 = element.Member("last4");
+  bool last4_present = false;
+  RETURN_IF_ERROR(TakeString(raw.f[kLast4], last4, false, &payment->last4, &last4_present));
+  RETURN_IF_ERROR(CheckNoCardNumber(payment->last4, last4));
+  if (last4_present && (payment->last4.size() != 4 ||
+                        payment->last4.find_first_not_of("0123456789") != std::string::npos)) {
+    return Invalid(last4, "last4 must be exactly 4 digits");
+  }
+
+  const Path brand = element.Member("brand");
+  RETURN_IF_ERROR(TakeString(raw.f[kBrand], brand, false, &payment->brand));
+  RETURN_IF_ERROR(CheckNoCardNumber(payment->brand, brand));
+  RETURN_IF_ERROR(CheckText(payment->brand, brand, 0, 32));
+
+  const Path auth = element.Member("auth_code");
+  RETURN_IF_ERROR(TakeString(raw.f[kAuthCode], auth, false, &payment->auth_code));
+  RETURN_IF_ERROR(CheckNoCardNumber(payment->auth_code, auth));
+  RETURN_IF_ERROR(CheckText(payment->auth_code, auth, 0, 64));
+
+  Raw& offline = raw.f[kOffline];
+  if (!IsNullish(offline)) {
+    if (offline.kind != Kind::kBool) {
+      return Invalid(element.Member("offline"), "offline must be true or false");
+    }
+    payment->offline = offline.boolean;
+  }
+  return Status::Ok();
+}
+
+Result<Sale> Validate(RawSale& raw) {
+  if (raw.has_unknown) {
+    return Status(ErrorCode::kInvalidField,
+                  "unknown field: the hub accepts only the fields of the sale format, so that "
+                  "nothing sent is silently dropped",
+                  raw.unknown_field);
+  }
+  Sale sale;
+
+  constexpr Path kIdPath = Root("id");
+  RETURN_IF_ERROR(TakeString(raw.f[kId], kIdPath, true, &sale.id));
+  RETURN_IF_ERROR(CheckSaleId(sale.id, kIdPath));
+
+  constexpr Path kTerminalPath = Root("terminal_id");
+  RETURN_IF_ERROR(TakeString(raw.f[kTerminalId], kTerminalPath, true, &sale.terminal_id));
+  if (sale.terminal_id.empty() || sale.terminal_id.size() > 32 ||
+      !IdChars(sale.terminal_id, false)) {
+    return Invalid(kTerminalPath,
+                   "terminal_id must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+  }
+
+  constexpr Path kTypePath = Root("type");
+  std::string type;
+  bool type_present = false;
+  RETURN_IF_ERROR(TakeString(raw.f[kType], kTypePath, false, &type, &type_present));
+  if (!type_present || type == "sale") {
+    sale.type = SaleType::kSale;
+  } else if (type == "refund") {
+    sale.type = SaleType::kRefund;
+  } else if (type == "void") {
+    sale.type = SaleType::kVoid;
+  } else {
+    return Invalid(kTypePath, "type must be \"sale\", \"refund\" or \"void\"");
+  }
+
+  constexpr Path kRefPath = Root("ref");
+  if (sale.type == SaleType::kSale) {
+    if (!IsNullish(raw.f[kRef])) {
+      return Invalid(kRefPath, "ref is only allowed for a refund or void");
+    }
+  } else {
+    RETURN_IF_ERROR(TakeString(raw.f[kRef], kRefPath, true, &sale.ref));
+    RETURN_IF_ERROR(CheckSaleId(sale.ref, kRefPath));
+    if (sale.ref == sale.id) return Invalid(kRefPath, "ref must name another sale, not this one");
+  }
+
+  constexpr Path kCreatedPath = Root("created_at");
+  std::string created_at;
+  RETURN_IF_ERROR(TakeString(raw.f[kCreatedAt], kCreatedPath, true, &created_at));
+  const Result<int64_t> created_ms = ParseRfc3339(created_at);
+  if (!created_ms.ok()) {
+    return Invalid(kCreatedPath,
+                   "created_at must be an RFC 3339 timestamp such as \"2026-11-27T10:15:00Z\"");
+  }
+  sale.created_at_ms = *created_ms;
+
+  constexpr Path kCurrencyPath = Root("currency");
+  RETURN_IF_ERROR(TakeString(raw.f[kCurrency], kCurrencyPath, true, &sale.currency));
+  const Currency* currency = FindCurrency(sale.currency);
+  if (currency == nullptr) {
+    return Invalid(kCurrencyPath, "currency must be a known ISO 4217 code such as \"USD\"");
+  }
+
+  constexpr Path kCashierPath = Root("cashier");
+  RETURN_IF_ERROR(TakeString(raw.f[kCashier], kCashierPath, false, &sale.cashier));
+  RETURN_IF_ERROR(CheckNoCardNumber(sale.cashier, kCashierPath));
+  RETURN_IF_ERROR(CheckText(sale.cashier, kCashierPath, 0, 64));
+
+  // Lines.
+  constexpr Path kLinesPath = Root("lines");
+  const Raw& lines = raw.f[kLines];
+  if (IsNullish(lines)) return Missing(kLinesPath, "lines is required");
+  if (lines.kind != Kind::kArray) return Invalid(kLinesPath, "lines must be an array");
+  if (raw.line_count == 0) return Invalid(kLinesPath, "lines must contain at least one line");
+  if (raw.line_count > kMaxLines) {
+    return Invalid(kLinesPath, "lines must contain at most 1000 lines");
+  }
+  sale.lines.resize(raw.lines.size());
+  for (size_t i = 0; i < raw.lines.size(); ++i) {
+    Line& line = sale.lines[i];
+    RETURN_IF_ERROR(ValidateLine(raw.lines[i], i, *currency, &line));
+    sale.subtotal += line.net;
+    sale.tax_total += line.tax;
+    // Each term is <= 10^15 and there are <= 1000 of them: the sums cannot overflow
+    // before this check trips.
+    if (sale.subtotal > kMaxAmount || sale.tax_total > kMaxAmount) {
+      return AmountTooLarge(kLinesPath);
+    }
+  }
+  sale.total = sale.subtotal + sale.tax_total;
+  if (sale.total > kMaxAmount) return AmountTooLarge(kLinesPath);
+
+  // Payments.
+  constexpr Path kPaymentsPath = Root("payments");
+  const Raw& payments = raw.f[kPayments];
+  if (!IsNullish(payments)) {
+    if (payments.kind != Kind::kArray) return Invalid(kPaymentsPath, "payments must be an array");
+    if (raw.payment_count > kMaxPayments) {
+      return Invalid(kPaymentsPath, "payments must contain at most 20 payments");
+    }
+    sale.payments.resize(raw.payments.size());
+    for (size_t i = 0; i < raw.payments.size(); ++i) {
+      RETURN_IF_ERROR(ValidatePayment(raw.payments[i], i, *currency, &sale.payments[i]));
+      sale.paid += sale.payments[i].amount;
+      if (sale.paid > kMaxAmount) return AmountTooLarge(kPaymentsPath);
+    }
+  }
+
+  // Declared total.
+  int64_t declared = 0;
+  bool declared_present = false;
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kTotal], Root("total"), false, DecimalKind::kAmount,
+                              currency->minor_units, currency->code, &declared, &declared_present));
+  if (declared_present) {
+    sale.declared_total = declared;
+    if (declared != sale.total) {
+      return Status(ErrorCode::kTotalMismatch,
+                    "total does not match the hub's computation (" +
+                        FormatAmount(sale.total, currency->minor_units) + ")",
+                    "total");
+    }
+  }
+
+  if (sale.type == SaleType::kSale) {
+    if (sale.paid < sale.total) {
+      return Status(ErrorCode::kTotalMismatch,
+                    "payments add up to " + FormatAmount(sale.paid, currency->minor_units) +
+                        ", less than the total " + FormatAmount(sale.total, currency->minor_units),
+                    "payments");
+    }
+    sale.change = sale.paid - sale.total;
+  } else {
+    if (!sale.payments.empty() && sale.paid != sale.total) {
+      return Status(ErrorCode::kTotalMismatch,
+                    "payments of a " + std::string(SaleTypeName(sale.type)) +
+                        " must add up to its total " +
+                        FormatAmount(sale.total, currency->minor_units),
+                    "payments");
+    }
+    sale.change = 0;
+  }
+  return sale;
+}
+
+// ---------------------------------------------------------------------------------------
+// Output: a small JSON writer with one fixed escaping, so that the canonical bytes never
+// depend on a library's formatting choices.
+// ---------------------------------------------------------------------------------------
+
+class Writer {
+ public:
+  explicit Writer(size_t reserve) { out_.reserve(reserve); }
+
+  std::string Take() { return std::move(out_); }
+
+  // ,"name": (the comma only when something precedes in the same container)
+  void Key(std::string_view name) {
+    Separator();
+    out_.push_back('"');
+    out_.append(name);  // keys are ours: plain ASCII
+    out_.append("\":");
+  }
+
+  void String(std::string_view name, std::string_view value) {
+    Key(name);
+    Escaped(value);
+    need_comma_ = true;
+  }
+  void Decimal(std::string_view name, int64_t scaled, int places, bool trim) {
+    Key(name);
+    out_.push_back('"');
+    AppendDecimal(&out_, scaled, places, trim);
+    out_.push_back('"');
+    need_comma_ = true;
+  }
+  void Int(std::string_view name, int64_t value) {
+    Key(name);
+    char buf[24];
+    const auto res = std::to_chars(buf, buf + sizeof(buf), value);
+    out_.append(buf, res.ptr);
+    need_comma_ = true;
+  }
+  void Bool(std::string_view name, bool value) {
+    Key(name);
+    out_.append(value ? "true" : "false");
+    need_comma_ = true;
+  }
+
+  void BeginObject() {
+    Separator();
+    out_.push_back('{');
+    need_comma_ = false;
+  }
+  void BeginObject(std::string_view name) {
+    Key(name);
+    out_.push_back('{');
+    need_comma_ = false;
+  }
+  void EndObject() {
+    out_.push_back('}');
+    need_comma_ = true;
+  }
+  void BeginArray(std::string_view name) {
+    Key(name);
+    out_.push_back('[');
+    need_comma_ = false;
+  }
+  void EndArray() {
+    out_.push_back(']');
+    need_comma_ = true;
+  }
+
+ private:
+  void Separator() {
+    if (need_comma_) out_.push_back(',');
+    need_comma_ = false;
+  }
+
+  // Escapes '"', '\\' and control characters (\b \f \n \r \t, else \u00xx lower-case);
+  // everything else, including non-ASCII UTF-8, is copied as is.
+  void Escaped(std::string_view s) {
+    out_.push_back('"');
+    size_t run = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(s.data() + run, i - run);
+      run = i + 1;
+      switch (c) {
+        case '"':
+          out_.append("\\\"");
+          break;
+        case '\\':
+          out_.append("\\\\");
+          break;
+        case '\b':
+          out_.append("\\b");
+          break;
+        case '\f':
+          out_.append("\\f");
+          break;
+        case '\n':
+          out_.append("\\n");
+          break;
+        case '\r':
+          out_.append("\\r");
+          break;
+        case '\t':
+          out_.append("\\t");
+          break;
+        default: {
+          static constexpr char kHex[] = "0123456789abcdef";
+          const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+          out_.append(esc, 6);
+        }
+      }
+    }
+    out_.append(s.data() + run, s.size() - run);
+    out_.push_back('"');
+  }
+
+  std::string out_;
+  bool need_comma_ = false;
+};
+
+int MinorUnits(const Sale& sale) {
+  const Currency* currency = FindCurrency(sale.currency);
+  // A Sale comes from DecodeSale, so the currency is known; 2 keeps a hand-built Sale
+  // with a bad code printable rather than crashing.
+  return currency != nullptr ? currency->minor_units : 2;
+}
+
+void WritePayments(Writer& w, const Sale& sale, int minor, bool always_offline) {
+  w.BeginArray("payments");
+  for (const Payment& p : sale.payments) {
+    w.BeginObject();
+    w.String("method", p.method);
+    w.Decimal("amount", p.amount, minor, false);
+    if (!p.card_token.empty()) w.String("card_token", p.card_token);
+    if (!p.last4.empty()) w.String("last4", p.last4);
+    if (!p.brand.empty()) w.String("brand", p.brand);
+    if (!p.auth_code.empty()) w.String("auth_code", p.auth_code);
+    if (p.offline || always_offline) w.Bool("offline", p.offline);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+Result<Sale> DecodeSale(std::string_view json) {
+  RawSale raw;
+  SaxHandler handler(&raw);
+  try {
+    Json::sax_parse(json.begin(), json.end(), &handler);
+  } catch (const std::exception&) {
+    // sax_parse reports syntax errors through the handler; anything thrown is resource
+    // exhaustion, reported the same way rather than crossing the module boundary.
+    return Status(ErrorCode::kInvalidJson, "request body could not be parsed");
+  }
+  switch (handler.failure()) {
+    case SaxHandler::Failure::kNone:
+      break;
+    case SaxHandler::Failure::kSyntax:
+      return Status(ErrorCode::kInvalidJson, "request body is not valid JSON (error at byte " +
+                                                 std::to_string(handler.error_position()) + ")");
+    case SaxHandler::Failure::kDuplicateKey:
+      return Status(ErrorCode::kInvalidJson,
+                    "request body has a duplicate key in an object, which JSON readers "
+                    "resolve differently");
+    case SaxHandler::Failure::kNotObject:
+      return Status(ErrorCode::kInvalidJson, "request body must be a JSON object");
+  }
+  return Validate(raw);
+}
+
+std::string CanonicalSale(const Sale& sale) {
+  const int minor = MinorUnits(sale);
+  Writer w(256 + sale.lines.size() * 112 + sale.payments.size() * 96);
+  w.BeginObject();
+  w.String("id", sale.id);
+  w.String("terminal_id", sale.terminal_id);
+  w.String("type", SaleTypeName(sale.type));
+  if (!sale.ref.empty()) w.String("ref", sale.ref);
+  w.String("created_at", FormatRfc3339(sale.created_at_ms));
+  w.String("currency", sale.currency);
+  if (!sale.cashier.empty()) w.String("cashier", sale.cashier);
+  w.BeginArray("lines");
+  for (const Line& line : sale.lines) {
+    w.BeginObject();
+    w.String("sku", line.sku);
+    if (!line.name.empty()) w.String("name", line.name);
+    w.Decimal("qty", line.qty_milli, 3, true);
+    w.Decimal("unit_price", line.unit_price, minor, false);
+    w.Decimal("discount", line.discount, minor, false);
+    w.Decimal("tax_rate", line.tax_rate_micro, 6, true);
+    w.EndObject();
+  }
+  w.EndArray();
+  WritePayments(w, sale, minor, /*always_offline=*/false);
+  w.EndObject();
+  return w.Take();
+}
+
+Result<Sale> DecodeCanonical(std::string_view canonical) {
+  Result<Sale> sale = DecodeSale(canonical);
+  if (!sale.ok()) {
+    // Stored bytes that no longer decode are corruption (or a rule tightened without a
+    // migration), never the client's fault.
+    return Status(ErrorCode::kInternal, "stored sale does not decode: " + sale.status().ToString());
+  }
+  return sale;
+}
+
+std::string StoredSaleJson(const StoredSale& stored) {
+  const Sale& sale = stored.sale;
+  const int minor = MinorUnits(sale);
+  Writer w(512 + sale.lines.size() * 160 + sale.payments.size() * 112);
+  w.BeginObject();
+  w.String("id", sale.id);
+  w.Int("seq", stored.seq);
+  w.String("receipt_no", stored.receipt_no);
+  w.String("terminal_id", sale.terminal_id);
+  w.String("type", SaleTypeName(sale.type));
+  if (!sale.ref.empty()) w.String("ref", sale.ref);
+  w.String("created_at", FormatRfc3339(sale.created_at_ms));
+  w.String("received_at", FormatRfc3339(stored.received_at_ms));
+  w.Bool("clock_skew", stored.clock_skew);
+  w.String("currency", sale.currency);
+  if (!sale.cashier.empty()) w.String("cashier", sale.cashier);
+  w.BeginArray("lines");
+  for (const Line& line : sale.lines) {
+    w.BeginObject();
+    w.String("sku", line.sku);
+    w.String("name", line.name);
+    w.Decimal("qty", line.qty_milli, 3, true);
+    w.Decimal("unit_price", line.unit_price, minor, false);
+    w.Decimal("discount", line.discount, minor, false);
+    w.Decimal("tax_rate", line.tax_rate_micro, 6, true);
+    w.Decimal("net", line.net, minor, false);
+    w.Decimal("tax", line.tax, minor, false);
+    w.EndObject();
+  }
+  w.EndArray();
+  WritePayments(w, sale, minor, /*always_offline=*/true);
+  w.Decimal("subtotal", sale.subtotal, minor, false);
+  w.Decimal("tax", sale.tax_total, minor, false);
+  w.Decimal("total", sale.total, minor, false);
+  w.Decimal("paid", sale.paid, minor, false);
+  w.Decimal("change", sale.change, minor, false);
+  w.String("hash", ToHex(stored.hash));
+  w.String("prev_hash", ToHex(stored.prev_hash));
+  w.Bool("uploaded", stored.uploaded);
+  w.EndObject();
+  return w.Take();
+}
+
+}  // namespace machub::core
