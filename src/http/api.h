@@ -4,6 +4,17 @@
 //
 // ApiHandler::Handle is the http::Handler of the hub. It never blocks an I/O thread on a
 // commit: POST /v1/sales hands the sale to Journal::Append and answers from its callback.
+// Handle is thread-safe. `journal`, `metrics` (may be null: no metrics) and `clock` (null:
+// the system clock) must outlive the handler and every Append callback still pending
+// (close the journal before destroying them); the handler itself may go first. Error answers come
+// from api_error.h; the HTTP-level codes the API adds are `method_not_allowed` (405, with Allow)
+// and those of the server (bad_request, server_busy).
+//
+// Routes: POST /v1/sales, GET /v1/sales/{id}, GET /v1/sales?after_seq=&limit=,
+// GET /v1/status, GET /healthz (no token), GET /metrics (token unless metrics_public),
+// GET / (dashboard page, no token). Every authenticated request counts against the
+// terminal's rate limit before its body is decoded. A `limit` above list_limit_max is
+// clamped to it; a non-numeric or negative after_seq, or a limit < 1, is 422.
 
 #include <cstdint>
 #include <functional>
@@ -50,6 +61,11 @@ class ApiHandler {
 
   // The body of GET /v1/status (also used by `machub status --data`).
   std::string StatusJson();
+
+  // Optional: where the gauge machub_http_connections reads the open connection count
+  // when /metrics is rendered (e.g. [&server] { return server->connections(); }).
+  // Thread-safe; pass an empty function to detach before the source goes away.
+  void SetConnectionsSource(std::function<int()> connections);
 
  private:
   struct Impl;

@@ -4,8 +4,11 @@
 //
 // Each connection reads one request at a time (read timeout covers headers and body),
 // hands it to the Handler, and writes the answer when the handler calls `respond`
-// (from any thread, exactly once). Bodies over `body_limit` get 413 payload_too_large,
-// oversized headers 431, malformed requests 400 — without calling the handler.
+// (from any thread, exactly once; a Respond dropped uncalled answers 500). Bodies over
+// `body_limit` get 413 payload_too_large, oversized headers 431 payload_too_large,
+// malformed requests and Content-Length together with Transfer-Encoding 400 bad_request
+// (api_error.h), then the connection closes — without calling the handler. Beyond
+// `max_connections` a new connection gets 503 server_busy and is closed.
 // With tls_cert_file/tls_key_file set, every connection is TLS.
 
 #include <cstdint>
@@ -66,7 +69,8 @@ class Server {
   // Open connections right now.
   virtual int connections() const = 0;
   // Stops accepting, lets in-flight requests finish (up to `drain_ms`), closes the rest
-  // and joins the I/O threads. Idempotent.
+  // and joins the I/O threads. Idempotent. Never call it from a handler (an I/O thread).
+  // A Respond called after Stop is dropped harmlessly.
   virtual void Stop(int64_t drain_ms = 5000) = 0;
 };
 

@@ -88,6 +88,10 @@ class Journal {
   // PRAGMA integrity_check == "ok".
   virtual Status IntegrityCheck() = 0;
 
+  // OK while the last commit (or, before any, the open) succeeded; kStorageUnavailable
+  // after a failed commit until one succeeds again. Cheap; for /healthz.
+  virtual Status Health() const = 0;
+
   // Drains queued appends (each completes), stops the threads, closes connections.
   // Appends after Close complete with kStorageUnavailable. Idempotent.
   virtual void Close() = 0;

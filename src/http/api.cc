@@ -1,0 +1,497 @@
+#include "http/api.h"
+
+#include <charconv>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "core/currency.h"
+#include "core/log.h"
+#include "core/money.h"
+#include "core/sale_codec.h"
+#include "core/sha256.h"
+#include "core/time_format.h"
+#include "http/api_error.h"
+#include "http/auth.h"
+#include "http/dashboard.h"
+#include "http/rate_limiter.h"
+
+#ifndef MACHUB_VERSION
+#define MACHUB_VERSION "unknown"
+#endif
+
+namespace machub::http {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr int kDefaultListLimit = 100;
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf-8";
+
+enum class Route { kUnmatched, kDashboard, kHealthz, kMetrics, kStatus, kSales, kSale };
+
+// The route label of metrics: the pattern, never the raw path (bounded cardinality).
+std::string_view RouteLabel(Route route) {
+  switch (route) {
+    case Route::kDashboard:
+      return "/";
+    case Route::kHealthz:
+      return "/healthz";
+    case Route::kMetrics:
+      return "/metrics";
+    case Route::kStatus:
+      return "/v1/status";
+    case Route::kSales:
+      return "/v1/sales";
+    case Route::kSale:
+      return "/v1/sales/{id}";
+    case Route::kUnmatched:
+      break;
+  }
+  return "unmatched";
+}
+
+std::string_view AllowedMethods(Route route) {
+  return route == Route::kSales ? "GET, POST" : "GET";
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX-decoding ("+" is a space only in queries). Nullopt for a broken escape.
+std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = HexValue(in[i + 1]);
+      const int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (plus_is_space && in[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+Route Match(std::string_view path, std::string* id) {
+  if (path == "/") return Route::kDashboard;
+  if (path == "/healthz") return Route::kHealthz;
+  if (path == "/metrics") return Route::kMetrics;
+  if (path == "/v1/status") return Route::kStatus;
+  if (path == "/v1/sales") return Route::kSales;
+  constexpr std::string_view kSalePrefix = "/v1/sales/";
+  if (path.substr(0, kSalePrefix.size()) == kSalePrefix) {
+    const std::string_view raw = path.substr(kSalePrefix.size());
+    if (raw.empty() || raw.find('/') != std::string_view::npos) return Route::kUnmatched;
+    auto decoded = PercentDecode(raw, /*plus_is_space=*/false);
+    if (!decoded || decoded->empty()) return Route::kUnmatched;
+    *id = std::move(*decoded);
+    return Route::kSale;
+  }
+  return Route::kUnmatched;
+}
+
+// The value of `key` in a query string (last occurrence wins), decoded.
+std::optional<std::string> QueryParam(std::string_view query, std::string_view key) {
+  std::optional<std::string> found;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    auto name = PercentDecode(pair.substr(0, eq), true);
+    if (!name || *name != key) continue;
+    auto value = PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+    found = value ? std::move(*value) : std::string("\x01");  // broken escape: not a number
+  }
+  return found;
+}
+
+// Plain decimal digits only (no sign, no spaces), fits int64.
+std::optional<int64_t> ParseNonNegative(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  int64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.front() == '-') {
+    return std::nullopt;
+  }
+  return value;
+}
+
+Response JsonResponse(int status, std::string body) {
+  Response response;
+  response.status = status;
+  response.content_type = std::string(kJson);
+  response.body = std::move(body);
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+std::string Dump(const ojson& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A provider's JSON text, or `fallback` when it is missing or not a JSON object.
+ojson ProvidedBlock(const std::function<std::string()>& provider, std::string_view name,
+                    ojson fallback) {
+  if (!provider) return fallback;
+  std::string text;
+  try {
+    text = provider();
+  } catch (const std::exception& e) {
+    core::LogError("status_provider_failed", {{"block", name}, {"what", e.what()}});
+    return fallback;
+  }
+  ojson parsed = ojson::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    core::LogError("status_provider_invalid", {{"block", name}});
+    return fallback;
+  }
+  return parsed;
+}
+
+}  // namespace
+
+struct ApiHandler::Impl {
+  Impl(ApiOptions opts, journal::Journal* j, core::MetricsRegistry* m, const core::Clock* c,
+       StatusProviders s)
+      : options(std::move(opts)),
+        journal(j),
+        metrics(m),
+        clock(c != nullptr ? c : &core::SystemClock()),
+        status(std::move(s)),
+        auth(options.tokens),
+        limiter(options.rate_per_terminal, options.rate_burst),
+        start_us(clock->MonotonicUs()) {}
+
+  const ApiOptions options;
+  journal::Journal* const journal;
+  core::MetricsRegistry* const metrics;
+  const core::Clock* const clock;
+  const StatusProviders status;
+  const TokenAuthenticator auth;
+  RateLimiter limiter;
+  const int64_t start_us;
+
+  std::mutex connections_mu;
+  std::function<int()> connections;
+
+  void Handle(Request&& request, Respond respond);
+
+  // Wraps `respond` so that every answer is counted and timed, whatever thread answers.
+  // Captures the registry and clock, not `this`: a journal callback may run after the
+  // handler is gone.
+  Respond Instrument(Route route, int64_t start, Respond respond) {
+    if (metrics == nullptr) return respond;
+    return [metrics = metrics, clock = clock, route, start,
+            respond = std::move(respond)](Response response) {
+      const std::string label(RouteLabel(route));
+      metrics
+          ->GetCounter("machub_http_requests_total", "HTTP requests answered, by route and status",
+                       {{"route", label}, {"status", std::to_string(response.status)}})
+          .Inc();
+      metrics
+          ->GetHistogram("machub_http_request_duration_seconds",
+                         "Time from request to answer, by route", core::LatencyBuckets(),
+                         {{"route", label}})
+          .Observe(static_cast<double>(clock->MonotonicUs() - start) / 1e6);
+      respond(std::move(response));
+    };
+  }
+
+  // The authenticated terminal, or the error answer (401, 429) already sent.
+  std::optional<std::string> Authorize(const Request& request, Route route,
+                                       const Respond& respond) {
+    Result<std::string> terminal = auth.Authenticate(request.Header("authorization"));
+    if (!terminal.ok()) {
+      const bool missing = BearerToken(request.Header("authorization")).empty();
+      CountAuthFailure(missing ? "missing" : "unknown");
+      core::LogWarn("http_unauthorized", {{"remote", request.remote_address},
+                                          {"route", RouteLabel(route)},
+                                          {"reason", missing ? "missing" : "unknown"}});
+      respond(ErrorResponse(terminal.status()));
+      return std::nullopt;
+    }
+    const int64_t retry_after_s = limiter.Acquire(*terminal, clock->MonotonicUs());
+    if (retry_after_s > 0) {
+      if (metrics != nullptr) {
+        metrics
+            ->GetCounter("machub_http_rate_limited_total",
+                         "Requests refused by the per-terminal rate limit",
+                         {{"terminal", *terminal}})
+            .Inc();
+      }
+      Response response =
+          ErrorResponse(Status(ErrorCode::kRateLimited, "too many requests from this terminal"));
+      response.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
+      respond(std::move(response));
+      return std::nullopt;
+    }
+    return std::move(*terminal);
+  }
+
+  void CountAuthFailure(std::string_view reason) {
+    if (metrics == nullptr) return;
+    metrics
+        ->GetCounter("machub_http_auth_failures_total",
+                     "Requests refused by authentication (missing/unknown token, other terminal)",
+                     {{"reason", std::string(reason)}})
+        .Inc();
+  }
+
+  void PostSale(const Request& request, const std::string& terminal, Respond respond);
+  void GetSale(const std::string& id, const Respond& respond);
+  void ListSales(std::string_view query, const Respond& respond);
+  void Healthz(const Respond& respond);
+  void Metrics(const Respond& respond);
+  std::string StatusJson();
+};
+
+void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
+  const int64_t start = clock->MonotonicUs();
+  const std::string_view target = request.target;
+  const size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  std::string id;
+  const Route route = Match(path, &id);
+  respond = Instrument(route, start, std::move(respond));
+
+  if (route == Route::kUnmatched) {
+    return respond(ErrorResponse(Status(ErrorCode::kNotFound, "no such resource")));
+  }
+  const bool is_get = request.method == "GET";
+  const bool is_post = request.method == "POST";
+  if (!(is_get || (is_post && route == Route::kSales))) {
+    Response response = ErrorResponse(405, kMethodNotAllowedCode,
+                                      request.method.size() <= 16
+                                          ? "method " + request.method + " is not allowed here"
+                                          : std::string("method not allowed here"));
+    response.headers.emplace_back("Allow", std::string(AllowedMethods(route)));
+    return respond(std::move(response));
+  }
+
+  switch (route) {
+    case Route::kDashboard: {
+      Response response;
+      response.content_type = "text/html; charset=utf-8";
+      response.body = std::string(kDashboardHtml);
+      response.headers.emplace_back("Cache-Control", "no-cache");
+      response.headers.emplace_back("Content-Security-Policy", std::string(kDashboardCsp));
+      response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      response.headers.emplace_back("Referrer-Policy", "no-referrer");
+      return respond(std::move(response));
+    }
+    case Route::kHealthz:
+      return Healthz(respond);
+    case Route::kMetrics:
+      if (!options.metrics_public && !Authorize(request, route, respond)) return;
+      return Metrics(respond);
+    default:
+      break;
+  }
+
+  std::optional<std::string> terminal = Authorize(request, route, respond);
+  if (!terminal) return;
+  switch (route) {
+    case Route::kStatus:
+      return respond(JsonResponse(200, StatusJson()));
+    case Route::kSale:
+      return GetSale(id, respond);
+    case Route::kSales:
+      if (is_post) return PostSale(request, *terminal, std::move(respond));
+      return ListSales(query, respond);
+    default:
+      return respond(ErrorResponse(Status(ErrorCode::kInternal, "unrouted")));
+  }
+}
+
+void ApiHandler::Impl::PostSale(const Request& request, const std::string& terminal,
+                                Respond respond) {
+  Result<core::Sale> sale = core::DecodeSale(request.body);
+  if (!sale.ok()) return respond(ErrorResponse(sale.status()));
+  if (sale->terminal_id != terminal) {
+    CountAuthFailure("other_terminal");
+    core::LogWarn("http_forbidden", {{"remote", request.remote_address},
+                                     {"token_terminal", terminal},
+                                     {"sale_terminal", sale->terminal_id}});
+    return respond(ErrorResponse(Status(
+        ErrorCode::kForbidden, "terminal_id does not match the token's terminal", "terminal_id")));
+  }
+  // Answered from the journal's writer thread once the commit is on disk; the Respond
+  // only posts the write to the connection's I/O thread.
+  journal->Append(std::move(*sale), [respond = std::move(respond)](Result<journal::Receipt> r) {
+    if (!r.ok()) {
+      if (HttpStatusFor(r.status().code()) >= 500) {
+        core::LogError("sale_not_stored", {{"error", r.status().ToString()}});
+      }
+      return respond(ErrorResponse(r.status()));
+    }
+    const journal::Receipt& receipt = *r;
+    const core::Currency* currency = core::FindCurrency(receipt.currency);
+    if (currency == nullptr) {
+      core::LogError("receipt_unknown_currency", {{"id", receipt.id}});
+      return respond(ErrorResponse(Status(ErrorCode::kInternal, "unknown currency")));
+    }
+    // Built only from the stored receipt, so a replay answers the very same bytes.
+    ojson body;
+    body["id"] = receipt.id;
+    body["seq"] = receipt.seq;
+    body["receipt_no"] = receipt.receipt_no;
+    body["total"] = core::FormatAmount(receipt.total, currency->minor_units);
+    body["change"] = core::FormatAmount(receipt.change, currency->minor_units);
+    body["hash"] = core::ToHex(receipt.hash);
+    body["received_at"] = core::FormatRfc3339(receipt.received_at_ms);
+    respond(JsonResponse(receipt.created ? 201 : 200, Dump(body)));
+  });
+}
+
+void ApiHandler::Impl::GetSale(const std::string& id, const Respond& respond) {
+  Result<std::optional<core::StoredSale>> stored = journal->Get(id);
+  if (!stored.ok()) return respond(ErrorResponse(stored.status()));
+  if (!stored->has_value()) {
+    return respond(ErrorResponse(Status(ErrorCode::kNotFound, "no sale with this id")));
+  }
+  respond(JsonResponse(200, core::StoredSaleJson(**stored)));
+}
+
+void ApiHandler::Impl::ListSales(std::string_view query, const Respond& respond) {
+  int64_t after_seq = 0;
+  int64_t limit = kDefaultListLimit;
+  if (auto text = QueryParam(query, "after_seq")) {
+    auto value = ParseNonNegative(*text);
+    if (!value) {
+      return respond(ErrorResponse(Status(
+          ErrorCode::kInvalidField, "after_seq must be a non-negative integer", "after_seq")));
+    }
+    after_seq = *value;
+  }
+  if (auto text = QueryParam(query, "limit")) {
+    auto value = ParseNonNegative(*text);
+    if (!value || *value < 1) {
+      return respond(ErrorResponse(
+          Status(ErrorCode::kInvalidField, "limit must be a positive integer", "limit")));
+    }
+    limit = *value;
+  }
+  limit = std::min<int64_t>(limit, std::max(1, options.list_limit_max));
+  Result<std::vector<core::StoredSale>> sales = journal->List(after_seq, static_cast<int>(limit));
+  if (!sales.ok()) return respond(ErrorResponse(sales.status()));
+  std::string body = "{\"sales\":[";
+  int64_t next = after_seq;
+  bool first = true;
+  for (const core::StoredSale& stored : *sales) {
+    if (!first) body += ',';
+    first = false;
+    body += core::StoredSaleJson(stored);
+    next = stored.seq;
+  }
+  body += "],\"next_after_seq\":";
+  body += std::to_string(next);
+  body += '}';
+  respond(JsonResponse(200, std::move(body)));
+}
+
+void ApiHandler::Impl::Healthz(const Respond& respond) {
+  const Status health = journal->Health();
+  if (!health.ok()) {
+    // Whatever the journal reported, /healthz speaks of storage; the detail is logged.
+    core::LogWarn("healthz_unhealthy", {{"error", health.ToString()}});
+    return respond(ErrorResponse(
+        Status(ErrorCode::kStorageUnavailable, "the journal cannot store sales right now")));
+  }
+  respond(JsonResponse(200, R"({"status":"ok"})"));
+}
+
+void ApiHandler::Impl::Metrics(const Respond& respond) {
+  Response response;
+  response.content_type = std::string(kPrometheus);
+  response.headers.emplace_back("Cache-Control", "no-store");
+  if (metrics != nullptr) {
+    std::function<int()> source;
+    {
+      std::lock_guard<std::mutex> lock(connections_mu);
+      source = connections;
+    }
+    if (source) {
+      metrics->GetGauge("machub_http_connections", "Open HTTP connections").Set(source());
+    }
+    response.body = metrics->RenderText();
+  }
+  respond(std::move(response));
+}
+
+std::string ApiHandler::Impl::StatusJson() {
+  ojson out;
+  out["store_id"] = options.store_id;
+  out["version"] = MACHUB_VERSION;
+  out["uptime_s"] = (clock->MonotonicUs() - start_us) / 1'000'000;
+  out["cloud"] = ProvidedBlock(status.cloud, "cloud",
+                               ojson{{"state", "disabled"},
+                                     {"last_success_at", nullptr},
+                                     {"last_error", nullptr},
+                                     {"next_attempt_at", nullptr}});
+  out["backlog"] = ProvidedBlock(status.backlog, "backlog",
+                                 ojson{{"sales", 0}, {"bytes", 0}, {"oldest_sale_at", nullptr}});
+  ojson journal_block;
+  Result<journal::JournalStats> stats = journal->Stats();
+  if (stats.ok()) {
+    journal_block["last_seq"] = stats->last_seq;
+    journal_block["sales"] = stats->sales;
+    journal_block["size_bytes"] = stats->size_bytes;
+    journal_block["free_disk_bytes"] = stats->free_disk_bytes;
+  } else {
+    core::LogWarn("journal_stats_failed", {{"error", stats.status().ToString()}});
+    journal_block["last_seq"] = nullptr;
+    journal_block["sales"] = nullptr;
+    journal_block["size_bytes"] = nullptr;
+    journal_block["free_disk_bytes"] = nullptr;
+  }
+  journal_block["healthy"] = journal->Health().ok();
+  out["journal"] = std::move(journal_block);
+  out["catalog"] = ProvidedBlock(status.catalog, "catalog",
+                                 ojson{{"version", nullptr}, {"fetched_at", nullptr}});
+  return Dump(out);
+}
+
+ApiHandler::ApiHandler(ApiOptions options, journal::Journal* journal,
+                       core::MetricsRegistry* metrics, const core::Clock* clock,
+                       StatusProviders status)
+    : impl_(
+          std::make_unique<Impl>(std::move(options), journal, metrics, clock, std::move(status))) {
+  for (const TerminalToken& token : impl_->options.tokens) {
+    if (token.sha256_hex.size() != 64 || core::FromHex(token.sha256_hex).size() != 32) {
+      core::LogWarn("token_hash_invalid", {{"terminal", token.terminal_id}});
+    }
+  }
+}
+
+ApiHandler::~ApiHandler() = default;
+
+void ApiHandler::Handle(Request&& request, Respond respond) {
+  // Nothing below is expected to throw; if it does, the Server answers 500.
+  impl_->Handle(std::move(request), std::move(respond));
+}
+
+std::string ApiHandler::StatusJson() { return impl_->StatusJson(); }
+
+void ApiHandler::SetConnectionsSource(std::function<int()> connections) {
+  std::lock_guard<std::mutex> lock(impl_->connections_mu);
+  impl_->connections = std::move(connections);
+}
+
+}  // namespace machub::http

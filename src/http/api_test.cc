@@ -1,0 +1,698 @@
+#include "http/api.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/sale_codec.h"
+#include "core/sha256.h"
+#include "core/time_format.h"
+#include "http/api_error.h"
+#include "http/auth.h"
+#include "http/rate_limiter.h"
+#include "http/test_util.h"
+
+namespace machub::http {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+// An in-memory Journal with the real one's idempotency rules; answers synchronously on
+// the calling thread. `fail` makes every call fail with that status.
+class FakeJournal final : public journal::Journal {
+ public:
+  using Journal::Append;
+
+  explicit FakeJournal(const core::Clock* clock) : clock_(clock) {}
+
+  void Append(core::Sale sale, AppendCallback done) override {
+    Result<journal::Receipt> result = AppendLocked(std::move(sale));
+    done(std::move(result));
+  }
+
+  Result<std::optional<core::StoredSale>> Get(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_.ok()) return fail_;
+    for (const auto& s : stored_) {
+      if (s.sale.id == id) return std::optional<core::StoredSale>(s);
+    }
+    return std::optional<core::StoredSale>();
+  }
+
+  Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_.ok()) return fail_;
+    last_list_limit_ = limit;
+    std::vector<core::StoredSale> out;
+    for (const auto& s : stored_) {
+      if (s.seq > after_seq && static_cast<int>(out.size()) < limit) out.push_back(s);
+    }
+    return out;
+  }
+
+  Result<journal::JournalStats> Stats() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_.ok()) return fail_;
+    journal::JournalStats stats;
+    stats.last_seq = static_cast<int64_t>(stored_.size());
+    stats.sales = static_cast<int64_t>(stored_.size());
+    stats.size_bytes = 4096;
+    stats.free_disk_bytes = 1 << 30;
+    return stats;
+  }
+
+  Result<int64_t> VerifyChain() override { return static_cast<int64_t>(stored_.size()); }
+  Status IntegrityCheck() override { return Status::Ok(); }
+  Status Health() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fail_;
+  }
+  void Close() override {}
+
+  void SetFailure(Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_ = std::move(status);
+  }
+  int last_list_limit() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_list_limit_;
+  }
+  int appends() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return appends_;
+  }
+
+ private:
+  Result<journal::Receipt> AppendLocked(core::Sale sale) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++appends_;
+    if (!fail_.ok()) return fail_;
+    const std::string canonical = core::CanonicalSale(sale);
+    for (const auto& s : stored_) {
+      if (s.sale.id != sale.id) continue;
+      if (s.canonical != canonical) {
+        return Status(ErrorCode::kIdConflict, "this id was stored with a different body", "id");
+      }
+      return ReceiptOf(s, false);
+    }
+    core::StoredSale s;
+    s.seq = static_cast<int64_t>(stored_.size()) + 1;
+    s.receipt_no = sale.terminal_id + "-" + std::to_string(100000 + s.seq).substr(0);
+    s.received_at_ms = clock_->NowMs();
+    s.canonical = canonical;
+    s.prev_hash = stored_.empty() ? std::string(32, '\0') : stored_.back().hash;
+    s.hash = core::Sha256(s.prev_hash + canonical);
+    s.sale = std::move(sale);
+    stored_.push_back(s);
+    return ReceiptOf(stored_.back(), true);
+  }
+
+  static journal::Receipt ReceiptOf(const core::StoredSale& s, bool created) {
+    journal::Receipt r;
+    r.created = created;
+    r.id = s.sale.id;
+    r.seq = s.seq;
+    r.receipt_no = s.receipt_no;
+    r.total = s.sale.total;
+    r.change = s.sale.change;
+    r.currency = s.sale.currency;
+    r.hash = s.hash;
+    r.received_at_ms = s.received_at_ms;
+    return r;
+  }
+
+  const core::Clock* clock_;
+  mutable std::mutex mu_;
+  Status fail_;
+  std::vector<core::StoredSale> stored_;
+  int last_list_limit_ = 0;
+  int appends_ = 0;
+};
+
+std::string SaleBody(std::string_view id, std::string_view terminal = "T01",
+                     std::string_view qty = "2") {
+  json body = {{"id", id},
+               {"terminal_id", terminal},
+               {"type", "sale"},
+               {"created_at", "2026-11-27T10:15:00Z"},
+               {"currency", "USD"},
+               {"lines",
+                {{{"sku", "0001"},
+                  {"name", "Coffee"},
+                  {"qty", qty},
+                  {"unit_price", "3.50"},
+                  {"discount", "0.00"},
+                  {"tax_rate", "0.0825"}}}},
+               {"payments", {{{"method", "cash"}, {"amount", "8.00"}}}}};
+  return body.dump();
+}
+
+constexpr char kTokenOne[] = "token-one-secret";
+constexpr char kTokenOneRotated[] = "token-one-rotated";
+constexpr char kTokenTwo[] = "token-two-secret";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Build(DefaultOptions()); }
+
+  static ApiOptions DefaultOptions() {
+    ApiOptions options;
+    options.store_id = "S042";
+    options.tokens = {{"T01", HashToken(kTokenOne)},
+                      {"T01", HashToken(kTokenOneRotated)},
+                      {"T02", HashToken(kTokenTwo)}};
+    options.rate_per_terminal = 0;  // unlimited unless a test says otherwise
+    options.list_limit_max = 50;
+    return options;
+  }
+
+  void Build(ApiOptions options, StatusProviders providers = {}) {
+    api_ = std::make_unique<ApiHandler>(std::move(options), &journal_, &metrics_, &clock_,
+                                        std::move(providers));
+  }
+
+  Response Call(std::string method, std::string target, std::string body = {},
+                std::string_view token = kTokenOne,
+                std::vector<std::pair<std::string, std::string>> extra = {}) {
+    Request request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.body = std::move(body);
+    request.remote_address = "192.0.2.7";
+    if (!token.empty())
+      request.headers.emplace_back("authorization", "Bearer " + std::string(token));
+    for (auto& h : extra) request.headers.push_back(std::move(h));
+    auto promise = std::make_shared<std::promise<Response>>();
+    auto future = promise->get_future();
+    api_->Handle(std::move(request),
+                 [promise](Response response) { promise->set_value(std::move(response)); });
+    EXPECT_EQ(future.wait_for(5s), std::future_status::ready);
+    return future.get();
+  }
+
+  static std::string HeaderOf(const Response& r, std::string_view name) {
+    for (const auto& [n, v] : r.headers) {
+      if (n == name) return v;
+    }
+    return "<none>";
+  }
+  static std::string CodeOf(const Response& r) {
+    json body = json::parse(r.body, nullptr, false);
+    if (body.is_discarded() || !body.contains("error")) return "<no error>";
+    return body["error"]["code"];
+  }
+  static std::string FieldOf(const Response& r) {
+    json body = json::parse(r.body, nullptr, false);
+    if (body.is_discarded() || !body["error"].contains("field")) return "<no field>";
+    return body["error"]["field"];
+  }
+
+  core::ManualClock clock_{1'795'774'500'000};  // 2026-11-27T...
+  FakeJournal journal_{&clock_};
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<ApiHandler> api_;
+};
+
+TEST_F(ApiTest, PostCreatesThenReplayAnswersTheIdenticalBody) {
+  Response created = Call("POST", "/v1/sales", SaleBody("s-1"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.content_type, "application/json");
+  EXPECT_EQ(HeaderOf(created, "Cache-Control"), "no-store");
+  json body = json::parse(created.body);
+  EXPECT_EQ(body["id"], "s-1");
+  EXPECT_EQ(body["seq"], 1);
+  EXPECT_EQ(body["receipt_no"], "T01-100001");
+  EXPECT_EQ(body["total"], "7.58");
+  EXPECT_EQ(body["change"], "0.42");
+  EXPECT_EQ(body["hash"].get<std::string>().size(), 64u);
+  EXPECT_EQ(body["received_at"], core::FormatRfc3339(clock_.NowMs()));
+  // Key order is part of "byte-identical": check the layout once.
+  EXPECT_EQ(created.body.rfind("{\"id\":\"s-1\",\"seq\":1,\"receipt_no\":", 0), 0u);
+
+  clock_.Advance(60'000);
+  // Same sale, other formatting and key order: a replay.
+  json same = json::parse(SaleBody("s-1"));
+  same["lines"][0]["unit_price"] = "3.5";
+  Response replay = Call("POST", "/v1/sales", same.dump(2), kTokenOneRotated);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(replay.body, created.body);
+}
+
+TEST_F(ApiTest, SameIdOtherBodyIs409) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s-1")).status, 201);
+  Response conflict = Call("POST", "/v1/sales", SaleBody("s-1", "T01", "1"));
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(CodeOf(conflict), "id_conflict");
+}
+
+TEST_F(ApiTest, ValidationErrorsAre400And422WithField) {
+  Response not_json = Call("POST", "/v1/sales", "{not json");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(CodeOf(not_json), "invalid_json");
+
+  json missing = json::parse(SaleBody("s-2"));
+  missing.erase("currency");
+  Response r = Call("POST", "/v1/sales", missing.dump());
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(CodeOf(r), "missing_field");
+  EXPECT_EQ(FieldOf(r), "currency");
+
+  json bad_qty = json::parse(SaleBody("s-3"));
+  bad_qty["lines"][0]["qty"] = "-1";
+  r = Call("POST", "/v1/sales", bad_qty.dump());
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(CodeOf(r), "invalid_field");
+  EXPECT_EQ(FieldOf(r), "lines[0].qty");
+
+  json wrong_total = json::parse(SaleBody("s-4"));
+  wrong_total["total"] = "7.57";
+  r = Call("POST", "/v1/sales", wrong_total.dump());
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(CodeOf(r), "total_mismatch");
+
+  json card = json::parse(SaleBody("s-5"));
+  card["payments"] = {{{"method", "card"}, {"amount", "8.00"}, {"card_token", "4111111111111111"}}};
+  r = Call("POST", "/v1/sales", card.dump());
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(CodeOf(r), "card_number_forbidden");
+  EXPECT_EQ(r.body.find("4111111111111111"), std::string::npos);
+  EXPECT_EQ(journal_.appends(), 0);
+}
+
+TEST_F(ApiTest, MissingOrUnknownTokenIs401AndNeverEchoed) {
+  Response missing = Call("GET", "/v1/status", {}, "");
+  EXPECT_EQ(missing.status, 401);
+  EXPECT_EQ(CodeOf(missing), "unauthorized");
+  EXPECT_EQ(HeaderOf(missing, "WWW-Authenticate"), "Bearer");
+
+  Response unknown = Call("POST", "/v1/sales", SaleBody("s-1"), "guessed-token-123");
+  EXPECT_EQ(unknown.status, 401);
+  EXPECT_EQ(unknown.body.find("guessed-token-123"), std::string::npos);
+
+  Response basic =
+      Call("GET", "/v1/status", {}, "", {{"authorization", std::string("Basic ") + kTokenOne}});
+  EXPECT_EQ(basic.status, 401);
+  // A token with the right prefix but different length must not pass either.
+  Response prefix = Call("GET", "/v1/status", {}, "token-one");
+  EXPECT_EQ(prefix.status, 401);
+  // The scheme is case-insensitive.
+  Response lower =
+      Call("GET", "/v1/status", {}, "", {{"authorization", std::string("bearer  ") + kTokenTwo}});
+  EXPECT_EQ(lower.status, 200);
+  EXPECT_EQ(journal_.appends(), 0);
+  EXPECT_NE(metrics_.RenderText().find("machub_http_auth_failures_total{reason=\"missing\"}"),
+            std::string::npos);
+}
+
+TEST_F(ApiTest, TokenOfAnotherTerminalIs403) {
+  Response r = Call("POST", "/v1/sales", SaleBody("s-1", "T01"), kTokenTwo);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(CodeOf(r), "forbidden");
+  EXPECT_EQ(FieldOf(r), "terminal_id");
+  EXPECT_EQ(journal_.appends(), 0);
+  // GETs accept any valid token.
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s-1", "T01")).status, 201);
+  EXPECT_EQ(Call("GET", "/v1/sales/s-1", {}, kTokenTwo).status, 200);
+}
+
+TEST_F(ApiTest, StorageFailureIs503AndHealthzFollowsTheJournal) {
+  Response ok = Call("GET", "/healthz", {}, "");
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, R"({"status":"ok"})");
+
+  journal_.SetFailure(Status(ErrorCode::kStorageUnavailable, "disk full: /var/lib/x"));
+  Response post = Call("POST", "/v1/sales", SaleBody("s-1"));
+  EXPECT_EQ(post.status, 503);
+  EXPECT_EQ(CodeOf(post), "storage_unavailable");
+  Response health = Call("GET", "/healthz", {}, "");
+  EXPECT_EQ(health.status, 503);
+  EXPECT_EQ(CodeOf(health), "storage_unavailable");
+
+  // Internal errors are answered generically: no paths or SQL leak.
+  journal_.SetFailure(Status(ErrorCode::kIoError, "open /var/lib/machub/secret.db failed"));
+  Response get = Call("GET", "/v1/sales/s-1");
+  EXPECT_EQ(get.status, 500);
+  EXPECT_EQ(CodeOf(get), "internal");
+  EXPECT_EQ(get.body.find("secret.db"), std::string::npos);
+
+  // Status still answers, with the journal marked unhealthy.
+  json status = json::parse(Call("GET", "/v1/status").body);
+  EXPECT_EQ(status["journal"]["healthy"], false);
+  EXPECT_TRUE(status["journal"]["last_seq"].is_null());
+}
+
+TEST_F(ApiTest, RateLimitPerTerminalIs429WithRetryAfter) {
+  ApiOptions options = DefaultOptions();
+  options.rate_per_terminal = 1;
+  options.rate_burst = 2;
+  Build(options);
+  EXPECT_EQ(Call("GET", "/v1/status").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/status", {}, kTokenOneRotated).status, 200);  // same terminal
+  Response limited = Call("POST", "/v1/sales", "not even json");
+  EXPECT_EQ(limited.status, 429);  // checked before the body is decoded
+  EXPECT_EQ(CodeOf(limited), "rate_limited");
+  EXPECT_EQ(HeaderOf(limited, "Retry-After"), "1");
+  // Another terminal has its own bucket; /healthz is not limited.
+  EXPECT_EQ(Call("GET", "/v1/status", {}, kTokenTwo).status, 200);
+  EXPECT_EQ(Call("GET", "/healthz", {}, "").status, 200);
+  clock_.Advance(1000);
+  EXPECT_EQ(Call("GET", "/v1/status").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/status").status, 429);
+  EXPECT_NE(metrics_.RenderText().find("machub_http_rate_limited_total{terminal=\"T01\"} 2"),
+            std::string::npos);
+}
+
+TEST_F(ApiTest, GetSaleAndNotFound) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s:1")).status, 201);
+  Response found = Call("GET", "/v1/sales/s:1");
+  ASSERT_EQ(found.status, 200);
+  json sale = json::parse(found.body);
+  EXPECT_EQ(sale["id"], "s:1");
+  EXPECT_EQ(sale["seq"], 1);
+  // Percent-encoded ids are decoded.
+  EXPECT_EQ(Call("GET", "/v1/sales/s%3A1").status, 200);
+  Response missing = Call("GET", "/v1/sales/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(CodeOf(missing), "not_found");
+  EXPECT_EQ(Call("GET", "/v1/sales/a/b").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/sales/%zz").status, 404);
+}
+
+TEST_F(ApiTest, ListPagesInSequenceOrder) {
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s-" + std::to_string(i))).status, 201);
+  }
+  json page = json::parse(Call("GET", "/v1/sales?limit=2").body);
+  ASSERT_EQ(page["sales"].size(), 2u);
+  EXPECT_EQ(page["sales"][0]["seq"], 1);
+  EXPECT_EQ(page["next_after_seq"], 2);
+  page = json::parse(Call("GET", "/v1/sales?after_seq=2&limit=10").body);
+  ASSERT_EQ(page["sales"].size(), 3u);
+  EXPECT_EQ(page["sales"][0]["id"], "s-3");
+  EXPECT_EQ(page["next_after_seq"], 5);
+  page = json::parse(Call("GET", "/v1/sales?after_seq=5").body);
+  EXPECT_EQ(page["sales"].size(), 0u);
+  EXPECT_EQ(page["next_after_seq"], 5);
+  EXPECT_EQ(journal_.last_list_limit(), 50);  // default 100, capped at list_limit_max
+  Call("GET", "/v1/sales?limit=100000");
+  EXPECT_EQ(journal_.last_list_limit(), 50);
+
+  for (const char* target : {"/v1/sales?after_seq=-1", "/v1/sales?after_seq=abc",
+                             "/v1/sales?after_seq=99999999999999999999", "/v1/sales?after_seq="}) {
+    Response r = Call("GET", target);
+    EXPECT_EQ(r.status, 422) << target;
+    EXPECT_EQ(CodeOf(r), "invalid_field");
+    EXPECT_EQ(FieldOf(r), "after_seq") << target;
+  }
+  for (const char* target : {"/v1/sales?limit=0", "/v1/sales?limit=1.5", "/v1/sales?limit=+3"}) {
+    Response r = Call("GET", target);
+    EXPECT_EQ(r.status, 422) << target;
+    EXPECT_EQ(FieldOf(r), "limit") << target;
+  }
+}
+
+TEST_F(ApiTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
+  Response unknown = Call("GET", "/v2/whatever");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(CodeOf(unknown), "not_found");
+
+  Response del = Call("DELETE", "/v1/sales/s-1");
+  EXPECT_EQ(del.status, 405);
+  EXPECT_EQ(CodeOf(del), "method_not_allowed");
+  EXPECT_EQ(HeaderOf(del, "Allow"), "GET");
+  Response put = Call("PUT", "/v1/sales");
+  EXPECT_EQ(put.status, 405);
+  EXPECT_EQ(HeaderOf(put, "Allow"), "GET, POST");
+  EXPECT_EQ(Call("POST", "/healthz", "", "").status, 405);
+}
+
+TEST_F(ApiTest, StatusHasEveryBlock) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s-1")).status, 201);
+  clock_.Advance(90'000);
+  Response r = Call("GET", "/v1/status", {}, kTokenTwo);
+  ASSERT_EQ(r.status, 200);
+  json status = json::parse(r.body);
+  EXPECT_EQ(status["store_id"], "S042");
+  EXPECT_EQ(status["version"], MACHUB_VERSION);
+  EXPECT_EQ(status["uptime_s"], 90);
+  EXPECT_EQ(status["cloud"]["state"], "disabled");
+  EXPECT_TRUE(status["cloud"]["last_success_at"].is_null());
+  EXPECT_EQ(status["backlog"]["sales"], 0);
+  EXPECT_EQ(status["journal"]["last_seq"], 1);
+  EXPECT_EQ(status["journal"]["sales"], 1);
+  EXPECT_EQ(status["journal"]["healthy"], true);
+  EXPECT_TRUE(status["catalog"]["version"].is_null());
+
+  StatusProviders providers;
+  providers.cloud = [] { return std::string(R"({"state":"online","last_success_at":"x"})"); };
+  providers.backlog = [] { return std::string("not json"); };
+  providers.catalog = [] { return std::string(R"({"version":"v7","fetched_at":null})"); };
+  Build(DefaultOptions(), providers);
+  status = json::parse(api_->StatusJson());
+  EXPECT_EQ(status["cloud"]["state"], "online");
+  EXPECT_EQ(status["backlog"]["sales"], 0);  // broken provider: the default block
+  EXPECT_EQ(status["catalog"]["version"], "v7");
+}
+
+TEST_F(ApiTest, MetricsNeedATokenUnlessPublic) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s-1")).status, 201);
+  Call("GET", "/v1/sales/zzz");
+  EXPECT_EQ(Call("GET", "/metrics", {}, "").status, 401);
+  Response metrics = Call("GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics.body.find("machub_http_requests_total{route=\"/v1/sales\",status=\"201\"} 1"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(
+      metrics.body.find("machub_http_requests_total{route=\"/v1/sales/{id}\",status=\"404\"} 1"),
+      std::string::npos);
+  EXPECT_EQ(metrics.body.find("zzz"), std::string::npos);  // never the raw path
+  EXPECT_NE(metrics.body.find("machub_http_request_duration_seconds_bucket{route=\"/v1/sales\""),
+            std::string::npos);
+
+  ApiOptions options = DefaultOptions();
+  options.metrics_public = true;
+  Build(options);
+  api_->SetConnectionsSource([] { return 7; });
+  Response open = Call("GET", "/metrics", {}, "");
+  EXPECT_EQ(open.status, 200);
+  EXPECT_NE(open.body.find("machub_http_connections 7"), std::string::npos);
+}
+
+TEST_F(ApiTest, DashboardIsServedWithoutToken) {
+  Response r = Call("GET", "/", {}, "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("<title>machub</title>"), std::string::npos);
+  EXPECT_NE(r.body.find("sessionStorage"), std::string::npos);
+  EXPECT_NE(HeaderOf(r, "Content-Security-Policy"), "<none>");
+}
+
+TEST(ApiErrorTest, MappingIsComplete) {
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kInvalidJson), 400);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kInvalidField), 422);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kMissingField), 422);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kTotalMismatch), 422);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kCardNumberForbidden), 422);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kUnauthorized), 401);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kForbidden), 403);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kIdConflict), 409);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kPayloadTooLarge), 413);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kRateLimited), 429);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kStorageUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kInvalidArgument), 500);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kIoError), 500);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kUnavailable), 500);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kInternal), 500);
+
+  EXPECT_EQ(ErrorBody(Status(ErrorCode::kInvalidField, "bad qty", "lines[0].qty")),
+            R"({"error":{"code":"invalid_field","message":"bad qty","field":"lines[0].qty"}})");
+  EXPECT_EQ(ErrorBody(Status(ErrorCode::kNotFound, "nope")),
+            R"({"error":{"code":"not_found","message":"nope"}})");
+  EXPECT_EQ(ErrorBody(Status(ErrorCode::kInternal, "sqlite: table x")),
+            R"({"error":{"code":"internal","message":"internal error"}})");
+  // Invalid UTF-8 in a message is replaced, not thrown.
+  EXPECT_NE(ErrorBody("bad_request", "bad \xff byte").find("bad"), std::string::npos);
+}
+
+TEST(AuthTest, HashTokenIsSha256Hex) {
+  EXPECT_EQ(HashToken("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(AuthTest, BearerParsingAndUpperCaseHashes) {
+  EXPECT_EQ(BearerToken("Bearer abc"), "abc");
+  EXPECT_EQ(BearerToken("  BEARER   abc  "), "abc");
+  EXPECT_EQ(BearerToken("Bearer"), "");
+  EXPECT_EQ(BearerToken("Bearer "), "");
+  EXPECT_EQ(BearerToken("Bearerabc"), "");
+  EXPECT_EQ(BearerToken("Basic abc"), "");
+  std::string upper = HashToken("tok");
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  TokenAuthenticator auth({{"T9", upper}, {"T8", "short"}});
+  Result<std::string> t = auth.Authenticate("Bearer tok");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, "T9");
+  EXPECT_EQ(auth.Authenticate("Bearer short").status().code(), ErrorCode::kUnauthorized);
+  EXPECT_EQ(auth.Authenticate("").status().message(), "missing bearer token");
+}
+
+TEST(RateLimiterTest, BucketRefillsAtTheRate) {
+  RateLimiter limiter(2.0, 3.0);
+  const int64_t t0 = 1'000'000;
+  EXPECT_EQ(limiter.Acquire("a", t0), 0);
+  EXPECT_EQ(limiter.Acquire("a", t0), 0);
+  EXPECT_EQ(limiter.Acquire("a", t0), 0);
+  EXPECT_EQ(limiter.Acquire("a", t0), 1);  // empty: 0.5 s to the next token, rounded up
+  EXPECT_EQ(limiter.Acquire("b", t0), 0);  // independent key
+  EXPECT_EQ(limiter.Acquire("a", t0 + 500'000), 0);
+  EXPECT_EQ(limiter.Acquire("a", t0 + 500'000), 1);
+  EXPECT_EQ(limiter.Acquire("a", t0 + 100'000'000), 0);  // refills up to the burst only
+  EXPECT_EQ(limiter.Acquire("a", t0 + 100'000'000), 0);
+  EXPECT_EQ(limiter.Acquire("a", t0 + 100'000'000), 0);
+  EXPECT_EQ(limiter.Acquire("a", t0 + 100'000'000), 1);
+
+  RateLimiter slow(0.1, 1.0);
+  EXPECT_EQ(slow.Acquire("x", 0), 0);
+  EXPECT_EQ(slow.Acquire("x", 0), 10);
+
+  RateLimiter unlimited(0, 0);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(unlimited.Acquire("x", 0), 0);
+}
+
+// ---- Through the real server, and with the real journal ----
+
+std::unique_ptr<Server> StartApiServer(ApiHandler* api, size_t body_limit = 256 * 1024) {
+  ServerOptions options;
+  options.port = 0;
+  options.body_limit = body_limit;
+  auto server = Server::Start(options, [api](Request&& request, Respond respond) {
+    api->Handle(std::move(request), std::move(respond));
+  });
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  return server.ok() ? std::move(server).value() : nullptr;
+}
+
+TEST_F(ApiTest, OversizedSaleThroughTheServerIs413) {
+  auto server = StartApiServer(api_.get(), 512);
+  ASSERT_NE(server, nullptr);
+  testing::Client client(server->port());
+  auto res = client.Call("POST", "/v1/sales", SaleBody("s-1") + std::string(600, ' '),
+                         {{"Authorization", std::string("Bearer ") + kTokenOne}});
+  EXPECT_EQ(res.result_int(), 413);
+  EXPECT_EQ(json::parse(res.body())["error"]["code"], "payload_too_large");
+  EXPECT_EQ(journal_.appends(), 0);
+  server->Stop();
+}
+
+class RealJournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/machub-http-journal-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    journal::JournalOptions options;
+    options.path = dir_ + "/journal.db";
+    options.store_id = "S042";
+    options.metrics = &metrics_;
+    auto opened = journal::Journal::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    journal_ = std::move(opened).value();
+    ApiOptions api_options;
+    api_options.store_id = "S042";
+    api_options.tokens = {{"T01", HashToken(kTokenOne)}, {"T02", HashToken(kTokenTwo)}};
+    api_ = std::make_unique<ApiHandler>(api_options, journal_.get(), &metrics_, nullptr);
+    server_ = StartApiServer(api_.get());
+    ASSERT_NE(server_, nullptr);
+    api_->SetConnectionsSource([s = server_.get()] { return s->connections(); });
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (api_) api_->SetConnectionsSource(nullptr);
+    if (journal_) journal_->Close();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string dir_;
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<ApiHandler> api_;
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(RealJournalTest, PostReplayConflictGetListOverHttp) {
+  testing::Client client(server_->port());
+  const std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", std::string("Bearer ") + kTokenOne}};
+  auto created = client.Call("POST", "/v1/sales", SaleBody("r-1"), auth);
+  ASSERT_EQ(created.result_int(), 201) << created.body();
+  json body = json::parse(created.body());
+  EXPECT_EQ(body["seq"], 1);
+  EXPECT_EQ(body["total"], "7.58");
+  EXPECT_EQ(body["change"], "0.42");
+
+  auto replay = client.Call("POST", "/v1/sales", SaleBody("r-1"), auth);
+  EXPECT_EQ(replay.result_int(), 200);
+  EXPECT_EQ(replay.body(), created.body());
+
+  auto conflict = client.Call("POST", "/v1/sales", SaleBody("r-1", "T01", "1"), auth);
+  EXPECT_EQ(conflict.result_int(), 409);
+  EXPECT_EQ(json::parse(conflict.body())["error"]["code"], "id_conflict");
+
+  auto other = client.Call("POST", "/v1/sales", SaleBody("r-2", "T02"), auth);
+  EXPECT_EQ(other.result_int(), 403);
+
+  auto get = client.Call("GET", "/v1/sales/r-1", {}, auth);
+  ASSERT_EQ(get.result_int(), 200);
+  EXPECT_EQ(json::parse(get.body())["hash"], body["hash"]);
+
+  auto list = client.Call("GET", "/v1/sales?after_seq=0", {}, auth);
+  ASSERT_EQ(list.result_int(), 200);
+  EXPECT_EQ(json::parse(list.body())["next_after_seq"], 1);
+
+  auto status = json::parse(client.Call("GET", "/v1/status", {}, auth).body());
+  EXPECT_EQ(status["journal"]["last_seq"], 1);
+  EXPECT_EQ(status["journal"]["healthy"], true);
+
+  auto health = client.Call("GET", "/healthz");
+  EXPECT_EQ(health.result_int(), 200);
+
+  auto metrics = client.Call("GET", "/metrics", {}, auth);
+  EXPECT_NE(metrics.body().find("machub_http_connections 1"), std::string::npos);
+}
+
+TEST_F(RealJournalTest, ConcurrentClientsAllGetTheirSaleStored) {
+  constexpr int kClients = 8;
+  constexpr int kSalesEach = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0};
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      testing::Client client(server_->port());
+      for (int i = 0; i < kSalesEach; ++i) {
+        auto res = client.Call("POST", "/v1/sales",
+                               SaleBody("c" + std::to_string(c) + "-" + std::to_string(i)),
+                               {{"Authorization", std::string("Bearer ") + kTokenOne}});
+        if (res.result_int() == 201) ++created;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), kClients * kSalesEach);
+  auto stats = journal_->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, kClients * kSalesEach);
+  auto verified = journal_->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, kClients * kSalesEach);
+}
+
+}  // namespace
+}  // namespace machub::http

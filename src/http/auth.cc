@@ -1,0 +1,58 @@
+#include "http/auth.h"
+
+#include <openssl/crypto.h>
+
+#include <cctype>
+
+#include "core/sha256.h"
+
+namespace machub::http {
+namespace {
+
+constexpr size_t kHexSha256Size = 64;
+
+std::string_view TrimSpaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string HashToken(std::string_view token) { return core::ToHex(core::Sha256(token)); }
+
+std::string_view BearerToken(std::string_view authorization) {
+  std::string_view value = TrimSpaces(authorization);
+  constexpr std::string_view kScheme = "bearer";
+  if (value.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return {};
+  }
+  if (value[kScheme.size()] != ' ' && value[kScheme.size()] != '\t') return {};
+  return TrimSpaces(value.substr(kScheme.size()));
+}
+
+TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens) : tokens_(tokens) {
+  for (TerminalToken& token : tokens_) {
+    for (char& c : token.sha256_hex)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+}
+
+Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+  const std::string_view token = BearerToken(authorization);
+  if (token.empty()) return Status(ErrorCode::kUnauthorized, "missing bearer token");
+  const std::string presented = HashToken(token);
+  // Compare against every entry; remember the match instead of returning from the loop.
+  const TerminalToken* match = nullptr;
+  for (const TerminalToken& entry : tokens_) {
+    if (entry.sha256_hex.size() != kHexSha256Size) continue;
+    const bool equal =
+        CRYPTO_memcmp(entry.sha256_hex.data(), presented.data(), kHexSha256Size) == 0;
+    if (equal && match == nullptr) match = &entry;
+  }
+  if (match == nullptr) return Status(ErrorCode::kUnauthorized, "unknown token");
+  return match->terminal_id;
+}
+
+}  // namespace machub::http

@@ -1,0 +1,1255 @@
+#include "journal/journal.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <latch>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/chain.h"
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "core/sale_codec.h"
+#include "core/time_format.h"
+#include "journal/sqlite_journal.h"
+
+namespace machub::journal {
+namespace {
+
+constexpr char kCreatedAt[] = "2026-11-27T10:15:00Z";
+
+// prefix + n. (Not `"literal" + std::to_string(n)`: GCC 12 -O2 warns falsely on that,
+// -Wrestrict, GCC bug 105329.)
+std::string Str(std::string_view prefix, int64_t n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+struct SaleSpec {
+  std::string id;
+  std::string terminal = "T01";
+  std::string unit_price = "3.50";
+  std::string type = "sale";
+  std::string ref;
+  std::string created_at = kCreatedAt;
+  int lines = 1;
+};
+
+std::string SaleJson(const SaleSpec& spec) {
+  std::string json = "{\"id\":\"" + spec.id + "\",\"terminal_id\":\"" + spec.terminal +
+                     "\",\"type\":\"" + spec.type + "\",";
+  if (!spec.ref.empty()) json += "\"ref\":\"" + spec.ref + "\",";
+  json += "\"created_at\":\"" + spec.created_at + "\",\"currency\":\"USD\",\"lines\":[";
+  for (int i = 0; i < spec.lines; ++i) {
+    if (i > 0) json += ",";
+    json += Str("{\"sku\":\"000", i);
+    json += Str("\",\"name\":\"Coffee beans, medium roast ", i);
+    json += "\",\"qty\":\"2\",\"unit_price\":\"" + spec.unit_price + "\",\"tax_rate\":\"0.0825\"}";
+  }
+  // A sale pays more than its total (the rest is change); a refund or void may list no
+  // payments (when it lists some they must add up to its total exactly).
+  if (spec.type == "sale") {
+    json += "],\"payments\":[{\"method\":\"cash\",\"amount\":\"" +
+            std::to_string(10 * spec.lines + 10) + "00.00\"}]}";
+  } else {
+    json += "],\"payments\":[]}";
+  }
+  return json;
+}
+
+core::Sale MakeSale(const SaleSpec& spec) {
+  Result<core::Sale> sale = core::DecodeSale(SaleJson(spec));
+  if (!sale.ok()) {
+    ADD_FAILURE() << "DecodeSale failed for " << SaleJson(spec) << ": " << sale.status().ToString();
+    return core::Sale{};
+  }
+  return std::move(sale).value();
+}
+
+core::Sale MakeSale(const std::string& id, const std::string& terminal = "T01") {
+  SaleSpec spec;
+  spec.id = id;
+  spec.terminal = terminal;
+  return MakeSale(spec);
+}
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/journal_test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  JournalOptions Options() const {
+    JournalOptions options;
+    options.path = dir_ + "/journal.db";
+    options.store_id = "S001";
+    options.checkpoint_interval_ms = 20;  // exercise the checkpointer in every test
+    options.clock = &clock_;
+    return options;
+  }
+
+  // The sales' created_at plus one second: no skew.
+  core::ManualClock clock_{*core::ParseRfc3339(kCreatedAt) + 1000};
+
+  std::unique_ptr<SqliteJournal> MustOpen(const JournalOptions& options) {
+    Result<std::unique_ptr<SqliteJournal>> journal = SqliteJournal::Open(options);
+    EXPECT_TRUE(journal.ok()) << journal.status().ToString();
+    return journal.ok() ? std::move(journal).value() : nullptr;
+  }
+
+  std::string dir_;
+};
+
+Receipt MustAppend(Journal& journal, core::Sale sale) {
+  Result<Receipt> receipt = journal.Append(std::move(sale)).get();
+  EXPECT_TRUE(receipt.ok()) << receipt.status().ToString();
+  return receipt.ok() ? *receipt : Receipt{};
+}
+
+// ---- (1) append and read back ----
+
+TEST_F(JournalTest, AppendReadBackAndVerify) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  EXPECT_TRUE(journal->Health().ok());
+
+  std::vector<Receipt> receipts;
+  std::vector<core::Sale> sales;
+  for (int i = 0; i < 10; ++i) {
+    sales.push_back(MakeSale(Str("s", i), i % 2 == 0 ? "T01" : "T02"));
+    receipts.push_back(MustAppend(*journal, sales.back()));
+  }
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(receipts[i].created);
+    EXPECT_EQ(receipts[i].id, Str("s", i));
+    EXPECT_EQ(receipts[i].seq, i + 1);
+    char expected[32];
+    std::snprintf(expected, sizeof(expected), "%s-%06d", i % 2 == 0 ? "T01" : "T02", i / 2 + 1);
+    EXPECT_EQ(receipts[i].receipt_no, expected);
+    EXPECT_EQ(receipts[i].hash.size(), 32u);
+    EXPECT_EQ(receipts[i].total, sales[i].total);
+    EXPECT_EQ(receipts[i].change, sales[i].change);
+    EXPECT_EQ(receipts[i].currency, "USD");
+  }
+  EXPECT_EQ(receipts[0].total, 758);  // 2 x 3.50 + round_half_up(7.00 x 0.0825)
+
+  for (int i = 0; i < 10; ++i) {
+    Result<std::optional<core::StoredSale>> got = journal->Get(Str("s", i));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_TRUE(got->has_value());
+    const core::StoredSale& stored = **got;
+    EXPECT_EQ(stored.seq, receipts[i].seq);
+    EXPECT_EQ(stored.receipt_no, receipts[i].receipt_no);
+    EXPECT_EQ(stored.hash, receipts[i].hash);
+    EXPECT_EQ(stored.received_at_ms, receipts[i].received_at_ms);
+    EXPECT_EQ(stored.canonical, core::CanonicalSale(sales[i]));
+    EXPECT_EQ(stored.sale.id, sales[i].id);
+    EXPECT_EQ(stored.sale.terminal_id, sales[i].terminal_id);
+    EXPECT_EQ(stored.sale.total, sales[i].total);
+    EXPECT_FALSE(stored.uploaded);
+    EXPECT_FALSE(stored.clock_skew);
+  }
+  Result<std::optional<core::StoredSale>> missing = journal->Get("nope");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+
+  Result<std::vector<core::StoredSale>> all = journal->List(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 10u);
+  EXPECT_EQ((*all)[0].prev_hash, core::GenesisHash("S001"));
+  for (size_t i = 0; i < all->size(); ++i) {
+    EXPECT_EQ((*all)[i].seq, static_cast<int64_t>(i + 1));
+    if (i > 0) {
+      EXPECT_EQ((*all)[i].prev_hash, (*all)[i - 1].hash);
+    }
+  }
+  Result<std::vector<core::StoredSale>> page = journal->List(5, 3);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ((*page)[0].seq, 6);
+  EXPECT_EQ((*page)[2].seq, 8);
+  Result<std::vector<core::StoredSale>> none = journal->List(10, 5);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  Result<std::vector<core::StoredSale>> zero = journal->List(0, 0);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_TRUE(zero->empty());
+
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 10);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->last_seq, 10);
+  EXPECT_EQ(stats->sales, 10);
+  EXPECT_GT(stats->size_bytes, 0);
+  EXPECT_GT(stats->free_disk_bytes, 0);
+  EXPECT_EQ(stats->commits, 10);
+
+  // A replay answers the original receipt, even after a reopen.
+  journal->Close();
+  journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  Receipt replay = MustAppend(*journal, sales[3]);
+  EXPECT_FALSE(replay.created);
+  EXPECT_EQ(replay.seq, receipts[3].seq);
+  EXPECT_EQ(replay.receipt_no, receipts[3].receipt_no);
+  EXPECT_EQ(replay.hash, receipts[3].hash);
+  EXPECT_EQ(replay.received_at_ms, receipts[3].received_at_ms);
+  EXPECT_EQ(replay.total, receipts[3].total);
+  EXPECT_EQ(replay.change, receipts[3].change);
+  // Sequence and per-terminal counters continue after the reopen.
+  Receipt next = MustAppend(*journal, MakeSale("s10", "T02"));
+  EXPECT_EQ(next.seq, 11);
+  EXPECT_EQ(next.receipt_no, "T02-000006");
+  Result<int64_t> verified2 = journal->VerifyChain();
+  ASSERT_TRUE(verified2.ok());
+  EXPECT_EQ(*verified2, 11);
+}
+
+TEST_F(JournalTest, ReceiptNumberGrowsPastSixDigits) {
+  {
+    auto journal = MustOpen(Options());
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(MustAppend(*journal, MakeSale("a", "T09")).receipt_no, "T09-000001");
+    ASSERT_TRUE(journal->ExecOnWriterForTest("UPDATE terminals SET last_receipt=999998").ok());
+  }
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("b", "T09")).receipt_no, "T09-999999");
+  EXPECT_EQ(MustAppend(*journal, MakeSale("c", "T09")).receipt_no, "T09-1000000");
+}
+
+// ---- (2) group commit ----
+
+TEST_F(JournalTest, GroupCommitGroupsConcurrentAppends) {
+  core::MetricsRegistry metrics;
+  JournalOptions options = Options();
+  options.metrics = &metrics;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+
+  constexpr int kThreads = 64;
+  constexpr int kPerThread = 50;
+  constexpr int kSales = kThreads * kPerThread;
+  // Decode up front so the threads spend their time in the journal.
+  std::vector<std::vector<core::Sale>> sales(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      sales[t].push_back(MakeSale(Str("g-", t) + Str("-", i), Str("T", t % 8)));
+    }
+  }
+  std::latch start(kThreads);
+  std::mutex mu;
+  std::vector<Receipt> receipts;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kPerThread; ++i) {
+        // Like a terminal: one request at a time, the next after the answer.
+        Result<Receipt> r = journal->Append(sales[t][i]).get();
+        if (!r.ok() || !r->created) {
+          failures.fetch_add(1);
+          continue;
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        receipts.push_back(*r);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_EQ(receipts.size(), static_cast<size_t>(kSales));
+
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, kSales);
+  EXPECT_EQ(stats->last_seq, kSales);
+  std::printf("[ group commit ] %d sales from %d threads in %lld commits (%.1f sales/commit)\n",
+              kSales, kThreads, static_cast<long long>(stats->commits),
+              static_cast<double>(kSales) / static_cast<double>(stats->commits));
+  EXPECT_LT(stats->commits, kSales / 4);
+  EXPECT_GT(stats->commits, 0);
+
+  // Metrics agree with the journal's own count.
+  std::string text = metrics.RenderText();
+  EXPECT_NE(text.find(Str("machub_sales_committed_total ", kSales)), std::string::npos) << text;
+  EXPECT_NE(text.find(Str("machub_journal_commits_total ", stats->commits)), std::string::npos);
+  EXPECT_NE(text.find(Str("machub_commit_group_size_count ", stats->commits)), std::string::npos);
+  EXPECT_NE(text.find(Str("machub_fsync_seconds_count ", stats->commits)), std::string::npos);
+  EXPECT_NE(text.find("machub_commit_max_microseconds"), std::string::npos);
+
+  // Every sale exactly once; seq gapless; receipts gapless per terminal.
+  std::set<int64_t> seqs;
+  std::map<std::string, std::set<std::string>> by_terminal;
+  for (const Receipt& r : receipts) {
+    seqs.insert(r.seq);
+    by_terminal[r.receipt_no.substr(0, r.receipt_no.find('-'))].insert(r.receipt_no);
+  }
+  EXPECT_EQ(seqs.size(), static_cast<size_t>(kSales));
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), kSales);
+  ASSERT_EQ(by_terminal.size(), 8u);
+  for (const auto& [terminal, numbers] : by_terminal) {
+    ASSERT_EQ(numbers.size(), static_cast<size_t>(kSales / 8)) << terminal;
+    char last[32];
+    std::snprintf(last, sizeof(last), "%s-%06d", terminal.c_str(), kSales / 8);
+    EXPECT_EQ(*numbers.rbegin(), last);
+  }
+  for (int t = 0; t < kThreads; t += 7) {
+    Result<std::optional<core::StoredSale>> got = journal->Get(sales[t][kPerThread - 1].id);
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE(got->has_value());
+  }
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, kSales);
+}
+
+TEST_F(JournalTest, WithoutGroupCommitEachSaleIsItsOwnTransaction) {
+  JournalOptions options = Options();
+  options.group_commit = false;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  journal->PauseWriterForTest();
+  std::vector<std::future<Result<Receipt>>> futures;
+  for (int i = 0; i < 20; ++i) futures.push_back(journal->Append(MakeSale(Str("n", i))));
+  journal->ResumeWriterForTest();
+  for (auto& f : futures) EXPECT_TRUE(f.get().ok());
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->commits, 20);
+  EXPECT_EQ(stats->sales, 20);
+}
+
+TEST_F(JournalTest, MaxGroupBoundsTheGroup) {
+  JournalOptions options = Options();
+  options.max_group = 8;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  journal->PauseWriterForTest();
+  std::vector<std::future<Result<Receipt>>> futures;
+  for (int i = 0; i < 20; ++i) futures.push_back(journal->Append(MakeSale(Str("m", i))));
+  EXPECT_EQ(journal->QueuedForTest(), 20u);
+  journal->ResumeWriterForTest();
+  for (auto& f : futures) EXPECT_TRUE(f.get().ok());
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->commits, 3);  // 8 + 8 + 4
+}
+
+// ---- (3) idempotency ----
+
+TEST_F(JournalTest, DuplicatesInOneGroupAreOneInsert) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  SaleSpec a{.id = "dup"};
+  SaleSpec b{.id = "dup", .unit_price = "4.00"};
+  journal->PauseWriterForTest();
+  auto first = journal->Append(MakeSale(a));
+  auto again = journal->Append(MakeSale(a));
+  auto other = journal->Append(MakeSale(b));
+  journal->ResumeWriterForTest();
+  Result<Receipt> r1 = first.get();
+  Result<Receipt> r2 = again.get();
+  Result<Receipt> r3 = other.get();
+  ASSERT_TRUE(r1.ok());
+  ASSERT_TRUE(r2.ok());
+  EXPECT_TRUE(r1->created);
+  EXPECT_FALSE(r2->created);
+  EXPECT_EQ(r2->seq, r1->seq);
+  EXPECT_EQ(r2->hash, r1->hash);
+  EXPECT_EQ(r2->receipt_no, r1->receipt_no);
+  ASSERT_FALSE(r3.ok());
+  EXPECT_EQ(r3.status().code(), ErrorCode::kIdConflict);
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, 1);
+  EXPECT_EQ(stats->commits, 1);
+}
+
+TEST_F(JournalTest, RacingRetriesOfOneSaleStoreItOnce) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  constexpr int kThreads = 32;
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string id = Str("race-", round);
+    core::Sale sale = MakeSale(id, Str("T0", round % 3));
+    std::latch start(kThreads);
+    std::vector<Result<Receipt>> answers(kThreads, Status(ErrorCode::kInternal, "unset"));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        start.arrive_and_wait();
+        answers[t] = journal->Append(sale).get();
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    int created = 0;
+    for (const Result<Receipt>& a : answers) {
+      ASSERT_TRUE(a.ok()) << a.status().ToString();
+      created += a->created ? 1 : 0;
+      EXPECT_EQ(a->seq, answers[0]->seq);
+      EXPECT_EQ(a->hash, answers[0]->hash);
+      EXPECT_EQ(a->receipt_no, answers[0]->receipt_no);
+      EXPECT_EQ(a->received_at_ms, answers[0]->received_at_ms);
+    }
+    EXPECT_EQ(created, 1) << id;
+  }
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, kRounds);
+  EXPECT_EQ(stats->last_seq, kRounds);
+}
+
+TEST_F(JournalTest, RacingConflictingBodiesStoreOne) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  constexpr int kThreads = 32;
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string id = Str("conflict-", round);
+    const core::Sale bodies[2] = {MakeSale(SaleSpec{.id = id, .unit_price = "3.50"}),
+                                  MakeSale(SaleSpec{.id = id, .unit_price = "4.25"})};
+    ASSERT_NE(core::CanonicalSale(bodies[0]), core::CanonicalSale(bodies[1]));
+    std::latch start(kThreads);
+    std::vector<Result<Receipt>> answers(kThreads, Status(ErrorCode::kInternal, "unset"));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        start.arrive_and_wait();
+        answers[t] = journal->Append(bodies[t % 2]).get();
+      });
+    }
+    for (auto& thread : threads) thread.join();
+
+    Result<std::optional<core::StoredSale>> stored = journal->Get(id);
+    ASSERT_TRUE(stored.ok());
+    ASSERT_TRUE(stored->has_value());
+    const int winner = (*stored)->canonical == core::CanonicalSale(bodies[0]) ? 0 : 1;
+    ASSERT_EQ((*stored)->canonical, core::CanonicalSale(bodies[winner]));
+    int created = 0;
+    for (int t = 0; t < kThreads; ++t) {
+      if (t % 2 == winner) {
+        ASSERT_TRUE(answers[t].ok()) << answers[t].status().ToString();
+        created += answers[t]->created ? 1 : 0;
+        EXPECT_EQ(answers[t]->seq, (*stored)->seq);
+        EXPECT_EQ(answers[t]->hash, (*stored)->hash);
+      } else {
+        ASSERT_FALSE(answers[t].ok());
+        EXPECT_EQ(answers[t].status().code(), ErrorCode::kIdConflict);
+      }
+    }
+    EXPECT_EQ(created, 1);
+  }
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, kRounds);  // never two rows for one id
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, kRounds);
+}
+
+// ---- (4) unclean stop ----
+
+// The child appends forever from several threads and writes each id to the pipe from its
+// callback (after COMMIT). The parent SIGKILLs it mid-stream, then checks that every
+// acknowledged id is in the reopened journal.
+[[noreturn]] void RunCrashChild(const JournalOptions& options, int fd) {
+  Result<std::unique_ptr<SqliteJournal>> opened = SqliteJournal::Open(options);
+  if (!opened.ok()) _exit(3);
+  SqliteJournal& journal = **opened;
+  auto worker = [&](int t) {
+    for (int batch = 0;; ++batch) {
+      std::vector<std::future<void>> done;
+      for (int i = 0; i < 16; ++i) {
+        std::string id = Str("k-", t) + Str("-", batch * 16 + i);
+        Result<core::Sale> sale =
+            core::DecodeSale(SaleJson(SaleSpec{.id = id, .terminal = Str("T0", t)}));
+        if (!sale.ok()) _exit(4);
+        auto promise = std::make_shared<std::promise<void>>();
+        done.push_back(promise->get_future());
+        journal.Append(std::move(sale).value(), [fd, id, promise](Result<Receipt> r) {
+          if (r.ok()) {
+            std::string line = id + "\n";
+            if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(5);
+          }
+          promise->set_value();
+        });
+      }
+      for (auto& f : done) f.get();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(worker, t);
+  for (auto& thread : threads) thread.join();
+  _exit(0);
+}
+
+TEST_F(JournalTest, AcknowledgedSalesSurviveSigkill) {
+  JournalOptions options = Options();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    RunCrashChild(options, fds[1]);
+  }
+  close(fds[1]);
+  FILE* in = fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::vector<std::string> acked;
+  char* line = nullptr;
+  size_t cap = 0;
+  bool killed = false;
+  ssize_t n;
+  while ((n = getline(&line, &cap, in)) > 0) {
+    acked.emplace_back(line, static_cast<size_t>(n - 1));
+    if (!killed && acked.size() >= 600) {
+      ASSERT_EQ(kill(pid, SIGKILL), 0);  // mid-stream: appends are in flight
+      killed = true;
+    }
+  }
+  free(line);
+  fclose(in);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(killed) << "child ended early, status " << wstatus;
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+  EXPECT_EQ(WTERMSIG(wstatus), SIGKILL);
+
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  std::set<std::string> unique(acked.begin(), acked.end());
+  EXPECT_EQ(unique.size(), acked.size());
+  for (const std::string& id : acked) {
+    Result<std::optional<core::StoredSale>> got = journal->Get(id);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(got->has_value()) << "acknowledged sale lost: " << id;
+  }
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GE(stats->sales, static_cast<int64_t>(acked.size()));
+  EXPECT_EQ(stats->sales, stats->last_seq);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, stats->sales);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+  std::printf("[ crash ] %zu acknowledged, %lld stored after SIGKILL\n", acked.size(),
+              static_cast<long long>(stats->sales));
+  // The journal continues where the dead process stopped.
+  Receipt next = MustAppend(*journal, MakeSale("after-crash"));
+  EXPECT_EQ(next.seq, stats->last_seq + 1);
+  Result<int64_t> verified2 = journal->VerifyChain();
+  ASSERT_TRUE(verified2.ok());
+}
+
+// ---- (5) refunds and voids ----
+
+TEST_F(JournalTest, RefundNeedsAStoredRef) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  Result<Receipt> orphan =
+      journal->Append(MakeSale(SaleSpec{.id = "r0", .type = "refund", .ref = "ghost"})).get();
+  ASSERT_FALSE(orphan.ok());
+  EXPECT_EQ(orphan.status().code(), ErrorCode::kInvalidField);
+  EXPECT_EQ(orphan.status().field(), "ref");
+
+  // A ref inserted earlier in the same group counts.
+  journal->PauseWriterForTest();
+  auto sale = journal->Append(MakeSale("orig"));
+  auto refund = journal->Append(MakeSale(SaleSpec{.id = "r1", .type = "refund", .ref = "orig"}));
+  auto void_sale = journal->Append(MakeSale(SaleSpec{.id = "v1", .type = "void", .ref = "orig"}));
+  auto bad = journal->Append(MakeSale(SaleSpec{.id = "r2", .type = "refund", .ref = "later"}));
+  auto later = journal->Append(MakeSale("later"));
+  journal->ResumeWriterForTest();
+  Result<Receipt> rs = sale.get();
+  Result<Receipt> rr = refund.get();
+  Result<Receipt> rv = void_sale.get();
+  Result<Receipt> rb = bad.get();
+  Result<Receipt> rl = later.get();
+  ASSERT_TRUE(rs.ok());
+  ASSERT_TRUE(rr.ok()) << rr.status().ToString();
+  ASSERT_TRUE(rv.ok()) << rv.status().ToString();
+  EXPECT_TRUE(rr->created);
+  EXPECT_EQ(rr->seq, rs->seq + 1);
+  EXPECT_EQ(rv->seq, rs->seq + 2);
+  ASSERT_FALSE(rb.ok());  // its ref came after it
+  EXPECT_EQ(rb.status().field(), "ref");
+  ASSERT_TRUE(rl.ok());
+  EXPECT_EQ(rl->seq, rs->seq + 3);  // the refused refund took no seq
+  Result<std::optional<core::StoredSale>> stored = journal->Get("r1");
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored->has_value());
+  EXPECT_EQ((*stored)->sale.type, core::SaleType::kRefund);
+  EXPECT_EQ((*stored)->sale.ref, "orig");
+  // Refund of a sale committed by an earlier group.
+  EXPECT_TRUE(MustAppend(*journal, MakeSale(SaleSpec{.id = "r3", .type = "refund", .ref = "orig"}))
+                  .created);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 5);
+}
+
+// ---- (6) clock skew ----
+
+TEST_F(JournalTest, ClockSkewIsFlagged) {
+  Result<int64_t> created = core::ParseRfc3339(kCreatedAt);
+  ASSERT_TRUE(created.ok());
+  core::ManualClock clock(*created);
+  JournalOptions options = Options();
+  options.clock = &clock;
+  options.clock_skew_bound_ms = 60'000;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+
+  struct Case {
+    std::string id;
+    int64_t now;
+    bool skew;
+  } const cases[] = {
+      {"on-time", *created, false},       {"at-bound", *created + 60'000, false},
+      {"late", *created + 60'001, true},  {"early-at-bound", *created - 60'000, false},
+      {"early", *created - 60'001, true},
+  };
+  for (const Case& c : cases) {
+    clock.Set(c.now);
+    Receipt receipt = MustAppend(*journal, MakeSale(c.id));
+    EXPECT_EQ(receipt.received_at_ms, c.now) << c.id;
+    Result<std::optional<core::StoredSale>> stored = journal->Get(c.id);
+    ASSERT_TRUE(stored.ok());
+    ASSERT_TRUE(stored->has_value());
+    EXPECT_EQ((*stored)->clock_skew, c.skew) << c.id;
+    EXPECT_EQ((*stored)->received_at_ms, c.now);
+  }
+  Result<int64_t> verified = journal->VerifyChain();  // the flag is part of the hash
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 5);
+}
+
+// ---- (7) opening ----
+
+int64_t UserVersion(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* stmt = nullptr;
+  int64_t version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    version = sqlite3_column_int64(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close_v2(db);
+  return version;
+}
+
+void ExecRaw(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close_v2(db);
+}
+
+TEST_F(JournalTest, MigratesAnEmptyFile) {
+  JournalOptions options = Options();
+  { std::ofstream touch(options.path); }
+  ASSERT_EQ(std::filesystem::file_size(options.path), 0u);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
+  journal->Close();
+  EXPECT_EQ(UserVersion(options.path), 1);
+  // Reopening an up-to-date database runs no migration and keeps the data.
+  journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, 1);
+}
+
+TEST_F(JournalTest, RefusesAnotherStoresDatabase) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    MustAppend(*journal, MakeSale("x"));
+  }
+  options.store_id = "S002";
+  Result<std::unique_ptr<Journal>> other = Journal::Open(options);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("S001"), std::string::npos) << other.status().message();
+  EXPECT_EQ(other.status().message().find(dir_), std::string::npos);
+}
+
+TEST_F(JournalTest, RefusesANewerSchema) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+  }
+  ExecRaw(options.path, "PRAGMA user_version=99");
+  Result<std::unique_ptr<Journal>> newer = Journal::Open(options);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(newer.status().message().find("newer"), std::string::npos) << newer.status().message();
+  EXPECT_EQ(UserVersion(options.path), 99);  // untouched
+}
+
+TEST_F(JournalTest, RefusesAFileThatIsNotADatabase) {
+  JournalOptions options = Options();
+  {
+    std::ofstream garbage(options.path);
+    for (int i = 0; i < 512; ++i) garbage << "not a database ";
+  }
+  Result<std::unique_ptr<Journal>> opened = Journal::Open(options);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), ErrorCode::kInvalidArgument) << opened.status().ToString();
+}
+
+TEST_F(JournalTest, RefusesBadOptions) {
+  JournalOptions options = Options();
+  options.path = dir_ + "/missing-folder/journal.db";
+  Result<std::unique_ptr<Journal>> missing = Journal::Open(options);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), ErrorCode::kStorageUnavailable);
+  options = Options();
+  options.max_group = 0;
+  EXPECT_EQ(Journal::Open(options).status().code(), ErrorCode::kInvalidArgument);
+  options = Options();
+  options.store_id = "";
+  EXPECT_EQ(Journal::Open(options).status().code(), ErrorCode::kInvalidArgument);
+}
+
+// ---- (8) storage failure ----
+
+TEST_F(JournalTest, FailedCommitAnswersEveryWaiterAndRecovers) {
+  core::MetricsRegistry metrics;
+  JournalOptions options = Options();
+  options.metrics = &metrics;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  for (int i = 0; i < 5; ++i) MustAppend(*journal, MakeSale(Str("ok", i)));
+
+  // The file may not grow any more: the next group that needs a page fails (SQLITE_FULL).
+  Result<int64_t> pages = journal->QueryIntOnWriterForTest("PRAGMA page_count");
+  ASSERT_TRUE(pages.ok()) << pages.status().ToString();
+  Result<int64_t> limit = journal->QueryIntOnWriterForTest(Str("PRAGMA max_page_count=", *pages));
+  ASSERT_TRUE(limit.ok());
+  ASSERT_EQ(*limit, *pages);
+
+  constexpr int kGroup = 200;  // ~100 KB of rows: far more than the last page can hold
+  std::vector<core::Sale> sales;
+  for (int i = 0; i < kGroup; ++i) {
+    sales.push_back(MakeSale(SaleSpec{.id = Str("full", i), .lines = 3}));
+  }
+  journal->PauseWriterForTest();
+  std::vector<std::future<Result<Receipt>>> futures;
+  for (const core::Sale& sale : sales) futures.push_back(journal->Append(sale));
+  journal->ResumeWriterForTest();
+  for (auto& f : futures) {
+    Result<Receipt> r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kStorageUnavailable) << r.status().ToString();
+  }
+  EXPECT_EQ(journal->Health().code(), ErrorCode::kStorageUnavailable);
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, 5);  // nothing half-written
+  EXPECT_EQ(stats->last_seq, 5);
+  Result<std::optional<core::StoredSale>> none = journal->Get("full0");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_NE(metrics.RenderText().find("machub_journal_commit_failures_total 1"), std::string::npos);
+
+  // Space is back: the same sales go through, the seq continues without a gap and the
+  // receipt counter did not advance for the failed group.
+  ASSERT_TRUE(journal->ExecOnWriterForTest("PRAGMA max_page_count=1073741823").ok());
+  journal->PauseWriterForTest();
+  futures.clear();
+  for (const core::Sale& sale : sales) futures.push_back(journal->Append(sale));
+  journal->ResumeWriterForTest();
+  for (int i = 0; i < kGroup; ++i) {
+    Result<Receipt> r = futures[i].get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->created);
+    EXPECT_EQ(r->seq, 6 + i);
+    if (i == 0) {
+      EXPECT_EQ(r->receipt_no, "T01-000006");
+    }
+  }
+  EXPECT_TRUE(journal->Health().ok());
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 5 + kGroup);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+}
+
+// ---- (8b) fsync failure, through a fault-injecting VFS ----
+
+// A VFS shim over the default one whose xSync (xWrite) fails while `fail_sync`
+// (`fail_write`) is set, like a disk that reports EIO. Registered as the default VFS for
+// the test's duration, so the journal needs no hook for it.
+struct FaultVfs {
+  static inline std::atomic<bool> fail_sync{false};
+  static inline std::atomic<bool> fail_write{false};
+  static inline std::atomic<int> failures{0};
+  static inline sqlite3_vfs* real = nullptr;
+  static inline sqlite3_vfs vfs{};
+  static inline sqlite3_io_methods methods{};
+
+  struct File {
+    sqlite3_file base;
+    sqlite3_file* inner() { return reinterpret_cast<sqlite3_file*>(this + 1); }
+  };
+  static sqlite3_file* Inner(sqlite3_file* f) { return reinterpret_cast<File*>(f)->inner(); }
+
+  static int Open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out) {
+    sqlite3_file* inner = reinterpret_cast<File*>(file)->inner();
+    int rc = real->xOpen(real, name, inner, flags, out);
+    file->pMethods = inner->pMethods != nullptr ? &methods : nullptr;
+    return rc;
+  }
+  static int Close(sqlite3_file* f) { return Inner(f)->pMethods->xClose(Inner(f)); }
+  static int Read(sqlite3_file* f, void* b, int n, sqlite3_int64 o) {
+    return Inner(f)->pMethods->xRead(Inner(f), b, n, o);
+  }
+  static int Write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+    if (fail_write.load()) {
+      failures.fetch_add(1);
+      return SQLITE_IOERR_WRITE;
+    }
+    return Inner(f)->pMethods->xWrite(Inner(f), b, n, o);
+  }
+  static int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+    return Inner(f)->pMethods->xTruncate(Inner(f), size);
+  }
+  static int Sync(sqlite3_file* f, int flags) {
+    if (fail_sync.load()) {
+      failures.fetch_add(1);
+      return SQLITE_IOERR_FSYNC;
+    }
+    return Inner(f)->pMethods->xSync(Inner(f), flags);
+  }
+  static int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+    return Inner(f)->pMethods->xFileSize(Inner(f), size);
+  }
+  static int Lock(sqlite3_file* f, int l) { return Inner(f)->pMethods->xLock(Inner(f), l); }
+  static int Unlock(sqlite3_file* f, int l) { return Inner(f)->pMethods->xUnlock(Inner(f), l); }
+  static int CheckReserved(sqlite3_file* f, int* r) {
+    return Inner(f)->pMethods->xCheckReservedLock(Inner(f), r);
+  }
+  static int FileControl(sqlite3_file* f, int op, void* arg) {
+    return Inner(f)->pMethods->xFileControl(Inner(f), op, arg);
+  }
+  static int SectorSize(sqlite3_file* f) { return Inner(f)->pMethods->xSectorSize(Inner(f)); }
+  static int DeviceCharacteristics(sqlite3_file* f) {
+    return Inner(f)->pMethods->xDeviceCharacteristics(Inner(f));
+  }
+  static int ShmMap(sqlite3_file* f, int pg, int sz, int extend, void volatile** p) {
+    return Inner(f)->pMethods->xShmMap(Inner(f), pg, sz, extend, p);
+  }
+  static int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
+    return Inner(f)->pMethods->xShmLock(Inner(f), offset, n, flags);
+  }
+  static void ShmBarrier(sqlite3_file* f) { Inner(f)->pMethods->xShmBarrier(Inner(f)); }
+  static int ShmUnmap(sqlite3_file* f, int del) {
+    return Inner(f)->pMethods->xShmUnmap(Inner(f), del);
+  }
+  static int Fetch(sqlite3_file* f, sqlite3_int64 o, int n, void** p) {
+    return Inner(f)->pMethods->xFetch(Inner(f), o, n, p);
+  }
+  static int Unfetch(sqlite3_file* f, sqlite3_int64 o, void* p) {
+    return Inner(f)->pMethods->xUnfetch(Inner(f), o, p);
+  }
+
+  static int Delete(sqlite3_vfs*, const char* name, int sync) {
+    return real->xDelete(real, name, sync);
+  }
+  static int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
+    return real->xAccess(real, name, flags, out);
+  }
+  static int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
+    return real->xFullPathname(real, name, n, out);
+  }
+  static int Randomness(sqlite3_vfs*, int n, char* out) { return real->xRandomness(real, n, out); }
+  static int Sleep(sqlite3_vfs*, int us) { return real->xSleep(real, us); }
+  static int CurrentTime(sqlite3_vfs*, double* t) { return real->xCurrentTime(real, t); }
+  static int GetLastError(sqlite3_vfs*, int n, char* out) {
+    return real->xGetLastError(real, n, out);
+  }
+  static int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* t) {
+    return real->xCurrentTimeInt64(real, t);
+  }
+
+  // Makes the shim the default VFS until destroyed.
+  FaultVfs() {
+    real = sqlite3_vfs_find(nullptr);
+    methods = sqlite3_io_methods{3,
+                                 &Close,
+                                 &Read,
+                                 &Write,
+                                 &Truncate,
+                                 &Sync,
+                                 &FileSize,
+                                 &Lock,
+                                 &Unlock,
+                                 &CheckReserved,
+                                 &FileControl,
+                                 &SectorSize,
+                                 &DeviceCharacteristics,
+                                 &ShmMap,
+                                 &ShmLock,
+                                 &ShmBarrier,
+                                 &ShmUnmap,
+                                 &Fetch,
+                                 &Unfetch};
+    vfs = sqlite3_vfs{};
+    vfs.iVersion = 2;
+    vfs.szOsFile = static_cast<int>(sizeof(File)) + real->szOsFile;
+    vfs.mxPathname = real->mxPathname;
+    vfs.zName = "machub-fault";
+    vfs.xOpen = &Open;
+    vfs.xDelete = &Delete;
+    vfs.xAccess = &Access;
+    vfs.xFullPathname = &FullPathname;
+    vfs.xRandomness = &Randomness;
+    vfs.xSleep = &Sleep;
+    vfs.xCurrentTime = &CurrentTime;
+    vfs.xGetLastError = &GetLastError;
+    vfs.xCurrentTimeInt64 = &CurrentTimeInt64;
+    fail_sync = false;
+    fail_write = false;
+    failures = 0;
+    sqlite3_vfs_register(&vfs, 1);
+  }
+  ~FaultVfs() {
+    sqlite3_vfs_unregister(&vfs);
+    sqlite3_vfs_register(real, 1);
+  }
+};
+
+// Appends a group of 20 while `fault` is set: every answer is kStorageUnavailable. Then
+// the same 20 again without the fault: all stored, seq and receipts continue without a gap.
+void FailThenRecover(SqliteJournal& journal, std::atomic<bool>& fault, int64_t stored_before) {
+  std::vector<core::Sale> sales;
+  for (int i = 0; i < 20; ++i) sales.push_back(MakeSale(Str("eio", i)));
+  fault = true;
+  journal.PauseWriterForTest();
+  std::vector<std::future<Result<Receipt>>> futures;
+  for (const core::Sale& sale : sales) futures.push_back(journal.Append(sale));
+  journal.ResumeWriterForTest();
+  for (auto& f : futures) {
+    Result<Receipt> r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), ErrorCode::kStorageUnavailable);
+  }
+  fault = false;
+  EXPECT_GT(FaultVfs::failures.load(), 0);
+  EXPECT_EQ(journal.Health().code(), ErrorCode::kStorageUnavailable);
+  EXPECT_EQ(journal.GetWriterStats().failed_groups, 1);
+  Result<JournalStats> stats = journal.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, stored_before);
+
+  journal.PauseWriterForTest();
+  futures.clear();
+  for (const core::Sale& sale : sales) futures.push_back(journal.Append(sale));
+  journal.ResumeWriterForTest();
+  for (int i = 0; i < 20; ++i) {
+    Result<Receipt> r = futures[i].get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->created);
+    EXPECT_EQ(r->seq, stored_before + 1 + i);
+    if (i == 0) {
+      char expected[32];
+      std::snprintf(expected, sizeof(expected), "T01-%06lld",
+                    static_cast<long long>(stored_before + 1));
+      EXPECT_EQ(r->receipt_no, expected);
+    }
+  }
+  EXPECT_TRUE(journal.Health().ok());
+}
+
+TEST_F(JournalTest, FsyncFailureIsNeverAcknowledged) {
+  FaultVfs fault;
+  JournalOptions options = Options();
+  options.checkpoint_interval_ms = 60'000;  // only commits write during the test
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 0; i < 3; ++i) MustAppend(*journal, MakeSale(Str("pre", i)));
+    FailThenRecover(*journal, FaultVfs::fail_sync, 3);
+    // Same connection: the next commit overwrote the failed group's WAL frames.
+    EXPECT_EQ(journal->GetWriterStats().reopens, 0);
+  }
+  // After a reopen the failed group has not come back.
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 23);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+}
+
+TEST_F(JournalTest, WriteErrorReopensTheConnection) {
+  FaultVfs fault;
+  JournalOptions options = Options();
+  options.checkpoint_interval_ms = 60'000;
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 0; i < 3; ++i) MustAppend(*journal, MakeSale(Str("pre", i)));
+    FailThenRecover(*journal, FaultVfs::fail_write, 3);
+    EXPECT_EQ(journal->GetWriterStats().reopens, 1);
+  }
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 23);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+}
+
+// ---- (9) close ----
+
+TEST_F(JournalTest, CloseDrainsQueuedAppends) {
+  JournalOptions options = Options();
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  constexpr int kQueued = 100;
+  std::mutex mu;
+  std::vector<Result<Receipt>> answers;
+  journal->PauseWriterForTest();
+  for (int i = 0; i < kQueued; ++i) {
+    journal->Append(MakeSale(Str("q", i)), [&](Result<Receipt> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      answers.push_back(std::move(r));
+    });
+  }
+  EXPECT_EQ(journal->QueuedForTest(), static_cast<size_t>(kQueued));
+  journal->Close();  // resumes the writer and waits for the queue
+  ASSERT_EQ(answers.size(), static_cast<size_t>(kQueued));
+  for (const auto& a : answers) EXPECT_TRUE(a.ok() && a->created) << a.status().ToString();
+
+  auto after = journal->Append(MakeSale("late"));
+  ASSERT_EQ(after.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(after.get().status().code(), ErrorCode::kStorageUnavailable);
+  EXPECT_EQ(journal->Health().code(), ErrorCode::kStorageUnavailable);
+  EXPECT_EQ(journal->Get("q0").status().code(), ErrorCode::kStorageUnavailable);
+  journal->Close();  // idempotent
+
+  journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->sales, kQueued);
+}
+
+// Waits (polling; the checkpointer has no completion signal) until `pred` holds.
+template <typename Pred>
+bool WaitFor(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// The writer never checkpoints (wal_autocheckpoint=0), so the main database file only
+// grows when the checkpointer copies the WAL into it.
+TEST_F(JournalTest, CheckpointerCopiesTheWalIntoTheDatabase) {
+  JournalOptions options = Options();
+  options.checkpoint_interval_ms = 5;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  const auto db_size_before = std::filesystem::file_size(options.path);
+  journal->PauseWriterForTest();
+  std::vector<std::future<Result<Receipt>>> futures;
+  for (int i = 0; i < 200; ++i) {
+    futures.push_back(journal->Append(MakeSale(SaleSpec{.id = Str("b", i), .lines = 3})));
+  }
+  journal->ResumeWriterForTest();
+  for (auto& f : futures) ASSERT_TRUE(f.get().ok());
+  // The checkpointer runs only once commits happened, so its first run follows the group.
+  EXPECT_TRUE(WaitFor([&] { return journal->GetWriterStats().checkpoints >= 1; }));
+  EXPECT_GT(std::filesystem::file_size(options.path), db_size_before + 100'000);
+  EXPECT_EQ(journal->GetWriterStats().writer_checkpoints, 0);
+}
+
+// When a checkpointer run cannot copy every frame (here: a reader holds an old snapshot;
+// in production: commits during the run) and the WAL is big, the writer runs a catch-up
+// checkpoint between two groups.
+TEST_F(JournalTest, IncompleteCheckpointAsksTheWriterToCatchUp) {
+  JournalOptions options = Options();
+  options.checkpoint_interval_ms = 5;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  journal->SetWalCatchUpFramesForTest(10);
+  for (int i = 0; i < 5; ++i) MustAppend(*journal, MakeSale(Str("a", i)));
+
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(options.path.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM sales;", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  journal->PauseWriterForTest();
+  std::vector<std::future<Result<Receipt>>> futures;
+  for (int i = 0; i < 200; ++i) {
+    futures.push_back(journal->Append(MakeSale(SaleSpec{.id = Str("b", i), .lines = 3})));
+  }
+  journal->ResumeWriterForTest();
+  for (auto& f : futures) ASSERT_TRUE(f.get().ok());
+  // A writer task runs after the writer finished the group, its catch-up check included.
+  ASSERT_TRUE(journal->QueryIntOnWriterForTest("SELECT 1").ok());
+  // A checkpointer run that ends after that check stops at the reader's snapshot, finds
+  // the WAL long and asks the writer to catch up.
+  const int64_t runs = journal->GetWriterStats().checkpoints;
+  EXPECT_TRUE(WaitFor([&] { return journal->GetWriterStats().checkpoints >= runs + 1; }));
+  // The writer catches up after its next group, unless the checkpointer happens to be
+  // running (SQLITE_BUSY); then after the one after.
+  const int64_t before = journal->GetWriterStats().writer_checkpoints;
+  int extra = 0;
+  while (journal->GetWriterStats().writer_checkpoints == before && extra < 50) {
+    MustAppend(*journal, MakeSale(Str("c", extra++)));
+    ASSERT_TRUE(journal->QueryIntOnWriterForTest("SELECT 1").ok());
+  }
+  EXPECT_GT(journal->GetWriterStats().writer_checkpoints, before);
+  sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(reader);
+
+  MustAppend(*journal, MakeSale("d"));
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 206 + extra);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+}
+
+// ---- measurement: worst commit while checkpoints run ----
+
+int64_t EnvInt(const char* name, int64_t fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? std::atoll(value) : fallback;
+}
+
+// Prints the worst COMMIT and the worst whole group while the checkpointer (or, with
+// checkpoint_interval_ms=0, SQLite's inline autocheckpoint) runs. Small by default;
+// MACHUB_JOURNAL_MEASURE_SALES=200000 gives the figure for docs/JOURNAL.md;
+// MACHUB_JOURNAL_MEASURE_PRODUCERS / _BURST shape the load (default 8 x 32 in flight);
+// MACHUB_JOURNAL_MEASURE_CHECKPOINT_MS sets the checkpointer's interval (default 1000).
+TEST_F(JournalTest, MeasureWorstCommitUnderCheckpoints) {
+  const int64_t total = EnvInt("MACHUB_JOURNAL_MEASURE_SALES", 4000);
+  // Each producer appends a burst and waits for all of it, like `burst` terminals.
+  const int producers = static_cast<int>(EnvInt("MACHUB_JOURNAL_MEASURE_PRODUCERS", 8));
+  const int burst_size = static_cast<int>(EnvInt("MACHUB_JOURNAL_MEASURE_BURST", 32));
+  const int64_t checkpoint_ms = EnvInt("MACHUB_JOURNAL_MEASURE_CHECKPOINT_MS", 1000);
+  for (int64_t interval_ms : {checkpoint_ms, int64_t{0}}) {
+    const std::string sub = dir_ + Str("/ckpt", interval_ms);
+    std::filesystem::create_directory(sub);
+    core::MetricsRegistry metrics;
+    JournalOptions options = Options();
+    options.path = sub + "/journal.db";
+    options.checkpoint_interval_ms = interval_ms;
+    options.metrics = &metrics;
+    options.clock = nullptr;  // real monotonic time for the latencies
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> failures{0};
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+      threads.emplace_back([&, p] {
+        core::Sale base = MakeSale(SaleSpec{.id = "base", .terminal = Str("T", p), .lines = 2});
+        for (;;) {
+          std::vector<std::future<Result<Receipt>>> burst;
+          for (int i = 0; i < burst_size; ++i) {
+            int64_t n = next.fetch_add(1);
+            if (n >= total) break;
+            core::Sale sale = base;
+            sale.id = Str("m", n);
+            burst.push_back(journal->Append(std::move(sale)));
+          }
+          if (burst.empty()) return;
+          for (auto& f : burst) {
+            if (!f.get().ok()) failures.fetch_add(1);
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(failures.load(), 0);
+    SqliteJournal::WriterStats latency = journal->GetWriterStats();
+    Result<JournalStats> stats = journal->Stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->sales, total);
+    // p99 of the COMMIT call from the histogram (upper bound of the bucket).
+    core::Histogram& fsync =
+        metrics.GetHistogram("machub_fsync_seconds", "", core::LatencyBuckets());
+    std::vector<int64_t> cumulative = fsync.CumulativeCounts();
+    double p99 = -1;
+    for (size_t i = 0; i < fsync.bounds().size(); ++i) {
+      if (cumulative[i] * 100 >= fsync.Count() * 99) {
+        p99 = fsync.bounds()[i];
+        break;
+      }
+    }
+    std::printf(
+        "[ measure ] %d x %d in flight, checkpoint_interval_ms=%lld%s: %lld sales in %.2f s "
+        "(%.0f/s), %lld "
+        "commits (%.1f sales/commit), worst COMMIT %.2f ms, worst group %.2f ms, mean COMMIT "
+        "%.2f ms, p99 COMMIT <= %.4f s, %lld checkpoints (%lld by the writer, worst %.2f ms), %lld "
+        "COMMITs during a checkpoint "
+        "(worst %.2f ms), db+wal %.1f MB\n",
+        producers, burst_size, static_cast<long long>(interval_ms),
+        interval_ms == 0 ? " (inline autocheckpoint)" : " (checkpointer thread)",
+        static_cast<long long>(total), seconds, static_cast<double>(total) / seconds,
+        static_cast<long long>(stats->commits),
+        static_cast<double>(total) / static_cast<double>(stats->commits),
+        static_cast<double>(latency.max_commit_us) / 1000.0,
+        static_cast<double>(latency.max_group_us) / 1000.0,
+        fsync.Sum() * 1000.0 / static_cast<double>(std::max<int64_t>(1, fsync.Count())), p99,
+        static_cast<long long>(latency.checkpoints),
+        static_cast<long long>(latency.writer_checkpoints),
+        static_cast<double>(latency.max_writer_checkpoint_us) / 1000.0,
+        static_cast<long long>(latency.commits_during_checkpoint),
+        static_cast<double>(latency.max_commit_during_checkpoint_us) / 1000.0,
+        static_cast<double>(stats->size_bytes) / 1e6);
+  }
+}
+
+}  // namespace
+}  // namespace machub::journal

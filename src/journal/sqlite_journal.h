@@ -1,0 +1,238 @@
+#pragma once
+// SqliteJournal: the SQLite implementation of journal::Journal (journal.h is the
+// contract; this header adds what only tests and tools need).
+//
+// Connections and threads:
+//   - writer thread: the only read-write connection that changes data. Pragmas:
+//     journal_mode=WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
+//     wal_autocheckpoint=0 (when a checkpointer runs), journal_size_limit.
+//   - checkpointer thread (checkpoint_interval_ms > 0): its own connection, runs
+//     PRAGMA wal_checkpoint(PASSIVE) every interval when commits happened since the last
+//     one. PASSIVE never takes the write lock, so commits do not wait for it.
+//     SQLite rewinds the WAL only when a write transaction starts right after a checkpoint
+//     that copied every frame; under sustained load commits land during every checkpointer
+//     run, so the WAL would grow without bound. So when a run leaves frames behind and the
+//     WAL holds more than 4096 frames (16 MiB of 4 KiB pages), the checkpointer asks the
+//     writer to catch up: between two groups the writer runs one PASSIVE checkpoint itself,
+//     which only copies the tail written during the checkpointer's run and syncs the
+//     database file; its next transaction then rewinds the WAL.
+//     With checkpoint_interval_ms <= 0 there is no checkpointer: SQLite's automatic
+//     checkpoint (every 1000 WAL pages, inside a COMMIT on the writer) stays on. That is
+//     the baseline of the measurement in MeasureWorstCommitUnderCheckpoints.
+//   - reads: a small pool of SQLITE_OPEN_READONLY connections guarded by a mutex; a read
+//     leases one for the duration of the call.
+//
+// Schema (PRAGMA user_version, migrations in sqlite_journal.cc, each in a transaction):
+//   v1: sales(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, terminal_id, receipt_no, type,
+//             ref REFERENCES sales(id), created_at_ms, received_at_ms, clock_skew,
+//             currency, total, change, canonical, prev_hash, hash, uploaded)
+//       terminals(terminal_id PRIMARY KEY, last_receipt)   -- per-terminal receipt counter
+//       meta(key PRIMARY KEY, value)                        -- "store_id"
+//   A database with a user_version newer than this binary knows is refused
+//   (kInvalidArgument), and so is one created for another store_id.
+//
+// Errors: SQLite result codes map to Status in one place (sqlite_journal.cc):
+//   SQLITE_ERROR/MISUSE/RANGE/CONSTRAINT/MISMATCH -> kInternal (a bug in our SQL),
+//   SQLITE_NOTADB -> kInvalidArgument (the file is not a database),
+//   everything else (FULL, IOERR, CANTOPEN, READONLY, BUSY, NOMEM, CORRUPT...) ->
+//   kStorageUnavailable. Messages never contain file paths.
+//   A group whose transaction fails is rolled back as a whole and every sale in it is
+//   answered kStorageUnavailable (whatever the SQLite code); the in-memory next seq, last
+//   hash and receipt counters are then reloaded from the file. kStorageUnavailable means
+//   "not acknowledged", not "certainly absent": if an fsync fails inside COMMIT, the
+//   group's frames are complete in the WAL, and should the process restart before the
+//   next commit overwrites them, SQLite's WAL recovery brings the group back. A terminal's
+//   retry then gets a replay (200) of it. Nothing acknowledged is ever lost or doubled.
+//   After an I/O error other than a failed fsync, the write connection is reopened.
+//
+// Metrics (when JournalOptions::metrics is set):
+//   machub_sales_committed_total            counter, sales inserted (replays not counted)
+//   machub_journal_commits_total            counter, transactions committed
+//   machub_journal_commit_failures_total    counter, groups rolled back on a storage error
+//   machub_journal_checkpoints_total        counter, PASSIVE checkpoints run
+//   machub_commit_group_size                histogram, appends answered per committed
+//                                           transaction (replays and refusals included)
+//   machub_fsync_seconds                    histogram, duration of the COMMIT call
+//   machub_commit_max_microseconds          gauge, worst COMMIT call since Open, in
+//                                           microseconds (a gauge is an integer)
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "journal/journal.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace machub::journal {
+
+class SqliteJournal final : public Journal {
+ public:
+  // Same as Journal::Open, with the concrete type (tests use the hooks below).
+  static Result<std::unique_ptr<SqliteJournal>> Open(const JournalOptions& options);
+
+  ~SqliteJournal() override;  // calls Close()
+
+  SqliteJournal(const SqliteJournal&) = delete;
+  SqliteJournal& operator=(const SqliteJournal&) = delete;
+
+  using Journal::Append;
+  // Appends after Close complete at once, on the calling thread. `done` may be empty
+  // (fire and forget). Never call Close from a callback (it runs on the writer thread,
+  // which Close joins); Append from a callback is fine.
+  void Append(core::Sale sale, AppendCallback done) override;
+
+  // Get/List/Stats/VerifyChain/IntegrityCheck after Close: kStorageUnavailable.
+  // List with limit <= 0 returns an empty vector.
+  Result<std::optional<core::StoredSale>> Get(const std::string& id) override;
+  Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override;
+  Result<JournalStats> Stats() override;
+  Result<int64_t> VerifyChain() override;
+  Status IntegrityCheck() override;
+  Status Health() const override;  // kStorageUnavailable after Close too
+  void Close() override;
+
+  // Writer figures since Open (latencies in microseconds of the options' clock). For
+  // benchmarks, docs and tests; /metrics has the same figures when a registry is set.
+  struct WriterStats {
+    int64_t max_commit_us = 0;             // worst COMMIT call (WAL write + fsync)
+    int64_t max_group_us = 0;              // worst group, dequeue to just before its callbacks
+    int64_t checkpoints = 0;               // PASSIVE checkpoints run by the checkpointer
+    int64_t groups = 0;                    // groups processed (committed or failed)
+    int64_t failed_groups = 0;             // groups rolled back on a SQLite error
+    int64_t reopens = 0;                   // write connection reopened after an I/O error
+    int64_t writer_checkpoints = 0;        // safety-valve checkpoints run by the writer
+    int64_t max_writer_checkpoint_us = 0;  // worst of those (delays the next group)
+    // COMMIT calls that overlapped a checkpointer run, and the worst of them.
+    int64_t commits_during_checkpoint = 0;
+    int64_t max_commit_during_checkpoint_us = 0;
+  };
+  WriterStats GetWriterStats() const;
+
+  // ---- Test hooks. Not for production code. ----
+  // Runs `sql` (no result rows) on the write connection, on the writer thread, between two
+  // groups; e.g. "PRAGMA max_page_count=..." to make the next commit fail with SQLITE_FULL.
+  Status ExecOnWriterForTest(const std::string& sql);
+  // Runs a query on the write connection and returns the first column of the first row as
+  // int64 (e.g. "PRAGMA page_count").
+  Result<int64_t> QueryIntOnWriterForTest(const std::string& sql);
+  // While paused the writer takes no new group, so appends pile up in the queue and the
+  // next group holds all of them (up to max_group). Close resumes.
+  void PauseWriterForTest();
+  void ResumeWriterForTest();
+  // Number of appends waiting in the queue.
+  size_t QueuedForTest() const;
+  // WAL frame count above which an incomplete checkpointer run asks the writer to catch up.
+  void SetWalCatchUpFramesForTest(int64_t frames);
+
+ private:
+  struct Pending {
+    core::Sale sale;
+    AppendCallback done;
+  };
+  struct WriterStatements;
+  struct ReadConnection;
+  class ReadLease;
+
+  explicit SqliteJournal(const JournalOptions& options);
+
+  Status OpenWriter();  // opens the write connection, pragmas, migrations, store_id
+  void CloseWriter();
+  Status PrepareWriterStatements();
+  Status LoadState();  // next seq, last hash, terminal counters from the database
+  Status OpenCheckpointer();
+
+  void WriterLoop();
+  void ProcessGroup(std::vector<Pending>& group);
+  // Runs the group in one transaction. Per-sale answers go to `answers`; a non-OK return
+  // means the transaction failed and was rolled back (its SQLite code in last_failed_rc_).
+  Status RunGroup(std::vector<Pending>& group, std::vector<Result<Receipt>>& answers,
+                  int64_t* inserted, int64_t* commit_us);
+  // One sale inside the open transaction: a Receipt, or a per-sale error (conflict, bad
+  // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
+  Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
+  void RecoverAfterFailure(int sqlite_code);
+
+  void CheckpointLoop();
+  void MaybeCheckpointOnWriter();  // the catch-up checkpoint, when requested
+
+  Result<ReadLease> AcquireRead();
+  void ReleaseRead(std::unique_ptr<ReadConnection> conn);
+
+  const JournalOptions options_;
+  const core::Clock* clock_;
+  const std::string genesis_;
+
+  // Writer-thread state (only the writer thread touches these after Open).
+  sqlite3* wdb_ = nullptr;
+  std::unique_ptr<WriterStatements> wstmts_;
+  bool state_valid_ = false;
+  int last_failed_rc_ = 0;
+  int64_t next_seq_ = 1;
+  std::string last_hash_;
+  std::map<std::string, int64_t> terminal_counters_;
+  // Group-local staging, committed to the fields above only after COMMIT.
+  int64_t staged_seq_ = 1;
+  std::string staged_hash_;
+  std::map<std::string, int64_t> staged_counters_;
+
+  // Queue shared by Append and the writer.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  std::deque<std::function<void()>> writer_tasks_;
+  bool closing_ = false;
+  bool paused_ = false;
+  std::thread writer_;
+
+  // Checkpointer.
+  sqlite3* cdb_ = nullptr;
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool ckpt_stop_ = false;
+  std::thread checkpointer_;
+
+  // Read pool.
+  std::mutex read_mu_;
+  std::vector<std::unique_ptr<ReadConnection>> idle_reads_;
+  bool reads_closed_ = false;
+
+  std::mutex close_mu_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> healthy_{true};
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> max_commit_us_{0};
+  std::atomic<int64_t> max_group_us_{0};
+  std::atomic<int64_t> checkpoints_{0};
+  std::atomic<int64_t> groups_{0};
+  std::atomic<int64_t> failed_groups_{0};
+  std::atomic<int64_t> reopens_{0};
+  std::atomic<int64_t> writer_checkpoints_{0};
+  std::atomic<int64_t> max_writer_checkpoint_us_{0};
+  std::atomic<bool> checkpoint_running_{false};
+  std::atomic<int64_t> checkpoint_runs_started_{0};
+  std::atomic<int64_t> commits_during_checkpoint_{0};
+  std::atomic<int64_t> max_commit_during_checkpoint_us_{0};
+  std::atomic<int64_t> wal_catch_up_frames_{4096};
+  std::atomic<bool> catch_up_requested_{false};
+
+  // Metrics (null without a registry).
+  core::Counter* m_sales_committed_ = nullptr;
+  core::Counter* m_commits_ = nullptr;
+  core::Counter* m_commit_failures_ = nullptr;
+  core::Counter* m_checkpoints_ = nullptr;
+  core::Histogram* m_group_size_ = nullptr;
+  core::Histogram* m_fsync_ = nullptr;
+  core::Gauge* m_commit_max_us_ = nullptr;
+};
+
+}  // namespace machub::journal
