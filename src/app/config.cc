@@ -1,0 +1,784 @@
+#include "app/config.h"
+
+#include <arpa/inet.h>
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace machub::app {
+namespace {
+
+using Setter = std::function<Status(Config&, const ConfigValue&)>;
+using Getter = std::function<ConfigValue(const Config&)>;
+
+Status Invalid(std::string message) {
+  return Status(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+std::string_view TrimSpace(std::string_view s) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Values are echoed in errors to help the operator, but shortened: a long value is more
+// likely a paste accident than something worth reading back.
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  size_t n = std::min<size_t>(text.size(), 40);
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  if (text.size() > n) out += "...";
+  out.push_back('"');
+  return out;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// --- Key factories. Each takes a member pointer so that a key is one line in the table. ---
+
+template <typename T>
+ConfigKey IntKey(std::string name, T Config::*member, int64_t lo, int64_t hi, std::string help) {
+  ConfigKey key;
+  key.name = std::move(name);
+  key.type = KeyType::kInt;
+  key.help = std::move(help);
+  key.set = [member, lo, hi](Config& c, const ConfigValue& v) -> Status {
+    int64_t x = std::get<int64_t>(v);
+    if (x < lo || x > hi) {
+      return Invalid(std::to_string(x) + " out of range " + std::to_string(lo) + ".." +
+                     std::to_string(hi));
+    }
+    c.*member = static_cast<T>(x);
+    return Status::Ok();
+  };
+  key.get = [member](const Config& c) -> ConfigValue { return static_cast<int64_t>(c.*member); };
+  return key;
+}
+
+ConfigKey FloatKey(std::string name, double Config::*member, double lo, double hi,
+                   std::string help) {
+  ConfigKey key;
+  key.name = std::move(name);
+  key.type = KeyType::kFloat;
+  key.help = std::move(help);
+  key.set = [member, lo, hi](Config& c, const ConfigValue& v) -> Status {
+    double x = std::get<double>(v);
+    if (!(x >= lo && x <= hi)) {  // also rejects NaN
+      std::ostringstream msg;
+      msg << x << " out of range " << lo << ".." << hi;
+      return Invalid(msg.str());
+    }
+    c.*member = x;
+    return Status::Ok();
+  };
+  key.get = [member](const Config& c) -> ConfigValue { return c.*member; };
+  return key;
+}
+
+ConfigKey BoolKey(std::string name, bool Config::*member, std::string help) {
+  ConfigKey key;
+  key.name = std::move(name);
+  key.type = KeyType::kBool;
+  key.help = std::move(help);
+  key.set = [member](Config& c, const ConfigValue& v) -> Status {
+    c.*member = std::get<bool>(v);
+    return Status::Ok();
+  };
+  key.get = [member](const Config& c) -> ConfigValue { return c.*member; };
+  return key;
+}
+
+using StringCheck = std::function<Status(std::string_view)>;
+
+ConfigKey StringKey(std::string name, std::string Config::*member, std::string help,
+                    StringCheck check = nullptr) {
+  ConfigKey key;
+  key.name = std::move(name);
+  key.type = KeyType::kString;
+  key.help = std::move(help);
+  key.set = [member, check](Config& c, const ConfigValue& v) -> Status {
+    const std::string& s = std::get<std::string>(v);
+    if (check) RETURN_IF_ERROR(check(s));
+    c.*member = s;
+    return Status::Ok();
+  };
+  key.get = [member](const Config& c) -> ConfigValue { return c.*member; };
+  return key;
+}
+
+Status CheckStoreId(std::string_view s) {
+  if (s.empty() || s.size() > 64) return Invalid("must be 1..64 characters");
+  for (char c : s) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return Invalid(Quote(s) + " must match [A-Za-z0-9._-]{1,64}");
+  }
+  return Status::Ok();
+}
+
+Status CheckNonEmpty(std::string_view s) {
+  if (s.empty()) return Invalid("must not be empty");
+  return Status::Ok();
+}
+
+Status CheckLogLevel(std::string_view s) {
+  core::LogLevel level;
+  if (!core::ParseLogLevel(s, &level)) {
+    return Invalid(Quote(s) + " is not one of debug, info, warn, error");
+  }
+  return Status::Ok();
+}
+
+ConfigKey ListenKey() {
+  ConfigKey key;
+  key.name = "listen";
+  key.type = KeyType::kString;
+  key.help =
+      "Address and port to listen on, HOST:PORT with an IP literal (\"0.0.0.0:8080\" for "
+      "the store LAN, \"[::]:8080\" for IPv6); port 0 picks a free port";
+  key.set = [](Config& c, const ConfigValue& v) -> Status {
+    const std::string& s = std::get<std::string>(v);
+    ASSIGN_OR_RETURN(auto host_port, ParseHostPort(s));
+    c.listen = s;
+    c.listen_host = host_port.first;
+    c.listen_port = host_port.second;
+    return Status::Ok();
+  };
+  key.get = [](const Config& c) -> ConfigValue { return c.listen; };
+  return key;
+}
+
+ConfigKey TerminalTokensKey() {
+  ConfigKey key;
+  key.name = "terminal_tokens";
+  key.type = KeyType::kStringList;
+  key.help =
+      "Terminal tokens as \"TERMINAL_ID:SHA256HEX\" (the SHA-256 of the token, from "
+      "`machub token create` or `machub token hash`); added to those in <data_dir>/tokens";
+  key.set = [](Config& c, const ConfigValue& v) -> Status {
+    std::vector<TokenEntry> entries;
+    const auto& items = std::get<std::vector<std::string>>(v);
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto entry = ParseTokenSpec(items[i]);
+      if (!entry.ok()) {
+        return Invalid("item " + std::to_string(i + 1) + ": " + entry.status().message());
+      }
+      entries.push_back(std::move(entry).value());
+    }
+    c.terminal_tokens = std::move(entries);
+    return Status::Ok();
+  };
+  key.get = [](const Config& c) -> ConfigValue {
+    std::vector<std::string> out;
+    for (const TokenEntry& e : c.terminal_tokens) out.push_back(e.terminal_id + ":" + e.sha256_hex);
+    return out;
+  };
+  return key;
+}
+
+std::vector<ConfigKey> BuildKeys() {
+  constexpr int64_t kHour = 3'600'000;
+  std::vector<ConfigKey> keys;
+  keys.push_back(StringKey("store_id", &Config::store_id,
+                           "Store identifier; seeds the journal's hash chain and names S3 keys",
+                           CheckStoreId));
+  keys.push_back(StringKey("data_dir", &Config::data_dir,
+                           "Folder for the journal and the tokens file (created with mode 0700)",
+                           CheckNonEmpty));
+  keys.push_back(ListenKey());
+  keys.push_back(IntKey("threads", &Config::threads, 1, 64, "HTTP I/O threads"));
+  keys.push_back(StringKey("tls_cert", &Config::tls_cert,
+                           "PEM certificate chain file; with tls_key, the API is served over "
+                           "HTTPS only"));
+  keys.push_back(StringKey("tls_key", &Config::tls_key, "PEM private key file for tls_cert"));
+  keys.push_back(IntKey("body_limit_bytes", &Config::body_limit_bytes, 1024, 64 << 20,
+                        "Largest request body; larger gets 413 payload_too_large"));
+  keys.push_back(IntKey("header_limit_bytes", &Config::header_limit_bytes, 1024, 1 << 20,
+                        "Largest request header block; larger gets 431"));
+  keys.push_back(IntKey("read_timeout_ms", &Config::read_timeout_ms, 100, kHour,
+                        "Time allowed to receive one whole request"));
+  keys.push_back(IntKey("write_timeout_ms", &Config::write_timeout_ms, 100, kHour,
+                        "Time allowed to send one whole answer"));
+  keys.push_back(IntKey("idle_timeout_ms", &Config::idle_timeout_ms, 100, 24 * kHour,
+                        "A kept-alive connection without a request is closed after this"));
+  keys.push_back(IntKey("drain_timeout_ms", &Config::drain_timeout_ms, 0, 10 * 60'000,
+                        "On SIGTERM/SIGINT, time given to in-flight requests before closing"));
+  keys.push_back(IntKey("max_connections", &Config::max_connections, 1, 1'000'000,
+                        "Most simultaneous connections; more are refused"));
+  keys.push_back(FloatKey("rate_per_terminal", &Config::rate_per_terminal, 0, 1e6,
+                          "Sustained requests per second per terminal (0: unlimited); above "
+                          "it 429 rate_limited"));
+  keys.push_back(FloatKey("rate_burst", &Config::rate_burst, 1, 1e6,
+                          "Requests a terminal may send at once above the sustained rate"));
+  keys.push_back(IntKey("clock_skew_bound_s", &Config::clock_skew_bound_s, 1, 366LL * 86400,
+                        "A sale whose created_at differs from the hub clock by more than this "
+                        "is flagged clock_skew (still stored)"));
+  keys.push_back(IntKey("max_group", &Config::max_group, 1, 100'000,
+                        "Most sales committed in one journal transaction (one fsync)"));
+  keys.push_back(BoolKey("group_commit", &Config::group_commit,
+                         "Commit many sales per fsync; false = one transaction per sale "
+                         "(benchmark baseline)"));
+  keys.push_back(TerminalTokensKey());
+  keys.push_back(BoolKey("metrics_public", &Config::metrics_public,
+                         "Serve /metrics without a token (to the LAN)"));
+  keys.push_back(StringKey("log_level", &Config::log_level,
+                           "debug, info, warn or error (JSON lines on stdout)", CheckLogLevel));
+  keys.push_back(StringKey("ready_file", &Config::ready_file,
+                           "When set, after listening write the bound port and a newline to "
+                           "this file (atomically); removed on clean stop"));
+  keys.push_back(BoolKey("demo_token", &Config::demo_token,
+                         "With no token configured at all, create one for terminal T01 and "
+                         "print it once with a curl example"));
+  return keys;
+}
+
+// --- Conversions from each kind of source to a ConfigValue. ---
+
+Result<double> ParseFloatText(std::string_view text) {
+  std::string_view t = TrimSpace(text);
+  if (!t.empty() && t.front() == '+') t.remove_prefix(1);
+  double x = 0;
+  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), x);
+  if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || !std::isfinite(x)) {
+    return Invalid("expected a number, got " + Quote(text));
+  }
+  return x;
+}
+
+// Splits list text: a JSON array of strings when it starts with '[' (Greengrass renders
+// `{configuration:/List}` that way), else comma-separated items; blanks are dropped.
+Result<std::vector<std::string>> ParseListText(std::string_view text) {
+  std::vector<std::string> out;
+  std::string_view t = TrimSpace(text);
+  if (!t.empty() && t.front() == '[') {
+    nlohmann::json j = nlohmann::json::parse(t, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_array()) return Invalid("expected a JSON array of strings");
+    for (const auto& item : j) {
+      if (!item.is_string()) return Invalid("expected a JSON array of strings");
+      std::string s(TrimSpace(item.get<std::string>()));
+      if (!s.empty()) out.push_back(std::move(s));
+    }
+    return out;
+  }
+  while (!t.empty()) {
+    size_t comma = t.find(',');
+    std::string_view item = TrimSpace(t.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    t.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+Result<ConfigValue> ConvertText(const ConfigKey& key, std::string_view text) {
+  switch (key.type) {
+    case KeyType::kString:
+      return ConfigValue(std::string(text));
+    case KeyType::kInt: {
+      ASSIGN_OR_RETURN(int64_t v, ParseIntegerText(text));
+      return ConfigValue(v);
+    }
+    case KeyType::kFloat: {
+      ASSIGN_OR_RETURN(double v, ParseFloatText(text));
+      return ConfigValue(v);
+    }
+    case KeyType::kBool: {
+      ASSIGN_OR_RETURN(bool v, ParseBoolText(text));
+      return ConfigValue(v);
+    }
+    case KeyType::kStringList: {
+      ASSIGN_OR_RETURN(std::vector<std::string> v, ParseListText(text));
+      return ConfigValue(std::move(v));
+    }
+  }
+  return Status(ErrorCode::kInternal, "unknown key type");
+}
+
+std::string_view TomlTypeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
+  }
+}
+
+Status WrongType(const ConfigKey& key, const toml::node& node) {
+  return Invalid("expected " + std::string(KeyTypeName(key.type)) + ", got " +
+                 std::string(TomlTypeName(node)));
+}
+
+Result<ConfigValue> ConvertToml(const ConfigKey& key, const toml::node& node) {
+  if (node.is_string()) {
+    // Strings are accepted for every type: templating tools quote numbers and booleans.
+    return ConvertText(key, node.as_string()->get());
+  }
+  switch (key.type) {
+    case KeyType::kString:
+      return WrongType(key, node);
+    case KeyType::kInt:
+      if (node.is_integer()) return ConfigValue(node.as_integer()->get());
+      if (node.is_floating_point()) {
+        double d = node.as_floating_point()->get();
+        // 2^63 is exactly representable; anything at or above it does not fit int64.
+        if (std::isfinite(d) && std::trunc(d) == d && d >= -9223372036854775808.0 &&
+            d < 9223372036854775808.0) {
+          return ConfigValue(static_cast<int64_t>(d));
+        }
+        std::ostringstream msg;
+        msg << "expected an integer, got " << d;
+        return Invalid(msg.str());
+      }
+      return WrongType(key, node);
+    case KeyType::kFloat:
+      if (node.is_integer()) return ConfigValue(static_cast<double>(node.as_integer()->get()));
+      if (node.is_floating_point()) return ConfigValue(node.as_floating_point()->get());
+      return WrongType(key, node);
+    case KeyType::kBool:
+      if (node.is_boolean()) return ConfigValue(node.as_boolean()->get());
+      return WrongType(key, node);
+    case KeyType::kStringList: {
+      if (!node.is_array()) return WrongType(key, node);
+      std::vector<std::string> items;
+      for (const toml::node& item : *node.as_array()) {
+        if (!item.is_string()) {
+          return Invalid("expected a list of strings, found " + std::string(TomlTypeName(item)) +
+                         " in it");
+        }
+        std::string s(TrimSpace(item.as_string()->get()));
+        if (!s.empty()) items.push_back(std::move(s));
+      }
+      return ConfigValue(std::move(items));
+    }
+  }
+  return Status(ErrorCode::kInternal, "unknown key type");
+}
+
+// Applies one converted value and records its source; errors get "key: ... (from source)".
+Status Apply(Config& config, const ConfigKey& key, const Result<ConfigValue>& value,
+             const std::string& source) {
+  Status st = value.ok() ? key.set(config, value.value()) : value.status();
+  if (!st.ok()) return Invalid(key.name + ": " + st.message() + " (from " + source + ")");
+  config.sources[key.name] = source;
+  return Status::Ok();
+}
+
+// Flattens nested tables into dotted names so that `[sync] bucket = ...` and
+// `sync.bucket = ...` both reach the key "sync.bucket".
+Status ApplyTomlTable(Config& config, const toml::table& table, const std::string& prefix,
+                      const std::string& source) {
+  for (const auto& [k, node] : table) {
+    std::string name = prefix + std::string(k.str());
+    const ConfigKey* key = FindConfigKey(name);
+    if (key == nullptr && node.is_table()) {
+      bool is_prefix = false;
+      for (const ConfigKey& candidate : ConfigKeys()) {
+        if (candidate.name.rfind(name + ".", 0) == 0) is_prefix = true;
+      }
+      if (is_prefix) {
+        RETURN_IF_ERROR(ApplyTomlTable(config, *node.as_table(), name + ".", source));
+        continue;
+      }
+    }
+    if (key == nullptr) {
+      return Invalid(name + ": unknown key (from " + source +
+                     "); `machub config keys` lists the known keys");
+    }
+    RETURN_IF_ERROR(Apply(config, *key, ConvertToml(*key, node), source));
+  }
+  return Status::Ok();
+}
+
+Status ApplyFile(Config& config, const std::string& path) {
+  std::string source = "config file " + path;
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    std::string message(e.description());
+    if (where.line == 0) {
+      // toml++ reports unreadable files as a parse error without a position.
+      return Invalid("config file " + path + ": " + message);
+    }
+    return Invalid("config file " + path + ":" + std::to_string(where.line) + ":" +
+                   std::to_string(where.column) + ": " + message);
+  } catch (const std::exception& e) {
+    return Invalid("config file " + path + ": " + e.what());
+  }
+  return ApplyTomlTable(config, table, "", source);
+}
+
+std::string FormatFloat(double x) {
+  std::ostringstream out;
+  out.precision(17);
+  out << x;
+  std::string s = out.str();
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";  // stays a TOML float
+  return s;
+}
+
+std::string TomlString(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string FormatValueToml(const ConfigValue& value) {
+  struct Visitor {
+    std::string operator()(const std::string& s) const { return TomlString(s); }
+    std::string operator()(int64_t v) const { return std::to_string(v); }
+    std::string operator()(double v) const { return FormatFloat(v); }
+    std::string operator()(bool v) const { return v ? "true" : "false"; }
+    std::string operator()(const std::vector<std::string>& items) const {
+      std::string out = "[";
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += TomlString(items[i]);
+      }
+      return out + "]";
+    }
+  };
+  return std::visit(Visitor{}, value);
+}
+
+}  // namespace
+
+std::string_view KeyTypeName(KeyType type) {
+  switch (type) {
+    case KeyType::kString:
+      return "string";
+    case KeyType::kInt:
+      return "integer";
+    case KeyType::kFloat:
+      return "float";
+    case KeyType::kBool:
+      return "boolean";
+    case KeyType::kStringList:
+      return "list of strings";
+  }
+  return "?";
+}
+
+std::string ConfigKey::FlagName() const {
+  std::string out = "--";
+  for (char c : name) out.push_back(c == '_' || c == '.' ? '-' : c);
+  return out;
+}
+
+std::string ConfigKey::EnvName() const {
+  std::string out = "MACHUB_";
+  for (char c : name) {
+    if (c == '.' || c == '-') {
+      out.push_back('_');
+    } else if (c >= 'a' && c <= 'z') {
+      out.push_back(static_cast<char>(c - 'a' + 'A'));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+const std::vector<ConfigKey>& ConfigKeys() {
+  static const std::vector<ConfigKey> keys = BuildKeys();
+  return keys;
+}
+
+const ConfigKey* FindConfigKey(std::string_view name) {
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.name == name) return &key;
+  }
+  return nullptr;
+}
+
+Result<int64_t> ParseIntegerText(std::string_view text) {
+  // Exact: digits are combined as integers, never through a double, so that "8080.0" and
+  // "1.0E7" become integers and "8080.5" is refused rather than rounded.
+  std::string_view t = TrimSpace(text);
+  auto fail = [&]() { return Invalid("expected an integer, got " + Quote(text)); };
+  bool negative = false;
+  if (!t.empty() && (t.front() == '-' || t.front() == '+')) {
+    negative = t.front() == '-';
+    t.remove_prefix(1);
+  }
+  std::string digits;  // integer and fraction digits together
+  int64_t exponent = 0;
+  size_t i = 0;
+  bool any_digit = false;
+  while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+    digits.push_back(t[i++]);
+    any_digit = true;
+  }
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+      digits.push_back(t[i++]);
+      --exponent;
+      any_digit = true;
+    }
+  }
+  if (!any_digit) return fail();
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    bool exp_negative = false;
+    if (i < t.size() && (t[i] == '-' || t[i] == '+')) exp_negative = t[i++] == '-';
+    int64_t e = 0;
+    size_t exp_start = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+      if (e > 1000) return fail();
+      e = e * 10 + (t[i++] - '0');
+    }
+    if (i == exp_start) return fail();
+    exponent += exp_negative ? -e : e;
+  }
+  if (i != t.size()) return fail();
+  // Drop the fraction digits that the exponent leaves after the point; they must be zero.
+  while (exponent < 0) {
+    if (digits.empty()) break;
+    if (digits.back() != '0') return Invalid("expected an integer, got " + Quote(text));
+    digits.pop_back();
+    ++exponent;
+  }
+  size_t first = digits.find_first_not_of('0');
+  if (first == std::string::npos) return int64_t{0};
+  digits.erase(0, first);
+  if (digits.size() + static_cast<size_t>(exponent) > 19) {
+    return Invalid("integer out of range: " + Quote(text));
+  }
+  // Accumulate as a negative number so INT64_MIN fits.
+  int64_t value = 0;
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  auto push = [&](int d) -> bool {
+    if (value < (kMin + d) / 10) return false;
+    value = value * 10 - d;
+    return true;
+  };
+  for (char c : digits) {
+    if (!push(c - '0')) return Invalid("integer out of range: " + Quote(text));
+  }
+  for (int64_t k = 0; k < exponent; ++k) {
+    if (!push(0)) return Invalid("integer out of range: " + Quote(text));
+  }
+  if (negative) return value;
+  if (value == kMin) return Invalid("integer out of range: " + Quote(text));
+  return -value;
+}
+
+Result<bool> ParseBoolText(std::string_view text) {
+  std::string t = ToLower(TrimSpace(text));
+  if (t == "true" || t == "1" || t == "yes") return true;
+  if (t == "false" || t == "0" || t == "no") return false;
+  return Invalid("expected true/false/1/0/yes/no, got " + Quote(text));
+}
+
+Result<std::pair<std::string, uint16_t>> ParseHostPort(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Invalid(Quote(text) + " is not [IPV6]:PORT");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    bracketed = true;
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Invalid(Quote(text) + " is not HOST:PORT (e.g. 0.0.0.0:8080)");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return Invalid(Quote(text) + ": an IPv6 address needs brackets, e.g. [::1]:8080");
+    }
+  }
+  if (host.empty()) {
+    return Invalid(Quote(text) + " has no host (use 0.0.0.0 for all IPv4 interfaces)");
+  }
+  std::string host_str(host);
+  unsigned char buf[sizeof(struct in6_addr)];
+  int family = bracketed ? AF_INET6 : AF_INET;
+  if (::inet_pton(family, host_str.c_str(), buf) != 1) {
+    return Invalid(Quote(host) + " is not an IP" + (bracketed ? "v6" : "v4") +
+                   " address (host names are not resolved)");
+  }
+  if (port.empty() || port.size() > 10 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return Invalid(Quote(text) + " has no valid port number");
+  }
+  int64_t p = 0;
+  for (char c : port) p = p * 10 + (c - '0');
+  if (p > 65535) return Invalid("port " + std::to_string(p) + " out of range");
+  return std::make_pair(host_str, static_cast<uint16_t>(p));
+}
+
+Result<Config> LoadConfig(const ConfigInputs& inputs) {
+  Config config;
+  auto getenv = [&](const std::string& name) -> std::optional<std::string> {
+    if (inputs.getenv) return inputs.getenv(name);
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+
+  std::string file = inputs.config_file;
+  if (file.empty()) file = getenv("MACHUB_CONFIG").value_or("");
+  if (!file.empty()) RETURN_IF_ERROR(ApplyFile(config, file));
+
+  for (const ConfigKey& key : ConfigKeys()) {
+    std::string env_name = key.EnvName();
+    std::optional<std::string> v = getenv(env_name);
+    if (v) RETURN_IF_ERROR(Apply(config, key, ConvertText(key, *v), env_name));
+  }
+
+  // Flags: collect per key first, so a scalar given twice applies only its last value and
+  // a list given several times is one list.
+  std::map<std::string, std::vector<std::string>> by_key;
+  std::vector<std::string> order;
+  for (const auto& [name, text] : inputs.flags) {
+    const ConfigKey* key = FindConfigKey(name);
+    if (key == nullptr) return Invalid(name + ": unknown key (from the command line)");
+    if (by_key.find(name) == by_key.end()) order.push_back(name);
+    by_key[name].push_back(text);
+  }
+  for (const std::string& name : order) {
+    const ConfigKey& key = *FindConfigKey(name);
+    const std::vector<std::string>& texts = by_key[name];
+    std::string source = key.FlagName();
+    if (key.type == KeyType::kStringList) {
+      std::vector<std::string> all;
+      Status st;
+      for (const std::string& text : texts) {
+        auto items = ParseListText(text);
+        if (!items.ok()) {
+          st = items.status();
+          break;
+        }
+        for (auto& item : *items) all.push_back(std::move(item));
+      }
+      Result<ConfigValue> value =
+          st.ok() ? Result<ConfigValue>(ConfigValue(std::move(all))) : Result<ConfigValue>(st);
+      RETURN_IF_ERROR(Apply(config, key, value, source));
+    } else if (key.type == KeyType::kBool && texts.back().empty()) {
+      RETURN_IF_ERROR(Apply(config, key, ConfigValue(true), source));
+    } else {
+      RETURN_IF_ERROR(Apply(config, key, ConvertText(key, texts.back()), source));
+    }
+  }
+
+  auto source_of = [&](const std::string& name) {
+    auto it = config.sources.find(name);
+    return it == config.sources.end() ? std::string("default") : it->second;
+  };
+  if (!config.tls_cert.empty() && config.tls_key.empty()) {
+    return Invalid("tls_cert: set without tls_key (from " + source_of("tls_cert") + ")");
+  }
+  if (config.tls_cert.empty() && !config.tls_key.empty()) {
+    return Invalid("tls_key: set without tls_cert (from " + source_of("tls_key") + ")");
+  }
+  return config;
+}
+
+std::string ConfigKeysMarkdown() {
+  const Config defaults;
+  std::string out =
+      "| Key (TOML) | Flag | Environment | Type | Default | Description |\n"
+      "|---|---|---|---|---|---|\n";
+  for (const ConfigKey& key : ConfigKeys()) {
+    std::string def = FormatValueToml(key.get(defaults));
+    std::string help = key.help;
+    // A '|' would end the Markdown cell.
+    for (size_t p = help.find('|'); p != std::string::npos; p = help.find('|', p + 2)) {
+      help.replace(p, 1, "\\|");
+    }
+    out += "| `" + key.name + "` | `" + key.FlagName() + "` | `" + key.EnvName() + "` | " +
+           std::string(KeyTypeName(key.type)) + " | `" + def + "` | " + help + " |\n";
+  }
+  return out;
+}
+
+std::string ConfigToToml(const Config& config) {
+  std::string out = "# machub effective configuration (defaults < file < environment < flags)\n";
+  for (const ConfigKey& key : ConfigKeys()) {
+    ConfigValue value = key.get(config);
+    std::string text;
+    if (key.secret) {
+      bool empty =
+          std::holds_alternative<std::string>(value) && std::get<std::string>(value).empty();
+      text = empty ? "\"\"" : "\"<redacted>\"";
+    } else {
+      text = FormatValueToml(value);
+    }
+    out += key.name + " = " + text;
+    auto it = config.sources.find(key.name);
+    if (it != config.sources.end()) out += "  # from " + it->second;
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace machub::app

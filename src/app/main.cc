@@ -1,0 +1,438 @@
+// machub: the store hub's command line.
+//
+//   machub serve [--config FILE] [--<key> VALUE ...]
+//   machub token create --terminal ID ... | --count N --prefix P  [--data-dir D] [--no-store]
+//   machub token hash [TOKEN]
+//   machub status [--url URL [--token T] [--cacert F] [--insecure]] [--data-dir D]
+//   machub journal verify [--data-dir D] [--store-id S]
+//   machub loadgen --tokens FILE --terminals N --duration S [...]
+//   machub config keys | config show [--config FILE] [--<key> VALUE ...]
+//   machub version
+//
+// Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error (message on stderr).
+
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "app/config.h"
+#include "app/config_cli.h"
+#include "app/http_client.h"
+#include "app/loadgen.h"
+#include "app/serve.h"
+#include "app/tokens.h"
+#include "journal/journal.h"
+
+namespace machub::app {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "machub: %s\n", message.c_str());
+  return code;
+}
+
+int ExitCodeFor(const Status& st) {
+  return st.code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure;
+}
+
+// The tool commands find the data folder (and store id) the way `serve` does: flags, then
+// the environment, then the configuration file.
+struct ToolFlags {
+  std::string config_file;
+  std::string data_dir;
+  std::string store_id;
+
+  void Register(CLI::App* app, bool with_store_id) {
+    app->add_option("--config", config_file, "TOML configuration file (default: $MACHUB_CONFIG)")
+        ->type_name("FILE");
+    app->add_option("--data-dir", data_dir, "Data folder (default: from the configuration)")
+        ->type_name("DIR");
+    if (with_store_id) {
+      app->add_option("--store-id", store_id, "Store id (default: from the configuration)");
+    }
+  }
+
+  Result<Config> Load() const {
+    ConfigInputs inputs;
+    inputs.config_file = config_file;
+    if (!data_dir.empty()) inputs.flags.emplace_back("data_dir", data_dir);
+    if (!store_id.empty()) inputs.flags.emplace_back("store_id", store_id);
+    return LoadConfig(inputs);
+  }
+};
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Opens the journal of an existing data folder. Journal::Open would create an empty one;
+// a tool pointed at the wrong folder should say so instead.
+Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& config) {
+  std::string path = config.data_dir + "/journal.db";
+  if (!FileExists(path)) {
+    return Status(ErrorCode::kInvalidArgument, "no journal at " + path + " (wrong --data-dir?)");
+  }
+  journal::JournalOptions options;
+  options.path = path;
+  options.store_id = config.store_id;
+  options.clock_skew_bound_ms = config.clock_skew_bound_s * 1000;
+  return journal::Journal::Open(options);
+}
+
+// --- token ---
+
+int RunTokenCreate(const ToolFlags& tool, std::vector<std::string> terminals, int count,
+                   const std::string& prefix, bool no_store) {
+  if (count > 0) {
+    for (int i = 1; i <= count; ++i) {
+      char num[16];
+      std::snprintf(num, sizeof num, "%03d", i);
+      terminals.push_back(prefix + num);
+    }
+  }
+  if (terminals.empty()) return Fail(kExitUsage, "token create: give --terminal ID or --count N");
+  for (const std::string& id : terminals) {
+    if (!ValidTerminalId(id)) {
+      return Fail(kExitUsage,
+                  "token create: terminal id \"" + id + "\" must match [A-Za-z0-9._-]{1,32}");
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> created;  // id, token
+  std::vector<TokenEntry> entries;
+  for (const std::string& id : terminals) {
+    auto token = GenerateToken();
+    if (!token.ok()) return Fail(kExitFailure, token.status().message());
+    entries.push_back({id, HashTokenHex(*token)});
+    created.emplace_back(id, *token);
+  }
+  std::string tokens_file;
+  if (!no_store) {
+    auto config = tool.Load();
+    if (!config.ok()) return Fail(kExitUsage, config.status().message());
+    if (Status st = EnsureDataDir(config->data_dir); !st.ok()) {
+      return Fail(kExitFailure, st.message());
+    }
+    tokens_file = TokensFilePath(config->data_dir);
+    if (Status st = AppendTokens(tokens_file, entries); !st.ok()) {
+      return Fail(kExitFailure, st.message());
+    }
+  }
+  // Tokens go to stdout only (the one time they are shown); everything else to stderr so
+  // that `machub token create ... > terminals.txt` captures exactly the tokens.
+  for (const auto& [id, token] : created) std::printf("%s %s\n", id.c_str(), token.c_str());
+  std::fflush(stdout);
+  std::string hint = "# The tokens above are shown only now; give each terminal its own.\n";
+  if (!no_store) {
+    hint += "# Their hashes were added to " + tokens_file +
+            " (a running hub loads them at its next start).\n";
+  }
+  hint += "# Configuration form (terminal_tokens, --terminal-tokens, MACHUB_TERMINAL_TOKENS):\n";
+  for (const TokenEntry& e : entries) hint += "#   " + e.terminal_id + ":" + e.sha256_hex + "\n";
+  std::fputs(hint.c_str(), stderr);
+  return kExitOk;
+}
+
+int RunTokenHash(std::string token) {
+  if (token.empty() || token == "-") {
+    // Reading from stdin keeps the token out of the shell history and process list.
+    if (!std::getline(std::cin, token)) return Fail(kExitUsage, "token hash: no token given");
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  }
+  if (token.empty()) return Fail(kExitUsage, "token hash: empty token");
+  std::printf("%s\n", HashTokenHex(token).c_str());
+  return kExitOk;
+}
+
+// --- status / journal verify ---
+
+struct StatusFlags {
+  std::string url;
+  std::string token;
+  std::string ca_file;
+  bool insecure = false;
+  int64_t timeout_ms = 5000;
+};
+
+int RunStatus(const ToolFlags& tool, const StatusFlags& flags) {
+  if (!flags.url.empty()) {
+    auto url = ParseUrl(flags.url);
+    if (!url.ok()) return Fail(kExitUsage, url.status().message());
+    std::string token = flags.token;
+    if (token.empty()) {
+      const char* env = std::getenv("MACHUB_TOKEN");
+      if (env != nullptr) token = env;
+    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    HttpClientOptions options;
+    options.timeout_ms = flags.timeout_ms;
+    options.ca_file = flags.ca_file;
+    options.insecure = flags.insecure;
+    auto answer = HttpGet(*url, "/v1/status", headers, options);
+    if (!answer.ok()) return Fail(kExitFailure, answer.status().message());
+    if (answer->status != 200) {
+      return Fail(kExitFailure, "GET /v1/status answered " + std::to_string(answer->status) + ": " +
+                                    answer->body.substr(0, 500));
+    }
+    std::string body = answer->body;
+    if (body.empty() || body.back() != '\n') body.push_back('\n');
+    std::fputs(body.c_str(), stdout);
+    return kExitOk;
+  }
+  auto config = tool.Load();
+  if (!config.ok()) return Fail(kExitUsage, config.status().message());
+  auto journal = OpenExistingJournal(*config);
+  if (!journal.ok()) return Fail(ExitCodeFor(journal.status()), journal.status().message());
+  auto stats = (*journal)->Stats();
+  (*journal)->Close();
+  if (!stats.ok()) return Fail(kExitFailure, stats.status().message());
+  nlohmann::ordered_json j = {{"journal",
+                               {{"last_seq", stats->last_seq},
+                                {"sales", stats->sales},
+                                {"size_bytes", stats->size_bytes},
+                                {"free_disk_bytes", stats->free_disk_bytes}}}};
+  std::printf("%s\n", j.dump().c_str());
+  return kExitOk;
+}
+
+int RunJournalVerify(const ToolFlags& tool) {
+  auto config = tool.Load();
+  if (!config.ok()) return Fail(kExitUsage, config.status().message());
+  auto journal = OpenExistingJournal(*config);
+  if (!journal.ok()) return Fail(ExitCodeFor(journal.status()), journal.status().message());
+  nlohmann::ordered_json j;
+  bool ok = true;
+  auto chain = (*journal)->VerifyChain();
+  j["sales"] = chain.ok() ? *chain : 0;
+  auto stats = (*journal)->Stats();
+  j["last_seq"] = stats.ok() ? stats->last_seq : 0;
+  if (chain.ok()) {
+    j["chain"] = "ok";
+  } else {
+    ok = false;
+    j["chain"] = "failed";
+    j["chain_error"] = chain.status().message();
+  }
+  Status integrity = (*journal)->IntegrityCheck();
+  if (integrity.ok()) {
+    j["integrity"] = "ok";
+  } else {
+    ok = false;
+    j["integrity"] = "failed";
+    j["integrity_error"] = integrity.message();
+  }
+  if (!stats.ok()) {
+    ok = false;
+    j["stats_error"] = stats.status().message();
+  }
+  (*journal)->Close();
+  std::printf("%s\n", j.dump().c_str());
+  if (!ok) {
+    std::string msg = "journal verify failed:";
+    if (!chain.ok()) msg += " chain: " + chain.status().message() + ";";
+    if (!integrity.ok()) msg += " integrity: " + integrity.message() + ";";
+    if (!stats.ok()) msg += " stats: " + stats.status().message() + ";";
+    msg.pop_back();
+    return Fail(kExitFailure, msg);
+  }
+  return kExitOk;
+}
+
+// --- loadgen ---
+
+int RunLoadgenCommand(const LoadgenOptions& options) {
+  auto report = RunLoadgen(options);
+  if (!report.ok()) return Fail(ExitCodeFor(report.status()), report.status().message());
+  // The table is for people (stderr), the JSON line for scripts (stdout).
+  std::fputs(report->ToTable().c_str(), stderr);
+  std::printf("%s\n", report->ToJson().c_str());
+  return report->Failed() ? kExitFailure : kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  // Greengrass reads stdout through a pipe: without line buffering, lines would appear
+  // in its log only when a 4 KiB block fills.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  // A peer closing a socket must surface as an error code, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"machub: the store hub that never loses a sale"};
+  app.name("machub");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("machub ") + MACHUB_VERSION);
+  std::function<int()> run;
+
+  // serve
+  ConfigFlags serve_flags;
+  CLI::App* serve = app.add_subcommand("serve", "Run the hub until SIGTERM/SIGINT");
+  serve_flags.Register(serve);
+  serve->callback([&] {
+    run = [&]() -> int {
+      auto config = LoadConfig(serve_flags.Inputs());
+      if (!config.ok()) return Fail(kExitUsage, config.status().message());
+      return RunServe(*config);
+    };
+  });
+
+  // token
+  CLI::App* token = app.add_subcommand("token", "Create terminal tokens or hash one");
+  token->require_subcommand(1);
+  ToolFlags token_tool;
+  std::vector<std::string> token_terminals;
+  int token_count = 0;
+  std::string token_prefix = "T";
+  bool token_no_store = false;
+  CLI::App* token_create = token->add_subcommand(
+      "create", "Generate tokens; print `TERMINAL_ID TOKEN` lines; store their hashes");
+  token_create->add_option("--terminal", token_terminals, "Terminal id (repeatable)")
+      ->allow_extra_args(false);
+  CLI::Option* count_opt =
+      token_create->add_option("--count", token_count, "Create N terminals PREFIX001..PREFIX00N")
+          ->check(CLI::Range(1, 9999));
+  token_create->add_option("--prefix", token_prefix, "Id prefix for --count (default T)")
+      ->needs(count_opt);
+  token_create->add_flag("--no-store", token_no_store,
+                         "Do not add the hashes to <data_dir>/tokens (print only)");
+  token_tool.Register(token_create, /*with_store_id=*/false);
+  token_create->callback([&] {
+    run = [&] {
+      return RunTokenCreate(token_tool, token_terminals, token_count, token_prefix, token_no_store);
+    };
+  });
+  std::string token_to_hash;
+  CLI::App* token_hash =
+      token->add_subcommand("hash", "Print the SHA-256 hex of a token (reads stdin without TOKEN)");
+  token_hash->add_option("token", token_to_hash, "The token (or '-' for stdin)");
+  token_hash->callback([&] { run = [&] { return RunTokenHash(token_to_hash); }; });
+
+  // status
+  ToolFlags status_tool;
+  StatusFlags status_flags;
+  CLI::App* status = app.add_subcommand(
+      "status", "Print the hub's status (from a running hub with --url, else from the journal)");
+  status->add_option("--url", status_flags.url,
+                     "Base URL of a running hub, e.g. http://127.0.0.1:8080");
+  status->add_option("--token", status_flags.token, "Bearer token (default: $MACHUB_TOKEN)");
+  status->add_option("--cacert", status_flags.ca_file, "https: trust this PEM file");
+  status->add_flag("--insecure", status_flags.insecure, "https: do not verify the certificate");
+  status->add_option("--timeout-ms", status_flags.timeout_ms, "Request timeout")
+      ->check(CLI::Range(int64_t{1}, int64_t{600'000}));
+  status_tool.Register(status, /*with_store_id=*/false);
+  status->callback([&] { run = [&] { return RunStatus(status_tool, status_flags); }; });
+
+  // journal
+  CLI::App* journal_cmd = app.add_subcommand("journal", "Journal maintenance");
+  journal_cmd->require_subcommand(1);
+  ToolFlags verify_tool;
+  CLI::App* verify = journal_cmd->add_subcommand(
+      "verify", "Check the hash chain and SQLite integrity; exit 1 on any failure");
+  verify_tool.Register(verify, /*with_store_id=*/true);
+  verify->callback([&] { run = [&] { return RunJournalVerify(verify_tool); }; });
+
+  // loadgen
+  LoadgenOptions lg;
+  std::string arrival = "poisson";
+  CLI::App* loadgen = app.add_subcommand("loadgen", "Simulate POS terminals against a hub");
+  loadgen->add_option("--url", lg.url, "Hub base URL (http only)")->capture_default_str();
+  loadgen->add_option("--tokens", lg.tokens_file, "File of `TERMINAL_ID TOKEN` lines")->required();
+  loadgen->add_option("--terminals", lg.terminals, "Simulated terminals (first N of --tokens)")
+      ->capture_default_str();
+  loadgen->add_option("--duration", lg.duration_s, "Seconds to run")->capture_default_str();
+  loadgen->add_option("--rate", lg.rate, "Total sales/s (open loop); 0 = closed loop")
+      ->capture_default_str();
+  loadgen->add_option("--arrival", arrival, "Open-loop gaps: poisson or fixed")
+      ->check(CLI::IsMember({"poisson", "fixed"}))
+      ->capture_default_str();
+  loadgen->add_option("--acked", lg.acked_file, "Append every acknowledged sale id to FILE");
+  loadgen->add_option("--seed", lg.seed,
+                      "PRNG seed for bodies, ids and choices (default 0: random, reported)");
+  loadgen
+      ->add_option("--retry-percent", lg.retry_percent,
+                   "Share of requests resending an earlier acked sale")
+      ->capture_default_str();
+  loadgen
+      ->add_option("--refund-percent", lg.refund_percent,
+                   "Share of requests refunding an earlier acked sale")
+      ->capture_default_str();
+  loadgen->add_option("--currency", lg.currency, "ISO 4217 currency")->capture_default_str();
+  loadgen->add_flag("--stop-on-error", lg.stop_on_error,
+                    "End the run at the first connection error or unexpected answer "
+                    "(default: retry like a terminal)");
+  loadgen->add_option("--timeout-ms", lg.timeout_ms, "Per-request timeout")->capture_default_str();
+  loadgen->add_option("--threads", lg.threads, "I/O threads (1-2 recommended)")
+      ->capture_default_str();
+  loadgen->callback([&] {
+    run = [&] {
+      lg.poisson = arrival == "poisson";
+      return RunLoadgenCommand(lg);
+    };
+  });
+
+  // config
+  CLI::App* config_cmd = app.add_subcommand("config", "Configuration keys and values");
+  config_cmd->require_subcommand(1);
+  CLI::App* keys = config_cmd->add_subcommand("keys", "Print every key as a Markdown table");
+  keys->callback([&] {
+    run = [] {
+      std::fputs(ConfigKeysMarkdown().c_str(), stdout);
+      return kExitOk;
+    };
+  });
+  ConfigFlags show_flags;
+  CLI::App* show = config_cmd->add_subcommand(
+      "show", "Print the effective configuration as TOML (accepts the same flags as serve)");
+  show_flags.Register(show);
+  show->callback([&] {
+    run = [&]() -> int {
+      auto config = LoadConfig(show_flags.Inputs());
+      if (!config.ok()) return Fail(kExitUsage, config.status().message());
+      std::fputs(ConfigToToml(*config).c_str(), stdout);
+      return kExitOk;
+    };
+  });
+
+  // version
+  CLI::App* version = app.add_subcommand("version", "Print the version");
+  version->callback([&] {
+    run = [] {
+      std::printf("machub %s\n", MACHUB_VERSION);
+      return kExitOk;
+    };
+  });
+
+  std::vector<std::string> args = SplitEmptyFlagValues(argc, argv);
+  std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);  // CLI11 wants reversed
+  try {
+    app.parse(std::move(reversed));
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (!run) return Fail(kExitUsage, "no command given (see --help)");
+  return run();
+}
+
+}  // namespace
+}  // namespace machub::app
+
+int main(int argc, char** argv) { return machub::app::Main(argc, argv); }

@@ -1,0 +1,288 @@
+#include "app/tokens.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "core/sha256.h"
+
+namespace machub::app {
+namespace {
+
+Status ErrnoStatus(const std::string& what, int err) {
+  return Status(ErrorCode::kIoError, what + ": " + std::strerror(err));
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Reads a whole file; ENOENT is reported through *missing rather than as an error.
+Status ReadWholeFile(const std::string& path, std::string* out, bool* missing) {
+  *missing = false;
+  out->clear();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      *missing = true;
+      return Status::Ok();
+    }
+    return ErrnoStatus("cannot open " + path, errno);
+  }
+  std::array<char, 8192> buf;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return ErrnoStatus("cannot read " + path, err);
+    }
+    if (n == 0) break;
+    out->append(buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot write " + path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Holds an exclusive flock for the read-modify-write of the tokens file, so two
+// `machub token create` running at once cannot drop each other's entries.
+class FileLock {
+ public:
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  Status Acquire(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ < 0) return ErrnoStatus("cannot open " + path, errno);
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno != EINTR) return ErrnoStatus("cannot lock " + path, errno);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
+bool ValidTerminalId(std::string_view id) {
+  if (id.empty() || id.size() > 32) return false;
+  for (char c : id) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool ValidSha256Hex(std::string_view hex) {
+  if (hex.size() != 64) return false;
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<TokenEntry> ParseTokenSpec(std::string_view spec) {
+  size_t colon = spec.find(':');
+  if (colon == std::string_view::npos) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "token entry must be TERMINAL_ID:SHA256HEX (no ':' found)");
+  }
+  std::string_view id = spec.substr(0, colon);
+  std::string_view hex = spec.substr(colon + 1);
+  if (!ValidTerminalId(id)) {
+    // Never echo the input: a mistyped entry may be the token itself.
+    return Status(ErrorCode::kInvalidArgument,
+                  "token entry: terminal id must match [A-Za-z0-9._-]{1,32}");
+  }
+  if (!ValidSha256Hex(hex)) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "token entry for terminal " + std::string(id) +
+                      ": hash must be 64 lower-case hex digits (the SHA-256 of the token, "
+                      "see `machub token hash`), not the token itself");
+  }
+  return TokenEntry{std::string(id), std::string(hex)};
+}
+
+Result<std::string> GenerateToken() {
+  std::array<unsigned char, 32> bytes;
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    return Status(ErrorCode::kInternal, "RAND_bytes failed");
+  }
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out = "mh_";
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
+  return out;
+}
+
+std::string HashTokenHex(std::string_view token) { return core::ToHex(core::Sha256(token)); }
+
+std::string TokensFilePath(std::string_view data_dir) {
+  std::string path(data_dir);
+  if (path.empty()) path = ".";
+  if (path.back() != '/') path.push_back('/');
+  path += "tokens";
+  return path;
+}
+
+Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
+  std::string content;
+  bool missing = false;
+  RETURN_IF_ERROR(ReadWholeFile(path, &content, &missing));
+  std::vector<TokenEntry> entries;
+  if (missing) return entries;
+  std::string_view rest = content;
+  int line_no = 0;
+  while (!rest.empty()) {
+    ++line_no;
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    size_t hash_pos = line.find('#');
+    if (hash_pos != std::string_view::npos) line = line.substr(0, hash_pos);
+    line = Trim(line);
+    if (line.empty()) continue;
+    size_t sep = line.find_first_of(" \t");
+    std::string_view id = line.substr(0, sep);
+    std::string_view hex =
+        sep == std::string_view::npos ? std::string_view() : Trim(line.substr(sep));
+    std::string where = path + " line " + std::to_string(line_no);
+    if (!ValidTerminalId(id)) {
+      return Status(ErrorCode::kInvalidArgument,
+                    where + ": terminal id must match [A-Za-z0-9._-]{1,32}");
+    }
+    if (!ValidSha256Hex(hex)) {
+      return Status(ErrorCode::kInvalidArgument,
+                    where + ": expected `TERMINAL_ID SHA256HEX` (64 lower-case hex digits)");
+    }
+    entries.push_back(TokenEntry{std::string(id), std::string(hex)});
+  }
+  return entries;
+}
+
+Status AppendTokens(const std::string& path, const std::vector<TokenEntry>& entries) {
+  for (const TokenEntry& e : entries) {
+    if (!ValidTerminalId(e.terminal_id) || !ValidSha256Hex(e.sha256_hex)) {
+      return Status(ErrorCode::kInvalidArgument, "invalid token entry for " + path);
+    }
+  }
+  FileLock lock;
+  RETURN_IF_ERROR(lock.Acquire(path + ".lock"));
+
+  std::string content;
+  bool missing = false;
+  RETURN_IF_ERROR(ReadWholeFile(path, &content, &missing));
+  if (missing) {
+    content =
+        "# machub terminal tokens: TERMINAL_ID SHA256HEX (hashes only; the tokens were shown\n"
+        "# once by `machub token create`). Managed by machub; edits are kept.\n";
+  }
+  if (!content.empty() && content.back() != '\n') content.push_back('\n');
+  for (const TokenEntry& e : entries) {
+    content += e.terminal_id;
+    content.push_back(' ');
+    content += e.sha256_hex;
+    content.push_back('\n');
+  }
+
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("cannot create " + tmp, errno);
+  // The umask may have cleared bits but never adds any; fchmod makes 0600 exact even if a
+  // stale temporary file with other bits existed.
+  Status st = ::fchmod(fd, 0600) == 0 ? Status::Ok() : ErrnoStatus("cannot chmod " + tmp, errno);
+  if (st.ok()) st = WriteAll(fd, content, tmp);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("cannot fsync " + tmp, errno);
+  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("cannot close " + tmp, errno);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = ErrnoStatus("cannot rename " + tmp + " to " + path, errno);
+  }
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // The rename is durable only once the folder entry is on disk.
+  std::string dir = DirName(path);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoStatus("cannot open folder " + dir, errno);
+  int rc = ::fsync(dfd);
+  int err = errno;
+  ::close(dfd);
+  if (rc != 0) return ErrnoStatus("cannot fsync folder " + dir, err);
+  return Status::Ok();
+}
+
+Status EnsureDataDir(const std::string& dir) {
+  if (dir.empty()) return Status(ErrorCode::kInvalidArgument, "data_dir is empty");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return Status(ErrorCode::kIoError, "data_dir " + dir + " exists but is not a folder");
+    }
+    return Status::Ok();
+  }
+  std::string trimmed = dir;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  std::error_code ec;
+  std::filesystem::path path(trimmed);
+  if (path.has_parent_path() && !path.parent_path().empty()) {
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return Status(ErrorCode::kIoError,
+                    "cannot create " + path.parent_path().string() + ": " + ec.message());
+    }
+  }
+  if (::mkdir(trimmed.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus("cannot create data_dir " + dir, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace machub::app

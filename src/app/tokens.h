@@ -1,0 +1,64 @@
+#pragma once
+// Terminal tokens: generation, hashing, and the tokens file `<data_dir>/tokens`.
+//
+// A token is a bearer secret shown once (by `machub token create`); the hub keeps only its
+// SHA-256 as lower-case hex, bound to one terminal id. The tokens file holds one entry per
+// line, `TERMINAL_ID SHA256HEX`; blank lines and `#` comments (whole line or after the
+// entry) are ignored. The file is created with mode 0600 and only ever replaced whole
+// (temporary file + fsync + rename + fsync of the folder), so a crash leaves either the
+// old or the new file, never half of one.
+//
+// Thread-safety: the functions are stateless; AppendTokens serializes concurrent writers
+// (also across processes) with an flock on `<path>.lock`.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace machub::app {
+
+struct TokenEntry {
+  std::string terminal_id;  // [A-Za-z0-9._-]{1,32}
+  std::string sha256_hex;   // 64 lower-case hex digits
+
+  bool operator==(const TokenEntry&) const = default;
+};
+
+// [A-Za-z0-9._-]{1,32}, the terminal id format of API.md.
+bool ValidTerminalId(std::string_view id);
+// Exactly 64 lower-case hex digits.
+bool ValidSha256Hex(std::string_view hex);
+
+// Parses the configuration form "TERMINAL_ID:SHA256HEX". kInvalidArgument with a message
+// that says what is wrong (never echoes more than the terminal id part).
+Result<TokenEntry> ParseTokenSpec(std::string_view spec);
+
+// "mh_" + base64url (no padding) of 32 bytes from OpenSSL's RAND_bytes: 46 characters,
+// all of [A-Za-z0-9_-], safe in shell words, URLs and headers. kInternal when the
+// random generator fails.
+Result<std::string> GenerateToken();
+
+// SHA-256 of the token bytes as lower-case hex (same as http::HashToken).
+std::string HashTokenHex(std::string_view token);
+
+// "<data_dir>/tokens".
+std::string TokensFilePath(std::string_view data_dir);
+
+// Reads a tokens file. A missing file is an empty list (not an error). A malformed line is
+// kInvalidArgument naming the file and line number; other read errors are kIoError.
+Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path);
+
+// Appends entries to the tokens file (creating it, mode 0600; its folder must exist):
+// reads the current file, writes old + new lines to `<path>.tmp.<pid>`, fsyncs it, renames
+// it over `path` and fsyncs the folder. Existing lines (comments included) are kept
+// byte for byte. kIoError on any failure (the old file is then unchanged).
+Status AppendTokens(const std::string& path, const std::vector<TokenEntry>& entries);
+
+// Creates the data folder `dir` (missing parents with the default mode, the folder itself
+// with 0700) when it does not exist; an existing folder is left as it is. kIoError when it
+// cannot be created or exists as something other than a folder.
+Status EnsureDataDir(const std::string& dir);
+
+}  // namespace machub::app
