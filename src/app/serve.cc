@@ -138,6 +138,11 @@ const char* SignalName(int sig) {
 }  // namespace
 
 int RunServe(const Config& config) {
+  // A file-size limit (systemd LimitFSIZE=, ulimit -f) must turn into EFBIG for SQLite,
+  // hence 503 storage_unavailable, not a process killed by SIGXFSZ. Likewise a terminal
+  // that hangs up must not kill the hub with SIGPIPE.
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::signal(SIGPIPE, SIG_IGN);
   // Block before any thread exists: threads inherit the mask, so the signals stay pending
   // for sigwait below instead of killing the process or landing on an I/O thread.
   sigset_t signals;

@@ -1,0 +1,317 @@
+// Drives the real machub binary over real sockets: every error code of API.md, replay,
+// many keep-alive connections, clean shutdown.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <utility>  // before Asio: Boost 1.74 with GCC 12 C++20 needs std::exchange declared
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+#include <fstream>
+#include <thread>
+
+#include "harness.h"
+
+namespace machub::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string ErrorCode(const HttpResponse& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error")) return "<no error body: " + r.body + ">";
+  return j["error"].value("code", "");
+}
+
+std::string ErrorField(const HttpResponse& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error")) return "";
+  return j["error"].value("field", "");
+}
+
+class ApiIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    terminals_ = MakeTerminals(2);
+    Hub::Options o;
+    o.data_dir = dir_.Join("data");
+    o.terminals = terminals_;
+    hub_ = Hub::Start(o);
+    client_ = std::make_unique<HttpClient>(hub_->port());
+  }
+
+  const std::string& Token(int i) { return terminals_[i].token; }
+
+  TempDir dir_;
+  std::vector<Terminal> terminals_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(ApiIntegrationTest, CreatesThenReplaysWithIdenticalBody) {
+  std::string body = SaleBody("sale-1", "T01");
+  auto first = client_->Post("/v1/sales", body, Token(0));
+  ASSERT_EQ(first.status, 201) << first.body;
+  auto j = json::parse(first.body);
+  EXPECT_EQ(j["id"], "sale-1");
+  EXPECT_EQ(j["seq"], 1);
+  EXPECT_EQ(j["receipt_no"], "T01-000001");
+  EXPECT_EQ(j["total"], "7.58");  // 7.00 + round_half_up(0.5775) = 7.58
+  EXPECT_EQ(j["change"], "92.42");
+  EXPECT_EQ(j["hash"].get<std::string>().size(), 64u);
+
+  auto again = client_->Post("/v1/sales", body, Token(0));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, first.body);
+
+  // The same sale written differently (spacing, "3.5") is the same canonical body.
+  std::string respelled = SaleBody("sale-1", "T01", "3.5");
+  respelled.insert(1, " ");
+  auto third = client_->Post("/v1/sales", respelled, Token(0));
+  EXPECT_EQ(third.status, 200);
+  EXPECT_EQ(third.body, first.body);
+
+  auto stored = client_->Get("/v1/sales/sale-1", Token(1));
+  ASSERT_EQ(stored.status, 200) << stored.body;
+  auto s = json::parse(stored.body);
+  EXPECT_EQ(s["seq"], 1);
+  EXPECT_EQ(s["hash"], j["hash"]);
+
+  auto list = client_->Get("/v1/sales?after_seq=0&limit=10", Token(0));
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(json::parse(list.body)["sales"].size(), 1u);
+}
+
+TEST_F(ApiIntegrationTest, EveryRequestErrorCode) {
+  // invalid_json
+  auto r = client_->Post("/v1/sales", "{not json", Token(0));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ErrorCode(r), "invalid_json");
+
+  // missing_field
+  json sale = json::parse(SaleBody("e-1", "T01"));
+  sale.erase("currency");
+  r = client_->Post("/v1/sales", sale.dump(), Token(0));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(ErrorCode(r), "missing_field");
+  EXPECT_EQ(ErrorField(r), "currency");
+
+  // invalid_field
+  sale = json::parse(SaleBody("e-2", "T01"));
+  sale["lines"][0]["qty"] = "abc";
+  r = client_->Post("/v1/sales", sale.dump(), Token(0));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(ErrorCode(r), "invalid_field");
+  EXPECT_EQ(ErrorField(r), "lines[0].qty");
+
+  // total_mismatch
+  sale = json::parse(SaleBody("e-3", "T01"));
+  sale["total"] = "7.57";
+  r = client_->Post("/v1/sales", sale.dump(), Token(0));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(ErrorCode(r), "total_mismatch");
+
+  // card_number_forbidden (and the number never comes back in the answer)
+  sale = json::parse(SaleBody("e-4", "T01"));
+  sale["payments"] = json::array(
+      {{{"method", "card"}, {"amount", "7.58"}, {"card_token", "4111 1111 1111 1111"}}});
+  r = client_->Post("/v1/sales", sale.dump(), Token(0));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(ErrorCode(r), "card_number_forbidden");
+  EXPECT_EQ(r.body.find("4111"), std::string::npos);
+
+  // unauthorized: no token, and an unknown token
+  r = client_->Post("/v1/sales", SaleBody("e-5", "T01"), "");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(ErrorCode(r), "unauthorized");
+  r = client_->Post("/v1/sales", SaleBody("e-5", "T01"), "mh_not_a_token");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(ErrorCode(r), "unauthorized");
+
+  // forbidden: T02's token for a T01 sale
+  r = client_->Post("/v1/sales", SaleBody("e-6", "T01"), Token(1));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(ErrorCode(r), "forbidden");
+
+  // not_found
+  r = client_->Get("/v1/sales/no-such-sale", Token(0));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(ErrorCode(r), "not_found");
+
+  // id_conflict
+  ASSERT_EQ(client_->Post("/v1/sales", SaleBody("e-7", "T01"), Token(0)).status, 201);
+  r = client_->Post("/v1/sales", SaleBody("e-7", "T01", "4.00"), Token(0));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(ErrorCode(r), "id_conflict");
+
+  // payload_too_large
+  std::string huge = SaleBody("e-8", "T01");
+  huge.insert(huge.size() - 1, ",\"cashier\":\"" + std::string(300 * 1024, 'x') + "\"");
+  r = client_->Post("/v1/sales", huge, Token(0));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(ErrorCode(r), "payload_too_large");
+
+  // Nothing above was stored except e-7.
+  HttpClient fresh(hub_->port());
+  auto list = fresh.Get("/v1/sales?after_seq=0&limit=100", Token(0));
+  ASSERT_EQ(list.status, 200);
+  auto sales = json::parse(list.body)["sales"];
+  ASSERT_EQ(sales.size(), 1u);
+  EXPECT_EQ(sales[0]["id"], "e-7");
+}
+
+TEST(ApiIntegration, RateLimitedPerTerminal) {
+  TempDir dir;
+  auto terminals = MakeTerminals(2);
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  o.extra_args = {"--rate-per-terminal", "0.5", "--rate-burst", "3"};
+  auto hub = Hub::Start(o);
+  HttpClient client(hub->port());
+  int limited = 0;
+  for (int i = 0; i < 6; ++i) {
+    auto r = client.Post("/v1/sales", SaleBody("r-" + std::to_string(i), "T01"),
+                         terminals[0].token);
+    if (r.status == 429) {
+      ++limited;
+      EXPECT_EQ(ErrorCode(r), "rate_limited");
+      EXPECT_FALSE(r.headers["retry-after"].empty());
+    } else {
+      EXPECT_EQ(r.status, 201) << r.body;
+    }
+  }
+  EXPECT_GE(limited, 2);
+  // Another terminal has its own bucket.
+  EXPECT_EQ(client.Post("/v1/sales", SaleBody("r-other", "T02"), terminals[1].token).status, 201);
+}
+
+// storage_unavailable without root: the hub runs under RLIMIT_FSIZE (as a systemd
+// LimitFSIZE would impose), so its journal cannot grow; then the limit is lifted.
+TEST(ApiIntegration, StorageUnavailableThenRecovers) {
+  if (RunCommand({"/usr/bin/prlimit", "--version"}).exit_code != 0) {
+    GTEST_SKIP() << "prlimit (util-linux) not installed";
+  }
+  TempDir dir;
+  auto terminals = MakeTerminals(1);
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  // Start with room to create the journal, then shrink the limit on the running process.
+  auto hub = Hub::Start(o);
+  HttpClient client(hub->port());
+  ASSERT_EQ(client.Post("/v1/sales", SaleBody("before", "T01"), terminals[0].token).status, 201);
+  std::string pid = std::to_string(hub->process().pid());
+  ASSERT_EQ(RunCommand({"/usr/bin/prlimit", "--pid", pid, "--fsize=1:unlimited"}).exit_code, 0);
+
+  int status = 0;
+  std::string body;
+  for (int i = 0; i < 2000 && status != 503; ++i) {
+    std::string id = "full-" + std::to_string(i);
+    auto r = client.Post("/v1/sales", SaleBody(id, "T01"), terminals[0].token);
+    status = r.status;
+    body = r.body;
+    if (status != 503) {
+      ASSERT_EQ(status, 201) << r.body;
+    }
+  }
+  ASSERT_EQ(status, 503) << "the journal never hit the file size limit";
+  EXPECT_EQ(ErrorCode(HttpResponse{status, body, {}}), "storage_unavailable");
+  EXPECT_EQ(client.Get("/healthz").status, 503);
+  // Earlier sales stay readable, and the hub is still alive.
+  EXPECT_EQ(client.Get("/v1/sales/before", terminals[0].token).status, 200);
+
+  ASSERT_EQ(RunCommand({"/usr/bin/prlimit", "--pid", pid, "--fsize=unlimited:unlimited"}).exit_code,
+            0);
+  auto r = client.Post("/v1/sales", SaleBody("after", "T01"), terminals[0].token);
+  EXPECT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(client.Get("/healthz").status, 200);
+  EXPECT_EQ(hub->Terminate(), 0);
+  auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", o.data_dir});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+}
+
+TEST_F(ApiIntegrationTest, ServesThreeHundredKeepAliveConnections) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace bhttp = beast::http;
+  constexpr int kConnections = 300;
+  asio::io_context io;
+  std::vector<std::unique_ptr<beast::tcp_stream>> streams;
+  auto endpoint = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), hub_->port());
+  for (int i = 0; i < kConnections; ++i) {
+    streams.push_back(std::make_unique<beast::tcp_stream>(io));
+    streams.back()->connect(endpoint);
+  }
+  // Two rounds: every connection is used, kept open, and used again.
+  int ok = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kConnections; ++i) {
+      int t = i % 2;
+      bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/v1/sales", 11};
+      req.set(bhttp::field::host, "127.0.0.1");
+      req.set(bhttp::field::authorization, "Bearer " + terminals_[t].token);
+      req.body() = SaleBody("c" + std::to_string(round) + "-" + std::to_string(i), terminals_[t].id);
+      req.prepare_payload();
+      bhttp::write(*streams[i], req);
+    }
+    for (int i = 0; i < kConnections; ++i) {
+      beast::flat_buffer buf;
+      bhttp::response<bhttp::string_body> res;
+      streams[i]->expires_after(std::chrono::seconds(30));
+      bhttp::read(*streams[i], buf, res);
+      if (res.result_int() == 201 && res.keep_alive()) ++ok;
+    }
+  }
+  EXPECT_EQ(ok, 2 * kConnections);
+  auto st = client_->Get("/v1/status", Token(0));
+  ASSERT_EQ(st.status, 200);
+  EXPECT_EQ(json::parse(st.body)["journal"]["last_seq"], 2 * kConnections);
+}
+
+TEST_F(ApiIntegrationTest, StatusHealthAndMetrics) {
+  EXPECT_EQ(client_->Get("/healthz").status, 200);
+  ASSERT_EQ(client_->Post("/v1/sales", SaleBody("m-1", "T01"), Token(0)).status, 201);
+  auto st = client_->Get("/v1/status", Token(0));
+  ASSERT_EQ(st.status, 200);
+  auto j = json::parse(st.body);
+  EXPECT_EQ(j["store_id"], "S001");
+  EXPECT_EQ(j["cloud"]["state"], "disabled");
+  EXPECT_EQ(j["journal"]["last_seq"], 1);
+  EXPECT_EQ(client_->Get("/v1/status").status, 401);
+
+  auto m = client_->Get("/metrics", Token(0));
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("machub_http_requests_total"), std::string::npos);
+  EXPECT_NE(m.body.find("machub_sales_committed_total"), std::string::npos);
+  EXPECT_NE(m.body.find("machub_commit_group_size"), std::string::npos);
+  EXPECT_NE(m.body.find("machub_fsync_seconds"), std::string::npos);
+  // Tokens never appear in metrics or status.
+  EXPECT_EQ(m.body.find(Token(0)), std::string::npos);
+  EXPECT_EQ(st.body.find(Token(0)), std::string::npos);
+}
+
+TEST_F(ApiIntegrationTest, SigtermShutsDownCleanlyAndKeepsEverything) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(client_->Post("/v1/sales", SaleBody("t-" + std::to_string(i), "T01"), Token(0)).status,
+              201);
+  }
+  EXPECT_EQ(hub_->Terminate(), 0);
+  auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", dir_.Join("data")});
+  ASSERT_EQ(verify.exit_code, 0) << verify.out;
+  auto line = verify.out.substr(verify.out.find('{'));
+  auto j = json::parse(line.substr(0, line.find('\n')));
+  EXPECT_EQ(j["sales"], 20);
+  EXPECT_EQ(j["chain"], "ok");
+  EXPECT_EQ(j["integrity"], "ok");
+  // Nothing secret in the log.
+  std::ifstream log(hub_->process().log_path());
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_EQ(text.find(Token(0)), std::string::npos);
+}
+
+}  // namespace
+}  // namespace machub::testing
