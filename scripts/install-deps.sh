@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential cmake ninja-build pkg-config
   libboost-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev zlib1g-dev libgtest-dev
-  util-linux procps curl ca-certificates"
+  libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
   PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl
   radosgw ceph-mon ceph-osd ceph-common"

@@ -6,12 +6,15 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/log.h"
+#include "core/time_format.h"
 
 namespace machub::app {
 namespace {
@@ -129,6 +132,11 @@ ConfigKey StringKey(std::string name, std::string Config::*member, std::string h
   return key;
 }
 
+ConfigKey SecretKey(ConfigKey key) {
+  key.secret = true;
+  return key;
+}
+
 Status CheckStoreId(std::string_view s) {
   if (s.empty() || s.size() > 64) return Invalid("must be 1..64 characters");
   for (char c : s) {
@@ -177,7 +185,8 @@ ConfigKey TerminalTokensKey() {
   key.type = KeyType::kStringList;
   key.help =
       "Terminal tokens as \"TERMINAL_ID:SHA256HEX\" (the SHA-256 of the token, from "
-      "`machub token create` or `machub token hash`); added to those in <data_dir>/tokens";
+      "`machub token create` or `machub token hash`), optionally \":EXPIRES_RFC3339\" after "
+      "the hash (refused from then on: rotation overlap); added to those in <data_dir>/tokens";
   key.set = [](Config& c, const ConfigValue& v) -> Status {
     std::vector<TokenEntry> entries;
     const auto& items = std::get<std::vector<std::string>>(v);
@@ -193,7 +202,11 @@ ConfigKey TerminalTokensKey() {
   };
   key.get = [](const Config& c) -> ConfigValue {
     std::vector<std::string> out;
-    for (const TokenEntry& e : c.terminal_tokens) out.push_back(e.terminal_id + ":" + e.sha256_hex);
+    for (const TokenEntry& e : c.terminal_tokens) {
+      std::string item = e.terminal_id + ":" + e.sha256_hex;
+      if (e.expires_at_ms != 0) item += ":" + core::FormatRfc3339(e.expires_at_ms);
+      out.push_back(std::move(item));
+    }
     return out;
   };
   return key;
@@ -214,6 +227,11 @@ std::vector<ConfigKey> BuildKeys() {
                            "PEM certificate chain file; with tls_key, the API is served over "
                            "HTTPS only"));
   keys.push_back(StringKey("tls_key", &Config::tls_key, "PEM private key file for tls_cert"));
+  keys.push_back(StringKey("tls_client_ca", &Config::tls_client_ca,
+                           "PEM CA file; when set (with tls_cert), every client must present a "
+                           "certificate signed by it, and a terminal's token is accepted only "
+                           "with a certificate whose subject CN or a DNS/URI SAN is its "
+                           "terminal id (else 403)"));
   keys.push_back(IntKey("body_limit_bytes", &Config::body_limit_bytes, 1024, 64 << 20,
                         "Largest request body; larger gets 413 payload_too_large"));
   keys.push_back(IntKey("header_limit_bytes", &Config::header_limit_bytes, 1024, 1 << 20,
@@ -252,6 +270,57 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(BoolKey("demo_token", &Config::demo_token,
                          "With no token configured at all, create one for terminal T01 and "
                          "print it once with a curl example"));
+  // [sync]: uploads to S3 (or a local folder standing in for it) and the catalog download.
+  keys.push_back(BoolKey("sync.enabled", &Config::sync_enabled,
+                         "Upload the journal (false: keep everything local, backlog still reported)"));
+  keys.push_back(StringKey("sync.bucket", &Config::sync_bucket,
+                           "S3 bucket; empty: upload to the local folder sync.dir instead"));
+  keys.push_back(StringKey("sync.endpoint", &Config::sync_endpoint,
+                           "S3 endpoint URL for S3-compatible stores; empty: AWS for sync.region"));
+  keys.push_back(StringKey("sync.region", &Config::sync_region, "AWS region of the bucket"));
+  keys.push_back(StringKey("sync.addressing", &Config::sync_addressing,
+                           "auto, path or virtual (bucket in the host name)"));
+  keys.push_back(StringKey("sync.dir", &Config::sync_dir,
+                           "Local folder standing in for S3 when no bucket is set; empty: <data_dir>/s3"));
+  keys.push_back(StringKey("sync.prefix", &Config::sync_prefix,
+                           "Key prefix: <prefix>/sales/store=<store_id>/... (may be empty)"));
+  keys.push_back(StringKey("sync.ca_file", &Config::sync_ca_file,
+                           "PEM CA bundle for https endpoints; empty: the system's"));
+  keys.push_back(StringKey("sync.access_key_id", &Config::sync_access_key_id,
+                           "Explicit AWS access key id; empty: environment, shared files, or container (Greengrass TES) credentials"));
+  keys.push_back(SecretKey(StringKey("sync.secret_access_key", &Config::sync_secret_access_key,
+                                     "Explicit AWS secret access key (never logged)")));
+  keys.push_back(SecretKey(StringKey("sync.session_token", &Config::sync_session_token,
+                                     "Explicit AWS session token (never logged)")));
+  keys.push_back(StringKey("sync.format", &Config::sync_format, "Object format: jsonl or csv"));
+  keys.push_back(IntKey("sync.gzip_level", &Config::sync_gzip_level, 1, 9,
+                        "gzip level of uploaded objects"));
+  keys.push_back(IntKey("sync.batch_max_sales", &Config::sync_batch_max_sales, 1, 1'000'000,
+                        "Most sales in one S3 object"));
+  keys.push_back(IntKey("sync.batch_max_bytes", &Config::sync_batch_max_bytes, 1024, 15LL << 20,
+                        "Most raw (uncompressed) bytes in one S3 object"));
+  keys.push_back(IntKey("sync.batch_max_age_s", &Config::sync_batch_max_age_s, 0, 86400,
+                        "A batch is cut when its oldest sale is this old"));
+  keys.push_back(StringKey("sync.conditional_put", &Config::sync_conditional_put,
+                           "auto, on or off: whether the store honours If-None-Match (off: HEAD before PUT)"));
+  keys.push_back(IntKey("sync.bandwidth_limit_bytes_per_s", &Config::sync_bandwidth_limit_bytes_per_s,
+                        0, 1LL << 40, "Upload bandwidth cap (0: none)"));
+  keys.push_back(IntKey("sync.probe_interval_ms", &Config::sync_probe_interval_ms, 100, 60'000,
+                        "While offline, how often a cheap probe checks the store"));
+  keys.push_back(IntKey("sync.backoff_cap_ms", &Config::sync_backoff_cap_ms, 100, kHour,
+                        "Cap of the exponential backoff (full jitter) between failed uploads"));
+  keys.push_back(IntKey("sync.degraded_retry_s", &Config::sync_degraded_retry_s, 1, 86400,
+                        "Retry period after a non-retryable error (auth, configuration)"));
+  keys.push_back(IntKey("sync.request_timeout_ms", &Config::sync_request_timeout_ms, 1000, kHour,
+                        "Longest one S3 request may take"));
+  keys.push_back(IntKey("sync.retention_days", &Config::sync_retention_days, 0, 3650,
+                        "Uploaded sales older than this are pruned (0: keep forever); unsynced sales never are"));
+  keys.push_back(IntKey("sync.min_free_disk_mb", &Config::sync_min_free_disk_mb, 0, 1LL << 30,
+                        "Below this much free disk, uploaded sales are pruned first, whatever their age"));
+  keys.push_back(IntKey("sync.min_free_disk_percent", &Config::sync_min_free_disk_percent, 0, 90,
+                        "Same, as a percentage of the filesystem"));
+  keys.push_back(IntKey("sync.catalog_interval_s", &Config::sync_catalog_interval_s, 0, 86400,
+                        "How often the catalog is fetched (conditional GET); 0: never, serve the local copy"));
   return keys;
 }
 
@@ -422,8 +491,96 @@ Status ApplyTomlTable(Config& config, const toml::table& table, const std::strin
   return Status::Ok();
 }
 
+// toml++ 3.3 reaches __builtin_unreachable (undefined behaviour: a crash or a wrong
+// answer) when it asks "is this whitespace?" of some non-ASCII code points (U+00A1..U+0499,
+// U+2C7C..U+3075, U+FB1E..U+FEFE): a bare non-ASCII character where a token may start, or
+// after a line-ending backslash in a """ string (upstream issues #190, #295; found by
+// fuzz/config_fuzz). Our keys and values never need non-ASCII text outside comments and
+// strings, so such files are refused before toml++ sees them. Returns "line:column" of the
+// first offending byte, or "" when the text is safe. Only exact for text that is valid TOML
+// once its non-ASCII bytes are replaced by ASCII (ApplyFile checks that first).
+std::string UnsafeNonAsciiPosition(std::string_view text) {
+  enum class In { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  In in = In::kCode;
+  size_t line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool non_ascii = static_cast<unsigned char>(c) >= 0x80;
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+      if (in == In::kComment || in == In::kBasic || in == In::kLiteral) in = In::kCode;
+      continue;
+    }
+    switch (in) {
+      case In::kCode:
+        if (non_ascii) return std::to_string(line) + ":" + std::to_string(i - line_start + 1);
+        if (c == '#') in = In::kComment;
+        if (c == '"' || c == '\'') {
+          const bool triple = text.substr(i, 3) == std::string(3, c);
+          in = c == '"' ? (triple ? In::kMultiBasic : In::kBasic)
+                        : (triple ? In::kMultiLiteral : In::kLiteral);
+          if (triple) i += 2;
+        }
+        break;
+      case In::kComment:
+        break;
+      case In::kBasic:
+        if (c == '\\') {
+          ++i;  // an escaped character (a newline here is a syntax error toml++ reports)
+        } else if (c == '"') {
+          in = In::kCode;
+        }
+        break;
+      case In::kLiteral:
+        if (c == '\'') in = In::kCode;
+        break;
+      case In::kMultiBasic:
+        if (non_ascii) return std::to_string(line) + ":" + std::to_string(i - line_start + 1);
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+          ++i;
+        } else if (text.substr(i, 3) == "\"\"\"") {
+          in = In::kCode;
+          i += 2;
+        }
+        break;
+      case In::kMultiLiteral:
+        if (text.substr(i, 3) == "\'\'\'") {
+          in = In::kCode;
+          i += 2;
+        }
+        break;
+    }
+  }
+  return "";
+}
+
 Status ApplyFile(Config& config, const std::string& path) {
   std::string source = "config file " + path;
+  {
+    std::ifstream file(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // First the structure, with every non-ASCII byte replaced by '!', which TOML accepts
+    // only inside strings and comments: a file that fails here would have sent toml++
+    // through its error paths (which classify the bytes they skip) with non-ASCII input.
+    std::string ascii = text;
+    for (char& c : ascii) {
+      if (static_cast<unsigned char>(c) >= 0x80) c = '!';
+    }
+    try {
+      (void)toml::parse(ascii, path);
+    } catch (const toml::parse_error& e) {
+      return Invalid("config file " + path + ":" + std::to_string(e.source().begin.line) + ":" +
+                     std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+    const std::string where = UnsafeNonAsciiPosition(text);
+    if (!where.empty()) {
+      return Invalid("config file " + path + ":" + where +
+                     ": non-ASCII characters are allowed only in comments, single-line "
+                     "strings and literal strings");
+    }
+  }
   toml::table table;
   try {
     table = toml::parse_file(path);
@@ -739,6 +896,10 @@ Result<Config> LoadConfig(const ConfigInputs& inputs) {
   }
   if (config.tls_cert.empty() && !config.tls_key.empty()) {
     return Invalid("tls_key: set without tls_cert (from " + source_of("tls_key") + ")");
+  }
+  if (config.tls_cert.empty() && !config.tls_client_ca.empty()) {
+    return Invalid("tls_client_ca: set without tls_cert and tls_key (from " +
+                   source_of("tls_client_ca") + ")");
   }
   return config;
 }

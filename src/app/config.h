@@ -48,6 +48,7 @@ struct Config {
   int threads = 2;
   std::string tls_cert;
   std::string tls_key;
+  std::string tls_client_ca;  // mutual TLS: PEM CA of the terminals' client certificates
   int64_t body_limit_bytes = 256 * 1024;
   int64_t header_limit_bytes = 16 * 1024;
   int64_t read_timeout_ms = 15'000;
@@ -65,6 +66,35 @@ struct Config {
   std::string log_level = "info";
   std::string ready_file;
   bool demo_token = true;
+
+  // Sync to S3 (or a local folder standing in for it) and the catalog: table [sync].
+  // Mirrors sync::SyncConfig (src/sync/service.h), which documents each field.
+  bool sync_enabled = true;
+  std::string sync_bucket;
+  std::string sync_endpoint;
+  std::string sync_region = "us-east-1";
+  std::string sync_addressing = "auto";
+  std::string sync_dir;  // empty with no bucket: <data_dir>/s3
+  std::string sync_prefix;
+  std::string sync_ca_file;
+  std::string sync_access_key_id;
+  std::string sync_secret_access_key;
+  std::string sync_session_token;
+  std::string sync_format = "jsonl";
+  int64_t sync_gzip_level = 1;
+  int64_t sync_batch_max_sales = 5000;
+  int64_t sync_batch_max_bytes = 8LL << 20;
+  int64_t sync_batch_max_age_s = 60;
+  std::string sync_conditional_put = "auto";
+  int64_t sync_bandwidth_limit_bytes_per_s = 0;
+  int64_t sync_probe_interval_ms = 2000;
+  int64_t sync_backoff_cap_ms = 60000;
+  int64_t sync_degraded_retry_s = 60;
+  int64_t sync_request_timeout_ms = 120000;
+  int64_t sync_retention_days = 30;
+  int64_t sync_min_free_disk_mb = 256;
+  int64_t sync_min_free_disk_percent = 5;
+  int64_t sync_catalog_interval_s = 300;
 
   // Derived from `listen` (kept in step by LoadConfig): the IP literal without brackets
   // ("::1") and the port (0: any free port).

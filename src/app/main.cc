@@ -3,10 +3,12 @@
 //   machub serve [--config FILE] [--<key> VALUE ...]
 //   machub token create --terminal ID ... | --count N --prefix P  [--data-dir D] [--no-store]
 //   machub token hash [TOKEN]
+//   machub token rotate --terminal ID [--overlap 24h] [--data-dir D]
 //   machub status [--url URL [--token T] [--cacert F] [--insecure]] [--data-dir D]
 //   machub journal verify [--data-dir D] [--store-id S]
 //   machub loadgen --tokens FILE --terminals N --duration S [...]
 //   machub config keys | config show [--config FILE] [--<key> VALUE ...]
+//   machub greengrass check RECIPE [CONFIG_UPDATE...] | greengrass render RECIPE [...]
 //   machub version
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error (message on stderr).
@@ -26,10 +28,14 @@
 
 #include "app/config.h"
 #include "app/config_cli.h"
+#include "app/sync_wiring.h"
+#include "app/greengrass_check.h"
 #include "app/http_client.h"
 #include "app/loadgen.h"
 #include "app/serve.h"
 #include "app/tokens.h"
+#include "core/clock.h"
+#include "core/time_format.h"
 #include "journal/journal.h"
 
 namespace machub::app {
@@ -138,7 +144,7 @@ int RunTokenCreate(const ToolFlags& tool, std::vector<std::string> terminals, in
   std::string hint = "# The tokens above are shown only now; give each terminal its own.\n";
   if (!no_store) {
     hint += "# Their hashes were added to " + tokens_file +
-            " (a running hub loads them at its next start).\n";
+            " (a running hub picks them up within a second).\n";
   }
   hint += "# Configuration form (terminal_tokens, --terminal-tokens, MACHUB_TERMINAL_TOKENS):\n";
   for (const TokenEntry& e : entries) hint += "#   " + e.terminal_id + ":" + e.sha256_hex + "\n";
@@ -154,6 +160,47 @@ int RunTokenHash(std::string token) {
   }
   if (token.empty()) return Fail(kExitUsage, "token hash: empty token");
   std::printf("%s\n", HashTokenHex(token).c_str());
+  return kExitOk;
+}
+
+// A new token for the terminal; its current tokens in the tokens file stay valid for
+// `overlap` and are refused afterwards (the running hub re-reads the file by itself).
+int RunTokenRotate(const ToolFlags& tool, const std::string& terminal, const std::string& overlap) {
+  if (!ValidTerminalId(terminal)) {
+    return Fail(kExitUsage,
+                "token rotate: terminal id \"" + terminal + "\" must match [A-Za-z0-9._-]{1,32}");
+  }
+  auto overlap_ms = ParseDurationMs(overlap);
+  if (!overlap_ms.ok())
+    return Fail(kExitUsage, "token rotate: --overlap: " + overlap_ms.status().message());
+  auto config = tool.Load();
+  if (!config.ok()) return Fail(kExitUsage, config.status().message());
+  if (Status st = EnsureDataDir(config->data_dir); !st.ok())
+    return Fail(kExitFailure, st.message());
+  auto token = GenerateToken();
+  if (!token.ok()) return Fail(kExitFailure, token.status().message());
+  // At least 1 ms so that "expires" is never the "never expires" value 0.
+  const int64_t expires_at_ms = std::max<int64_t>(1, core::SystemClock().NowMs() + *overlap_ms);
+  const std::string tokens_file = TokensFilePath(config->data_dir);
+  int expired = 0;
+  if (Status st = RotateTokens(tokens_file, terminal, {terminal, HashTokenHex(*token)},
+                               expires_at_ms, &expired);
+      !st.ok()) {
+    return Fail(kExitFailure, st.message());
+  }
+  std::printf("%s %s\n", terminal.c_str(), token->c_str());
+  std::fflush(stdout);
+  std::string hint = "# The token above is shown only now. Its hash was added to " + tokens_file +
+                     " (a running hub picks it up within a second).\n";
+  hint += "# " + std::to_string(expired) + " earlier token(s) of " + terminal +
+          " in that file expire at " + core::FormatRfc3339(expires_at_ms) + ".\n";
+  if (expired == 0) {
+    hint +=
+        "# Tokens given in the configuration (terminal_tokens) are not changed: append\n"
+        "# \":" +
+        core::FormatRfc3339(expires_at_ms) + "\" to their entries by hand.\n";
+  }
+  std::fputs(hint.c_str(), stderr);
   return kExitOk;
 }
 
@@ -318,6 +365,18 @@ int Main(int argc, char** argv) {
       token->add_subcommand("hash", "Print the SHA-256 hex of a token (reads stdin without TOKEN)");
   token_hash->add_option("token", token_to_hash, "The token (or '-' for stdin)");
   token_hash->callback([&] { run = [&] { return RunTokenHash(token_to_hash); }; });
+  ToolFlags rotate_tool;
+  std::string rotate_terminal;
+  std::string rotate_overlap = "24h";
+  CLI::App* token_rotate = token->add_subcommand(
+      "rotate",
+      "New token for a terminal (printed once); its current tokens expire after --overlap");
+  token_rotate->add_option("--terminal", rotate_terminal, "Terminal id")->required();
+  token_rotate->add_option("--overlap", rotate_overlap,
+                           "How long the old tokens stay valid: 24h, 30m, 2s... (default 24h)");
+  rotate_tool.Register(token_rotate, /*with_store_id=*/false);
+  token_rotate->callback(
+      [&] { run = [&] { return RunTokenRotate(rotate_tool, rotate_terminal, rotate_overlap); }; });
 
   // status
   ToolFlags status_tool;
@@ -404,6 +463,50 @@ int Main(int argc, char** argv) {
       return kExitOk;
     };
   });
+
+  // sync --once: upload the backlog and exit
+  ConfigFlags sync_flags;
+  bool sync_once = false;
+  bool requeue_quarantined = false;
+  int64_t give_up_after_ms = 60000;
+  CLI::App* sync_cmd = app.add_subcommand(
+      "sync", "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
+  sync_flags.Register(sync_cmd);
+  sync_cmd->add_flag("--once", sync_once, "Upload everything not yet uploaded, then exit");
+  sync_cmd->add_flag("--requeue-quarantined", requeue_quarantined,
+                     "First put quarantined batches back in the queue (after the operator "
+                     "removed the conflicting objects)");
+  sync_cmd->add_option("--give-up-after-ms", give_up_after_ms,
+                       "Exit 1 after this long without progress on a network error");
+  sync_cmd->callback([&] {
+    run = [&]() -> int {
+      if (!sync_once) return Fail(kExitUsage, "machub sync: only --once is supported");
+      auto config = LoadConfig(sync_flags.Inputs());
+      if (!config.ok()) return Fail(kExitUsage, config.status().message());
+      return RunSyncOnce(*config, requeue_quarantined, give_up_after_ms);
+    };
+  });
+
+  // verify: read every uploaded object back and check it
+  ConfigFlags verify_store_flags;
+  std::string verify_bucket, verify_dir;
+  CLI::App* verify_store = app.add_subcommand(
+      "verify", "Check every object in S3 or a folder: hashes, gapless seqs, the chain");
+  verify_store_flags.Register(verify_store);
+  verify_store->add_option("--bucket", verify_bucket, "S3 bucket (same as --sync-bucket)");
+  verify_store->add_option("--dir", verify_dir, "Local folder (same as --sync-dir)");
+  verify_store->callback([&] {
+    run = [&]() -> int {
+      auto config = LoadConfig(verify_store_flags.Inputs());
+      if (!config.ok()) return Fail(kExitUsage, config.status().message());
+      if (!verify_bucket.empty()) config->sync_bucket = verify_bucket;
+      if (!verify_dir.empty()) config->sync_dir = verify_dir;
+      return RunVerify(*config);
+    };
+  });
+
+  // greengrass (recipe checker; see greengrass_check.h)
+  greengrass::AddGreengrassCommand(app, run);
 
   // version
   CLI::App* version = app.add_subcommand("version", "Print the version");

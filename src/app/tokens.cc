@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/sha256.h"
+#include "core/time_format.h"
 
 namespace machub::app {
 namespace {
@@ -98,6 +99,62 @@ class FileLock {
   int fd_ = -1;
 };
 
+// "ID HASH [EXPIRES] [extra...]" split on blanks; missing columns are empty, a fourth
+// column makes `expires` hold the rest so that it fails to parse.
+void SplitTokenLine(std::string_view line, std::string_view* id, std::string_view* hex,
+                    std::string_view* expires) {
+  auto next = [&line]() {
+    line = Trim(line);
+    size_t sep = line.find_first_of(" \t");
+    std::string_view word = line.substr(0, sep);
+    line = sep == std::string_view::npos ? std::string_view() : line.substr(sep);
+    return word;
+  };
+  *id = next();
+  *hex = next();
+  *expires = Trim(line);
+}
+
+std::string TokenLine(const TokenEntry& e) {
+  std::string line = e.terminal_id + " " + e.sha256_hex;
+  if (e.expires_at_ms != 0) line += " " + core::FormatRfc3339(e.expires_at_ms);
+  return line;
+}
+
+// Writes `content` to `<path>.tmp.<pid>` (mode 0600), fsyncs it, renames it over `path`
+// and fsyncs the folder: readers see the old or the new file, never half of one.
+Status ReplaceFile(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("cannot create " + tmp, errno);
+  // The umask may have cleared bits but never adds any; fchmod makes 0600 exact even if a
+  // stale temporary file with other bits existed.
+  Status st = ::fchmod(fd, 0600) == 0 ? Status::Ok() : ErrnoStatus("cannot chmod " + tmp, errno);
+  if (st.ok()) st = WriteAll(fd, content, tmp);
+  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("cannot fsync " + tmp, errno);
+  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("cannot close " + tmp, errno);
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = ErrnoStatus("cannot rename " + tmp + " to " + path, errno);
+  }
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  // The rename is durable only once the folder entry is on disk.
+  std::string dir = DirName(path);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoStatus("cannot open folder " + dir, errno);
+  int rc = ::fsync(dfd);
+  int err = errno;
+  ::close(dfd);
+  if (rc != 0) return ErrnoStatus("cannot fsync folder " + dir, err);
+  return Status::Ok();
+}
+
+constexpr char kTokensFileHeader[] =
+    "# machub terminal tokens: TERMINAL_ID SHA256HEX [EXPIRES_RFC3339] (hashes only; the\n"
+    "# tokens were shown once by `machub token create`). Managed by machub; edits are kept.\n";
+
 }  // namespace
 
 bool ValidTerminalId(std::string_view id) {
@@ -126,6 +183,12 @@ Result<TokenEntry> ParseTokenSpec(std::string_view spec) {
   }
   std::string_view id = spec.substr(0, colon);
   std::string_view hex = spec.substr(colon + 1);
+  // An RFC 3339 expiry contains ':' itself, so it is whatever follows the hash.
+  std::string_view expires;
+  if (hex.size() > 64 && hex[64] == ':') {
+    expires = hex.substr(65);
+    hex = hex.substr(0, 64);
+  }
   if (!ValidTerminalId(id)) {
     // Never echo the input: a mistyped entry may be the token itself.
     return Status(ErrorCode::kInvalidArgument,
@@ -137,7 +200,17 @@ Result<TokenEntry> ParseTokenSpec(std::string_view spec) {
                       ": hash must be 64 lower-case hex digits (the SHA-256 of the token, "
                       "see `machub token hash`), not the token itself");
   }
-  return TokenEntry{std::string(id), std::string(hex)};
+  int64_t expires_at_ms = 0;
+  if (!expires.empty()) {
+    auto ms = core::ParseRfc3339(expires);
+    if (!ms.ok()) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "token entry for terminal " + std::string(id) +
+                        ": expiry must be an RFC 3339 time such as 2026-11-28T10:00:00Z");
+    }
+    expires_at_ms = *ms;
+  }
+  return TokenEntry{std::string(id), std::string(hex), expires_at_ms};
 }
 
 Result<std::string> GenerateToken() {
@@ -189,10 +262,10 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
     if (hash_pos != std::string_view::npos) line = line.substr(0, hash_pos);
     line = Trim(line);
     if (line.empty()) continue;
-    size_t sep = line.find_first_of(" \t");
-    std::string_view id = line.substr(0, sep);
-    std::string_view hex =
-        sep == std::string_view::npos ? std::string_view() : Trim(line.substr(sep));
+    std::string_view id;
+    std::string_view hex;
+    std::string_view expires;
+    SplitTokenLine(line, &id, &hex, &expires);
     std::string where = path + " line " + std::to_string(line_no);
     if (!ValidTerminalId(id)) {
       return Status(ErrorCode::kInvalidArgument,
@@ -200,9 +273,20 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
     }
     if (!ValidSha256Hex(hex)) {
       return Status(ErrorCode::kInvalidArgument,
-                    where + ": expected `TERMINAL_ID SHA256HEX` (64 lower-case hex digits)");
+                    where +
+                        ": expected `TERMINAL_ID SHA256HEX [EXPIRES_RFC3339]` (64 "
+                        "lower-case hex digits)");
     }
-    entries.push_back(TokenEntry{std::string(id), std::string(hex)});
+    int64_t expires_at_ms = 0;
+    if (!expires.empty()) {
+      auto ms = core::ParseRfc3339(expires);
+      if (!ms.ok()) {
+        return Status(ErrorCode::kInvalidArgument,
+                      where + ": third column must be an RFC 3339 expiry time");
+      }
+      expires_at_ms = *ms;
+    }
+    entries.push_back(TokenEntry{std::string(id), std::string(hex), expires_at_ms});
   }
   return entries;
 }
@@ -219,44 +303,101 @@ Status AppendTokens(const std::string& path, const std::vector<TokenEntry>& entr
   std::string content;
   bool missing = false;
   RETURN_IF_ERROR(ReadWholeFile(path, &content, &missing));
-  if (missing) {
-    content =
-        "# machub terminal tokens: TERMINAL_ID SHA256HEX (hashes only; the tokens were shown\n"
-        "# once by `machub token create`). Managed by machub; edits are kept.\n";
-  }
+  if (missing) content = kTokensFileHeader;
   if (!content.empty() && content.back() != '\n') content.push_back('\n');
-  for (const TokenEntry& e : entries) {
-    content += e.terminal_id;
-    content.push_back(' ');
-    content += e.sha256_hex;
-    content.push_back('\n');
-  }
+  for (const TokenEntry& e : entries) content += TokenLine(e) + "\n";
+  return ReplaceFile(path, content);
+}
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("cannot create " + tmp, errno);
-  // The umask may have cleared bits but never adds any; fchmod makes 0600 exact even if a
-  // stale temporary file with other bits existed.
-  Status st = ::fchmod(fd, 0600) == 0 ? Status::Ok() : ErrnoStatus("cannot chmod " + tmp, errno);
-  if (st.ok()) st = WriteAll(fd, content, tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("cannot fsync " + tmp, errno);
-  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("cannot close " + tmp, errno);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = ErrnoStatus("cannot rename " + tmp + " to " + path, errno);
+Status RotateTokens(const std::string& path, const std::string& terminal_id,
+                    const TokenEntry& new_entry, int64_t old_expires_at_ms, int* expired_count) {
+  if (expired_count != nullptr) *expired_count = 0;
+  if (!ValidTerminalId(terminal_id) || new_entry.terminal_id != terminal_id ||
+      !ValidSha256Hex(new_entry.sha256_hex) || old_expires_at_ms == 0) {
+    return Status(ErrorCode::kInvalidArgument, "invalid token rotation for " + path);
   }
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
+  FileLock lock;
+  RETURN_IF_ERROR(lock.Acquire(path + ".lock"));
+  std::string content;
+  bool missing = false;
+  RETURN_IF_ERROR(ReadWholeFile(path, &content, &missing));
+  if (missing) content = kTokensFileHeader;
+  std::string out;
+  int count = 0;
+  std::string_view rest = content;
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    size_t hash_pos = line.find('#');
+    std::string_view entry = line.substr(0, hash_pos);
+    std::string_view comment =
+        hash_pos == std::string_view::npos ? std::string_view() : line.substr(hash_pos);
+    std::string_view id;
+    std::string_view hex;
+    std::string_view expires;
+    SplitTokenLine(entry, &id, &hex, &expires);
+    bool rewrite = id == terminal_id && ValidSha256Hex(hex);
+    if (rewrite && !expires.empty()) {
+      auto ms = core::ParseRfc3339(expires);
+      // An earlier expiry stays; a malformed one is left for LoadTokensFile to report.
+      rewrite = ms.ok() && *ms > old_expires_at_ms;
+    }
+    if (rewrite) {
+      out += TokenLine(TokenEntry{std::string(id), std::string(hex), old_expires_at_ms});
+      if (!comment.empty()) out += " " + std::string(comment);
+      ++count;
+    } else {
+      out += line;
+    }
+    out.push_back('\n');
   }
-  // The rename is durable only once the folder entry is on disk.
-  std::string dir = DirName(path);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ErrnoStatus("cannot open folder " + dir, errno);
-  int rc = ::fsync(dfd);
-  int err = errno;
-  ::close(dfd);
-  if (rc != 0) return ErrnoStatus("cannot fsync folder " + dir, err);
+  out += TokenLine(new_entry) + "\n";
+  RETURN_IF_ERROR(ReplaceFile(path, out));
+  if (expired_count != nullptr) *expired_count = count;
   return Status::Ok();
+}
+
+Result<int64_t> ParseDurationMs(std::string_view text) {
+  const Status invalid(ErrorCode::kInvalidArgument,
+                       "duration must look like 24h, 90m, 2s, 1500ms, 7d or 1h30m");
+  std::string_view t = Trim(text);
+  if (t.empty()) return invalid;
+  int64_t total = 0;
+  bool bare = true;
+  while (!t.empty()) {
+    size_t digits = 0;
+    while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+    if (digits == 0 || digits > 12) return invalid;
+    int64_t n = 0;
+    for (size_t i = 0; i < digits; ++i) n = n * 10 + (t[i] - '0');
+    t.remove_prefix(digits);
+    size_t unit_len = 0;
+    while (unit_len < t.size() && t[unit_len] >= 'a' && t[unit_len] <= 'z') ++unit_len;
+    const std::string_view unit = t.substr(0, unit_len);
+    t.remove_prefix(unit_len);
+    int64_t scale = 0;
+    if (unit.empty()) {
+      if (!bare || !t.empty()) return invalid;
+      scale = 1000;  // a bare number is seconds
+    } else if (unit == "ms") {
+      scale = 1;
+    } else if (unit == "s") {
+      scale = 1000;
+    } else if (unit == "m") {
+      scale = 60'000;
+    } else if (unit == "h") {
+      scale = 3'600'000;
+    } else if (unit == "d") {
+      scale = 86'400'000;
+    } else {
+      return invalid;
+    }
+    bare = false;
+    total += n * scale;
+    if (total > 100LL * 365 * 86'400'000) return invalid;  // a century is surely a typo
+  }
+  return total;
 }
 
 Status EnsureDataDir(const std::string& dir) {

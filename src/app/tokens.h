@@ -3,14 +3,15 @@
 //
 // A token is a bearer secret shown once (by `machub token create`); the hub keeps only its
 // SHA-256 as lower-case hex, bound to one terminal id. The tokens file holds one entry per
-// line, `TERMINAL_ID SHA256HEX`; blank lines and `#` comments (whole line or after the
-// entry) are ignored. The file is created with mode 0600 and only ever replaced whole
+// line, `TERMINAL_ID SHA256HEX [EXPIRES_RFC3339]`; blank lines and `#` comments (whole line or
+// after the entry) are ignored. The file is created with mode 0600 and only ever replaced whole
 // (temporary file + fsync + rename + fsync of the folder), so a crash leaves either the
 // old or the new file, never half of one.
 //
 // Thread-safety: the functions are stateless; AppendTokens serializes concurrent writers
 // (also across processes) with an flock on `<path>.lock`.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,8 +21,9 @@
 namespace machub::app {
 
 struct TokenEntry {
-  std::string terminal_id;  // [A-Za-z0-9._-]{1,32}
-  std::string sha256_hex;   // 64 lower-case hex digits
+  std::string terminal_id;    // [A-Za-z0-9._-]{1,32}
+  std::string sha256_hex;     // 64 lower-case hex digits
+  int64_t expires_at_ms = 0;  // Unix ms from which the token is refused; 0: never
 
   bool operator==(const TokenEntry&) const = default;
 };
@@ -31,7 +33,9 @@ bool ValidTerminalId(std::string_view id);
 // Exactly 64 lower-case hex digits.
 bool ValidSha256Hex(std::string_view hex);
 
-// Parses the configuration form "TERMINAL_ID:SHA256HEX". kInvalidArgument with a message
+// Parses the configuration form "TERMINAL_ID:SHA256HEX" or
+// "TERMINAL_ID:SHA256HEX:EXPIRES_RFC3339" (e.g. "T01:<hash>:2026-11-28T10:00:00Z").
+// kInvalidArgument with a message
 // that says what is wrong (never echoes more than the terminal id part).
 Result<TokenEntry> ParseTokenSpec(std::string_view spec);
 
@@ -55,6 +59,20 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path);
 // it over `path` and fsyncs the folder. Existing lines (comments included) are kept
 // byte for byte. kIoError on any failure (the old file is then unchanged).
 Status AppendTokens(const std::string& path, const std::vector<TokenEntry>& entries);
+
+// Token rotation: under the same lock and atomic replacement as AppendTokens, gives
+// every entry of `terminal_id` in the tokens file that has no expiry, or a later one, the
+// expiry `old_expires_at_ms`, and appends `new_entry` (its terminal must be terminal_id).
+// Lines of other terminals and comments are kept byte for byte. *expired_count (may be
+// null) receives how many entries got the expiry. kIoError on any failure (the old file
+// is then unchanged).
+Status RotateTokens(const std::string& path, const std::string& terminal_id,
+                    const TokenEntry& new_entry, int64_t old_expires_at_ms,
+                    int* expired_count = nullptr);
+
+// A duration such as "24h", "90m", "2s", "1500ms", "7d" or "1h30m" (or a bare number of
+// seconds) in milliseconds; must be >= 0. kInvalidArgument otherwise.
+Result<int64_t> ParseDurationMs(std::string_view text);
 
 // Creates the data folder `dir` (missing parents with the default mode, the folder itself
 // with 0700) when it does not exist; an existing folder is left as it is. kIoError when it

@@ -171,5 +171,73 @@ TEST_F(TokensTest, EnsureDataDirCreates0700AndKeepsExisting) {
   EXPECT_EQ(EnsureDataDir((dir_ / "file").string()).code(), ErrorCode::kIoError);
 }
 
+TEST_F(TokensTest, SpecWithExpiry) {
+  auto e = ParseTokenSpec("T01:" + kHashA + ":2026-11-28T10:00:00Z");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->terminal_id, "T01");
+  EXPECT_EQ(e->sha256_hex, kHashA);
+  EXPECT_EQ(e->expires_at_ms, 1'795'860'000'000);
+  EXPECT_EQ(ParseTokenSpec("T01:" + kHashA)->expires_at_ms, 0);
+  auto bad = ParseTokenSpec("T01:" + kHashA + ":tomorrow");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("RFC 3339"), std::string::npos);
+  EXPECT_FALSE(ParseTokenSpec("T01:" + kHashA + "x:2026-11-28T10:00:00Z").ok());
+}
+
+TEST_F(TokensTest, FileThirdColumnIsTheExpiry) {
+  std::ofstream(path_) << "T01 " << kHashA << " 2026-11-28T10:00:00Z  # rotated\n"
+                       << "T02 " << kHashA << "\n";
+  auto entries = LoadTokensFile(path_);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].expires_at_ms, 1'795'860'000'000);
+  EXPECT_EQ((*entries)[1].expires_at_ms, 0);
+  std::ofstream(path_) << "T01 " << kHashA << " 2026-11-28\n";
+  auto bad = LoadTokensFile(path_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("line 1"), std::string::npos);
+}
+
+TEST_F(TokensTest, RotateExpiresOnlyThatTerminalsOpenTokens) {
+  const std::string hash_b(64, 'b');
+  const std::string hash_c(64, 'c');
+  const std::string hash_new(64, 'd');
+  const int64_t early = 1'795'800'000'000;  // before the rotation's expiry: kept
+  const int64_t expiry = 1'795'860'000'000;
+  ASSERT_TRUE(AppendTokens(path_, {{"T01", kHashA}, {"T02", hash_b}, {"T01", hash_c, early}}).ok());
+  std::string before = Read(path_);
+  before += "# operator note\n";
+  std::ofstream(path_) << before;
+  int expired = -1;
+  ASSERT_TRUE(RotateTokens(path_, "T01", {"T01", hash_new}, expiry, &expired).ok());
+  EXPECT_EQ(expired, 1);
+  auto entries = LoadTokensFile(path_);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 4u);
+  EXPECT_EQ((*entries)[0], (TokenEntry{"T01", kHashA, expiry}));
+  EXPECT_EQ((*entries)[1], (TokenEntry{"T02", hash_b, 0}));
+  EXPECT_EQ((*entries)[2], (TokenEntry{"T01", hash_c, early}));
+  EXPECT_EQ((*entries)[3], (TokenEntry{"T01", hash_new, 0}));
+  EXPECT_NE(Read(path_).find("# operator note\n"), std::string::npos);
+  struct stat st;
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_FALSE(RotateTokens(path_, "T01", {"T02", hash_new}, expiry).ok());
+  EXPECT_FALSE(RotateTokens(path_, "T01", {"T01", hash_new}, 0).ok());
+}
+
+TEST_F(TokensTest, DurationParsing) {
+  EXPECT_EQ(*ParseDurationMs("24h"), 86'400'000);
+  EXPECT_EQ(*ParseDurationMs("2s"), 2'000);
+  EXPECT_EQ(*ParseDurationMs("1500ms"), 1'500);
+  EXPECT_EQ(*ParseDurationMs("1h30m"), 5'400'000);
+  EXPECT_EQ(*ParseDurationMs("7d"), 7 * 86'400'000LL);
+  EXPECT_EQ(*ParseDurationMs("90"), 90'000);
+  EXPECT_EQ(*ParseDurationMs("0s"), 0);
+  for (const char* bad : {"", "h", "2x", "-1h", "1.5h", "2s3", "99999999999999d"}) {
+    EXPECT_FALSE(ParseDurationMs(bad).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace machub::app

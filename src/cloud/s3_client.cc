@@ -212,6 +212,10 @@ size_t ReadUpload(char* buffer, size_t size, size_t nitems, void* user) {
   return n;
 }
 
+int CancelCheck(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+}
+
 int SeekUpload(void* user, curl_off_t offset, int origin) {
   auto* t = static_cast<Transfer*>(user);
   if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > t->upload->size()) {
@@ -497,6 +501,10 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
   transfer.upload = request.body;
 
   std::lock_guard<std::mutex> lock(mutex_);
+  if (options_.cancel != nullptr && options_.cancel->load()) {
+    curl_slist_free_all(headers);
+    return Status(ErrorCode::kUnavailable, "S3 " + request.op + " " + request.key + ": cancelled");
+  }
   CURL* curl = static_cast<CURL*>(curl_);
   // Reset keeps the connection cache: the next request reuses the kept-alive connection.
   curl_easy_reset(curl);
@@ -523,6 +531,17 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
     curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
   }
   if (fresh_connection_) curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+  if (options_.max_send_bytes_per_s > 0) {
+    curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE,
+                     static_cast<curl_off_t>(options_.max_send_bytes_per_s));
+  }
+  if (options_.cancel != nullptr) {
+    // Called about once a second and on every transfer step: a set flag aborts the
+    // request (CURLE_ABORTED_BY_CALLBACK, mapped to kUnavailable like a network failure).
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, CancelCheck);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options_.cancel));
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  }
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);

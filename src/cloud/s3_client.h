@@ -87,6 +87,13 @@ struct S3Options {
   std::string connect_to;
   int64_t max_get_bytes = 256LL << 20;  // larger GET bodies fail (kInvalidArgument)
   int list_page_size = 0;               // max-keys for ListObjectsV2; 0: the store's default (1000)
+  // Upload speed cap in bytes per second (CURLOPT_MAX_SEND_SPEED_LARGE), so a backlog
+  // drain does not fill a store's uplink; 0: no cap.
+  int64_t max_send_bytes_per_s = 0;
+  // When set, a request in flight is aborted as soon as *cancel becomes true, and later
+  // requests fail at once (kUnavailable "cancelled"): lets an uploader stop promptly.
+  // Not owned; must outlive the client.
+  const std::atomic<bool>* cancel = nullptr;
   // Tests only: send a wrong Content-MD5 on PUT (the store must answer BadDigest).
   bool test_corrupt_content_md5 = false;
 };

@@ -1,12 +1,15 @@
 #include "http/api.h"
 
+#include <algorithm>
 #include <charconv>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 #include <utility>
 
+#include "core/card_number.h"
 #include "core/currency.h"
 #include "core/log.h"
 #include "core/money.h"
@@ -31,7 +34,17 @@ constexpr int kDefaultListLimit = 100;
 constexpr std::string_view kJson = "application/json";
 constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf-8";
 
-enum class Route { kUnmatched, kDashboard, kHealthz, kMetrics, kStatus, kSales, kSale };
+enum class Route {
+  kUnmatched,
+  kDashboard,
+  kHealthz,
+  kMetrics,
+  kStatus,
+  kSales,
+  kSale,
+  kCatalog,
+  kProduct
+};
 
 // The route label of metrics: the pattern, never the raw path (bounded cardinality).
 std::string_view RouteLabel(Route route) {
@@ -48,6 +61,10 @@ std::string_view RouteLabel(Route route) {
       return "/v1/sales";
     case Route::kSale:
       return "/v1/sales/{id}";
+    case Route::kCatalog:
+      return "/v1/catalog";
+    case Route::kProduct:
+      return "/v1/products/{sku}";
     case Route::kUnmatched:
       break;
   }
@@ -92,6 +109,16 @@ Route Match(std::string_view path, std::string* id) {
   if (path == "/metrics") return Route::kMetrics;
   if (path == "/v1/status") return Route::kStatus;
   if (path == "/v1/sales") return Route::kSales;
+  if (path == "/v1/catalog") return Route::kCatalog;
+  constexpr std::string_view kProductPrefix = "/v1/products/";
+  if (path.substr(0, kProductPrefix.size()) == kProductPrefix) {
+    const std::string_view raw = path.substr(kProductPrefix.size());
+    if (raw.empty() || raw.find('/') != std::string_view::npos) return Route::kUnmatched;
+    auto decoded = PercentDecode(raw, /*plus_is_space=*/false);
+    if (!decoded || decoded->empty()) return Route::kUnmatched;
+    *id = std::move(*decoded);
+    return Route::kProduct;
+  }
   constexpr std::string_view kSalePrefix = "/v1/sales/";
   if (path.substr(0, kSalePrefix.size()) == kSalePrefix) {
     const std::string_view raw = path.substr(kSalePrefix.size());
@@ -163,6 +190,29 @@ ojson ProvidedBlock(const std::function<std::string()>& provider, std::string_vi
   return parsed;
 }
 
+// A card number typed into a payment amount is a valid decimal below the codec's 10^15
+// minor-unit bound when it has 13 digits ("4222222222222" would be stored, and echoed as
+// change). No till takes payments of 10^12 major units, so a Luhn-valid run of 13 or more
+// digits in an amount, major part or all minor units, is refused as a card number.
+Status CheckNoCardNumberInAmounts(const core::Sale& sale) {
+  const core::Currency* currency = core::FindCurrency(sale.currency);
+  int64_t scale = 1;
+  for (int i = 0; currency != nullptr && i < currency->minor_units; ++i) scale *= 10;
+  for (size_t i = 0; i < sale.payments.size(); ++i) {
+    const int64_t amount = sale.payments[i].amount;
+    if (core::ContainsCardNumber(std::to_string(amount / scale)) ||
+        core::ContainsCardNumber(std::to_string(amount))) {
+      const std::string field = "payments[" + std::to_string(i) + "].amount";
+      return Status(ErrorCode::kCardNumberForbidden,
+                    field +
+                        " looks like a full card number; send the processor's token and "
+                        "last4",
+                    field);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct ApiHandler::Impl {
@@ -173,7 +223,7 @@ struct ApiHandler::Impl {
         metrics(m),
         clock(c != nullptr ? c : &core::SystemClock()),
         status(std::move(s)),
-        auth(options.tokens),
+        auth(std::make_shared<const TokenAuthenticator>(options.tokens)),
         limiter(options.rate_per_terminal, options.rate_burst),
         start_us(clock->MonotonicUs()) {}
 
@@ -182,7 +232,13 @@ struct ApiHandler::Impl {
   core::MetricsRegistry* const metrics;
   const core::Clock* const clock;
   const StatusProviders status;
-  const TokenAuthenticator auth;
+  std::mutex auth_mu;
+  std::shared_ptr<const TokenAuthenticator> auth;  // replaced whole by SetTokens
+
+  std::shared_ptr<const TokenAuthenticator> Authenticator() {
+    std::lock_guard<std::mutex> lock(auth_mu);
+    return auth;
+  }
   RateLimiter limiter;
   const int64_t start_us;
 
@@ -215,14 +271,31 @@ struct ApiHandler::Impl {
   // The authenticated terminal, or the error answer (401, 429) already sent.
   std::optional<std::string> Authorize(const Request& request, Route route,
                                        const Respond& respond) {
-    Result<std::string> terminal = auth.Authenticate(request.Header("authorization"));
+    Result<std::string> terminal =
+        Authenticator()->Authenticate(request.Header("authorization"), clock->NowMs());
     if (!terminal.ok()) {
       const bool missing = BearerToken(request.Header("authorization")).empty();
-      CountAuthFailure(missing ? "missing" : "unknown");
-      core::LogWarn("http_unauthorized", {{"remote", request.remote_address},
-                                          {"route", RouteLabel(route)},
-                                          {"reason", missing ? "missing" : "unknown"}});
+      const char* reason = missing                                          ? "missing"
+                           : terminal.status().message() == "token expired" ? "expired"
+                                                                            : "unknown";
+      CountAuthFailure(reason);
+      core::LogWarn(
+          "http_unauthorized",
+          {{"remote", request.remote_address}, {"route", RouteLabel(route)}, {"reason", reason}});
       respond(ErrorResponse(terminal.status()));
+      return std::nullopt;
+    }
+    // Mutual TLS: the token must belong to the terminal the certificate names.
+    if (request.client_cert_verified &&
+        std::find(request.client_identities.begin(), request.client_identities.end(), *terminal) ==
+            request.client_identities.end()) {
+      CountAuthFailure("certificate_mismatch");
+      core::LogWarn("http_forbidden", {{"remote", request.remote_address},
+                                       {"route", RouteLabel(route)},
+                                       {"token_terminal", *terminal},
+                                       {"reason", "certificate_mismatch"}});
+      respond(ErrorResponse(Status(ErrorCode::kForbidden,
+                                   "the token's terminal does not match the client certificate")));
       return std::nullopt;
     }
     const int64_t retry_after_s = limiter.Acquire(*terminal, clock->MonotonicUs());
@@ -254,6 +327,7 @@ struct ApiHandler::Impl {
 
   void PostSale(const Request& request, const std::string& terminal, Respond respond);
   void GetSale(const std::string& id, const Respond& respond);
+  void GetCatalog(const Request& request, const Respond& respond);
   void ListSales(std::string_view query, const Respond& respond);
   void Healthz(const Respond& respond);
   void Metrics(const Respond& respond);
@@ -312,6 +386,13 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
       return respond(JsonResponse(200, StatusJson()));
     case Route::kSale:
       return GetSale(id, respond);
+    case Route::kCatalog:
+      return GetCatalog(request, respond);
+    case Route::kProduct: {
+      std::optional<std::string> product = status.product ? status.product(id) : std::nullopt;
+      if (!product) return respond(ErrorResponse(Status(ErrorCode::kNotFound, "no such product")));
+      return respond(JsonResponse(200, std::move(*product)));
+    }
     case Route::kSales:
       if (is_post) return PostSale(request, *terminal, std::move(respond));
       return ListSales(query, respond);
@@ -320,10 +401,39 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
   }
 }
 
+// A strong ETag from the catalog; If-None-Match with it (or "*") answers 304.
+void ApiHandler::Impl::GetCatalog(const Request& request, const Respond& respond) {
+  auto catalog = status.catalog_body ? status.catalog_body() : std::nullopt;
+  if (!catalog) {
+    return respond(ErrorResponse(Status(ErrorCode::kNotFound, "no catalog on this hub yet")));
+  }
+  const std::string& etag = catalog->first;
+  const std::string_view if_none_match = request.Header("if-none-match");
+  bool hit = false;
+  for (size_t pos = 0; pos <= if_none_match.size() && !if_none_match.empty();) {
+    size_t comma = if_none_match.find(',', pos);
+    std::string_view tag = if_none_match.substr(pos, comma == std::string_view::npos
+                                                         ? std::string_view::npos
+                                                         : comma - pos);
+    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) hit = true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  Response response = hit ? JsonResponse(304, "") : JsonResponse(200, catalog->second);
+  response.headers.emplace_back("ETag", etag);
+  respond(std::move(response));
+}
+
 void ApiHandler::Impl::PostSale(const Request& request, const std::string& terminal,
                                 Respond respond) {
   Result<core::Sale> sale = core::DecodeSale(request.body);
   if (!sale.ok()) return respond(ErrorResponse(sale.status()));
+  if (Status st = CheckNoCardNumberInAmounts(*sale); !st.ok()) {
+    return respond(ErrorResponse(st));
+  }
   if (sale->terminal_id != terminal) {
     CountAuthFailure("other_terminal");
     core::LogWarn("http_forbidden", {{"remote", request.remote_address},
@@ -488,6 +598,12 @@ void ApiHandler::Handle(Request&& request, Respond respond) {
 }
 
 std::string ApiHandler::StatusJson() { return impl_->StatusJson(); }
+
+void ApiHandler::SetTokens(std::vector<TerminalToken> tokens) {
+  auto next = std::make_shared<const TokenAuthenticator>(tokens);
+  std::lock_guard<std::mutex> lock(impl_->auth_mu);
+  impl_->auth = std::move(next);
+}
 
 void ApiHandler::SetConnectionsSource(std::function<int()> connections) {
   std::lock_guard<std::mutex> lock(impl_->connections_mu);

@@ -12,13 +12,18 @@
 //
 // Routes: POST /v1/sales, GET /v1/sales/{id}, GET /v1/sales?after_seq=&limit=,
 // GET /v1/status, GET /healthz (no token), GET /metrics (token unless metrics_public),
-// GET / (dashboard page, no token). Every authenticated request counts against the
+// GET / (dashboard page, no token). Mutual TLS (Request::client_cert_verified): the
+// token's terminal must also be one of the client certificate's identities, else 403
+// forbidden — so a sale's terminal_id must match token AND certificate (defence in
+// depth: a stolen token is useless without the terminal's key, and a copied
+// certificate without its token). Every authenticated request counts against the
 // terminal's rate limit before its body is decoded. A `limit` above list_limit_max is
 // clamped to it; a non-numeric or negative after_seq, or a limit < 1, is 422.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +37,9 @@ namespace machub::http {
 struct TerminalToken {
   std::string terminal_id;
   std::string sha256_hex;  // SHA-256 of the token, lower-case hex; the token is never kept
+  // Unix ms from which the token is refused (401 "token expired"); 0: never expires.
+  // Rotation: add the new token, give the old one an expiry at now + overlap.
+  int64_t expires_at_ms = 0;
 };
 
 struct ApiOptions {
@@ -49,6 +57,11 @@ struct StatusProviders {
   std::function<std::string()> cloud;    // {"state": ..., ...}
   std::function<std::string()> backlog;  // {"sales": ..., "bytes": ..., "oldest_sale_at": ...}
   std::function<std::string()> catalog;  // {"version": ..., "fetched_at": ...}
+  // GET /v1/catalog: the cached catalog as {strong ETag, JSON body}; nullopt (or no
+  // function) while the hub has none -> 404. Called on I/O threads: must not block.
+  std::function<std::optional<std::pair<std::string, std::string>>()> catalog_body;
+  // GET /v1/products/{sku}: one product's JSON, nullopt when unknown -> 404.
+  std::function<std::optional<std::string>(const std::string& sku)> product;
 };
 
 class ApiHandler {
@@ -66,6 +79,10 @@ class ApiHandler {
   // when /metrics is rendered (e.g. [&server] { return server->connections(); }).
   // Thread-safe; pass an empty function to detach before the source goes away.
   void SetConnectionsSource(std::function<int()> connections);
+
+  // Replaces the accepted tokens (e.g. after the tokens file changed: a rotation).
+  // Thread-safe; requests already authenticated are unaffected.
+  void SetTokens(std::vector<TerminalToken> tokens);
 
  private:
   struct Impl;

@@ -543,6 +543,91 @@ TEST(AuthTest, BearerParsingAndUpperCaseHashes) {
   EXPECT_EQ(auth.Authenticate("").status().message(), "missing bearer token");
 }
 
+TEST_F(ApiTest, CardNumberAsPaymentAmountIsRefused) {
+  json sale = json::parse(SaleBody("amount-card"));
+  sale["payments"][0]["amount"] = "4222222222222";  // 13-digit Visa test number
+  Response r = Call("POST", "/v1/sales", sale.dump());
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(CodeOf(r), "card_number_forbidden");
+  EXPECT_EQ(FieldOf(r), "payments[0].amount");
+  EXPECT_EQ(r.body.find("4222222222222"), std::string::npos) << r.body;
+  EXPECT_EQ(Call("GET", "/v1/sales/amount-card").status, 404);
+  sale["payments"][0]["amount"] = "4222222222222.00";
+  EXPECT_EQ(CodeOf(Call("POST", "/v1/sales", sale.dump())), "card_number_forbidden");
+  sale["payments"][0]["amount"] = "1000000.00";  // large, but no card number
+  EXPECT_EQ(Call("POST", "/v1/sales", sale.dump()).status, 201);
+}
+
+TEST(TokenAuthenticatorTest, ExpiredEntriesAreRefusedAndLiveDuplicatesWin) {
+  const int64_t now = 1'795'774'500'000;
+  TokenAuthenticator auth({{"T01", HashToken("old"), now},       // expires exactly now
+                           {"T01", HashToken("new"), now + 1},   // one more millisecond
+                           {"T02", HashToken("both"), now - 5},  // expired entry ...
+                           {"T02", HashToken("both"), 0}});      // ... and a live one
+  Result<std::string> old_token = auth.Authenticate("Bearer old", now - 1);
+  ASSERT_TRUE(old_token.ok());
+  EXPECT_EQ(*old_token, "T01");
+  EXPECT_EQ(auth.Authenticate("Bearer old", now).status().message(), "token expired");
+  EXPECT_EQ(auth.Authenticate("Bearer old", now).status().code(), ErrorCode::kUnauthorized);
+  EXPECT_TRUE(auth.Authenticate("Bearer new", now).ok());
+  EXPECT_FALSE(auth.Authenticate("Bearer new", now + 1).ok());
+  EXPECT_TRUE(auth.Authenticate("Bearer both", now + 1'000'000).ok());
+  EXPECT_EQ(auth.Authenticate("Bearer other", now).status().message(), "unknown token");
+}
+
+TEST_F(ApiTest, ExpiredTokenIs401AndSetTokensRotatesLive) {
+  ApiOptions options = DefaultOptions();
+  options.tokens = {{"T01", HashToken(kTokenOne), clock_.NowMs() + 1000},
+                    {"T01", HashToken(kTokenOneRotated)}};
+  Build(options);
+  EXPECT_EQ(Call("POST", "/v1/sales", SaleBody("x-1"), kTokenOne).status, 201);
+  clock_.Advance(1000);
+  Response expired = Call("POST", "/v1/sales", SaleBody("x-2"), kTokenOne);
+  EXPECT_EQ(expired.status, 401);
+  EXPECT_EQ(expired.body.find(kTokenOne), std::string::npos);
+  EXPECT_NE(expired.body.find("token expired"), std::string::npos) << expired.body;
+  EXPECT_EQ(Call("POST", "/v1/sales", SaleBody("x-3"), kTokenOneRotated).status, 201);
+  EXPECT_EQ(Call("GET", "/v1/sales/x-2", "", kTokenOneRotated).status, 404);
+
+  api_->SetTokens({{"T02", HashToken(kTokenTwo)}});
+  EXPECT_EQ(Call("GET", "/v1/status", "", kTokenOneRotated).status, 401);
+  EXPECT_EQ(Call("GET", "/v1/status", "", kTokenTwo).status, 200);
+}
+
+TEST_F(ApiTest, ClientCertificateMustNameTheTokensTerminal) {
+  auto call = [this](std::string body, std::string_view token, bool verified,
+                     std::vector<std::string> identities) {
+    Request request;
+    request.method = "POST";
+    request.target = "/v1/sales";
+    request.body = std::move(body);
+    request.headers.emplace_back("authorization", "Bearer " + std::string(token));
+    request.client_cert_verified = verified;
+    request.client_identities = std::move(identities);
+    std::promise<Response> promise;
+    api_->Handle(std::move(request), [&promise](Response r) { promise.set_value(std::move(r)); });
+    return promise.get_future().get();
+  };
+  EXPECT_EQ(call(SaleBody("c-1"), kTokenOne, true, {"T01"}).status, 201);
+  // A SAN may carry the identity too.
+  EXPECT_EQ(call(SaleBody("c-2"), kTokenOne, true, {"store-cn", "T01"}).status, 201);
+  // Certificate of T01, token and sale of T02.
+  Response other = call(SaleBody("c-3", "T02"), kTokenTwo, true, {"T01"});
+  EXPECT_EQ(other.status, 403);
+  EXPECT_EQ(CodeOf(other), "forbidden");
+  // Certificate and token of T01, sale of T02.
+  EXPECT_EQ(call(SaleBody("c-4", "T02"), kTokenOne, true, {"T01"}).status, 403);
+  // A verified certificate without any name matches nothing.
+  EXPECT_EQ(call(SaleBody("c-5"), kTokenOne, true, {}).status, 403);
+  // Without mutual TLS the identities are not consulted.
+  EXPECT_EQ(call(SaleBody("c-6"), kTokenOne, false, {}).status, 201);
+  // The token stays required with a certificate.
+  EXPECT_EQ(call(SaleBody("c-7"), "", true, {"T01"}).status, 401);
+  for (const char* id : {"c-3", "c-4", "c-5", "c-7"}) {
+    EXPECT_EQ(Call("GET", std::string("/v1/sales/") + id).status, 404) << id;
+  }
+}
+
 TEST(RateLimiterTest, BucketRefillsAtTheRate) {
   RateLimiter limiter(2.0, 3.0);
   const int64_t t0 = 1'000'000;

@@ -4,6 +4,7 @@
 
 #include <cctype>
 
+#include "core/clock.h"
 #include "core/sha256.h"
 
 namespace machub::http {
@@ -39,20 +40,32 @@ TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens)
   }
 }
 
-Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization,
+                                                     int64_t now_ms) const {
   const std::string_view token = BearerToken(authorization);
   if (token.empty()) return Status(ErrorCode::kUnauthorized, "missing bearer token");
   const std::string presented = HashToken(token);
   // Compare against every entry; remember the match instead of returning from the loop.
   const TerminalToken* match = nullptr;
+  bool expired = false;
   for (const TerminalToken& entry : tokens_) {
     if (entry.sha256_hex.size() != kHexSha256Size) continue;
     const bool equal =
         CRYPTO_memcmp(entry.sha256_hex.data(), presented.data(), kHexSha256Size) == 0;
-    if (equal && match == nullptr) match = &entry;
+    const bool live = entry.expires_at_ms == 0 || now_ms < entry.expires_at_ms;
+    if (equal && live && match == nullptr) match = &entry;
+    if (equal && !live) expired = true;
   }
-  if (match == nullptr) return Status(ErrorCode::kUnauthorized, "unknown token");
+  if (match == nullptr) {
+    // Saying "expired" tells the holder only what they already know (the token was once
+    // valid) and tells the operator why a rotated-out terminal fails.
+    return Status(ErrorCode::kUnauthorized, expired ? "token expired" : "unknown token");
+  }
   return match->terminal_id;
+}
+
+Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+  return Authenticate(authorization, core::SystemClock().NowMs());
 }
 
 }  // namespace machub::http

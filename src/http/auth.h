@@ -7,6 +7,7 @@
 // does not depend on which hash (or how much of it) matched.
 // Tokens never reach logs or error messages. Immutable after construction: thread-safe.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,11 @@ class TokenAuthenticator {
   explicit TokenAuthenticator(const std::vector<TerminalToken>& tokens);
 
   // The terminal id bound to the bearer token in `authorization` (the header value), or
-  // kUnauthorized ("missing bearer token" / "unknown token").
+  // kUnauthorized ("missing bearer token" / "unknown token" / "token expired"). A token
+  // whose entry has expires_at_ms != 0 is valid while now_ms < expires_at_ms; when the
+  // same hash has several entries, one still valid suffices.
+  Result<std::string> Authenticate(std::string_view authorization, int64_t now_ms) const;
+  // The same at the system clock's current time.
   Result<std::string> Authenticate(std::string_view authorization) const;
 
  private:

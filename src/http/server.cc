@@ -1,6 +1,8 @@
 #include "http/server.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +30,7 @@
 
 #include "core/log.h"
 #include "http/api_error.h"
+#include "http/request_checks.h"
 
 namespace machub::http {
 
@@ -96,10 +99,6 @@ struct Core {
   }
 };
 
-bool IsHttpParseError(const beast::error_code& ec) {
-  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
-}
-
 std::string_view Sv(beast::string_view v) { return {v.data(), v.size()}; }
 
 std::string AsciiLower(std::string_view s) {
@@ -118,6 +117,62 @@ std::string_view TrimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// Where the header block of the request at the start of `data` ends (the index of its
+// empty line), or npos when it is not complete yet. A bare LF ends it too, so that Beast,
+// not a wait for more bytes, decides about such a request.
+size_t HeaderBlockEnd(std::string_view data) {
+  const size_t crlf = data.find("\r\n\r\n");
+  const size_t lf = data.find("\n\n");
+  return std::min(crlf, lf);
+}
+
+// A header line that starts with a space or tab continues the previous one (obs-fold).
+bool HasObsFold(std::string_view header_block) {
+  for (size_t nl = header_block.find('\n'); nl != std::string_view::npos;
+       nl = header_block.find('\n', nl + 1)) {
+    if (nl + 1 < header_block.size() &&
+        (header_block[nl + 1] == ' ' || header_block[nl + 1] == '\t')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The subject CN, then the DNS and URI subjectAltNames of a certificate.
+std::vector<std::string> CertificateIdentities(X509* cert) {
+  std::vector<std::string> out;
+  auto add = [&out](const unsigned char* data, int length) {
+    if (data == nullptr || length <= 0) return;
+    std::string name(reinterpret_cast<const char*>(data), static_cast<size_t>(length));
+    // An embedded NUL would let "T01\0.evil" pass as "T01" in C-string comparisons.
+    if (name.find('\0') == std::string::npos) out.push_back(std::move(name));
+  };
+  X509_NAME* subject = X509_get_subject_name(cert);
+  const int index =
+      subject == nullptr ? -1 : X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (index >= 0) {
+    ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+    unsigned char* utf8 = nullptr;
+    const int length = cn == nullptr ? -1 : ASN1_STRING_to_UTF8(&utf8, cn);
+    if (length > 0) add(utf8, length);
+    OPENSSL_free(utf8);
+  }
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
+      if (name->type == GEN_DNS || name->type == GEN_URI) {
+        const ASN1_IA5STRING* text =
+            name->type == GEN_DNS ? name->d.dNSName : name->d.uniformResourceIdentifier;
+        add(ASN1_STRING_get0_data(text), ASN1_STRING_length(text));
+      }
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  return out;
 }
 
 // One connection. All members are used on the session's strand only, except through
@@ -191,6 +246,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return self->HardClose();
+                                self->ReadPeerIdentity();
                                 self->ReadRequest();
                               });
     } else {
@@ -198,13 +254,23 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     }
   }
 
+  // Mutual TLS: the handshake already verified the chain (SSL_VERIFY_PEER with
+  // FAIL_IF_NO_PEER_CERT), so a certificate here is trusted; keep its names for the API.
+  void ReadPeerIdentity() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      X509* cert = SSL_get0_peer_certificate(ssl);
+      if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return;
+      client_cert_verified_ = true;
+      client_identities_ = CertificateIdentities(cert);
+    }
+  }
+
   void ReadRequest() {
     if (state_ == State::kClosed) return;
     if (core_->draining.load()) return GracefulClose();
     parser_.emplace();
-    parser_->body_limit(core_->options.body_limit);
-    parser_->header_limit(static_cast<uint32_t>(
-        std::min<size_t>(core_->options.header_limit, std::numeric_limits<uint32_t>::max())));
+    ConfigureRequestParser(*parser_, core_->options);
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
     // Idle: only the idle timeout applies until the first byte of the next request.
     state_ = State::kIdle;
@@ -222,6 +288,37 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     // One deadline for the whole request (headers, 100-continue, body): a client that
     // trickles bytes is cut off when it passes, whatever its pace.
     Lowest().expires_after(Ms(core_->options.read_timeout_ms));
+    ScanHeader();
+  }
+
+  // Beast silently unfolds obs-fold header lines (RFC 9112 section 5.2), so they can only
+  // be seen in the raw bytes: collect the whole header block first (more than
+  // header_limit bytes: 431), refuse folding with 400, then let Beast parse it.
+  void ScanHeader() {
+    const std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const size_t end = HeaderBlockEnd(data);
+    if (end == std::string_view::npos && data.size() <= core_->options.header_limit) {
+      stream_.async_read_some(buffer_.prepare(kFirstReadSize),
+                              [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                                if (self->state_ == State::kClosed) return;
+                                if (ec) return self->HardClose();  // timeout, reset, EOF
+                                self->buffer_.commit(n);
+                                self->ScanHeader();
+                              });
+      return;
+    }
+    // Beast applies header_limit to each parse window, not to the whole block (fields
+    // parsed from an earlier read no longer count), so the limit is enforced here.
+    const size_t block = end == std::string_view::npos ? data.size() : end + 2;
+    if (block > core_->options.header_limit) {
+      if (auto error = ReadErrorAnswer(bhttp::error::header_limit, core_->options)) {
+        return WriteEarlyError(error->status, error->code, error->message);
+      }
+    }
+    if (end != std::string_view::npos && HasObsFold(data.substr(0, end))) {
+      return WriteEarlyError(400, kBadRequestCode,
+                             "obsolete line folding (obs-fold) in a header is not accepted");
+    }
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -231,17 +328,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (state_ == State::kClosed) return;
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
-    // Request smuggling: a proxy and this server must never disagree on where a body
-    // ends. Beast already refuses most combinations; refuse every one explicitly.
-    const size_t te_count = req.count(bhttp::field::transfer_encoding);
-    if (te_count > 0) {
-      const bool chunked_only =
-          te_count == 1 && IEquals(TrimOws(Sv(req[bhttp::field::transfer_encoding])), "chunked");
-      if (req.count(bhttp::field::content_length) > 0 || !chunked_only) {
-        return WriteEarlyError(400, kBadRequestCode,
-                               "Transfer-Encoding must be exactly \"chunked\" and must not come "
-                               "with Content-Length");
-      }
+    // Request smuggling (request_checks.h).
+    if (auto error = CheckRequestHeader(req)) {
+      return WriteEarlyError(error->status, error->code, error->message);
     }
     if (!parser_->is_done() && req.version() >= 11 &&
         IEquals(TrimOws(Sv(req[bhttp::field::expect])), "100-continue")) {
@@ -267,19 +356,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void OnReadError(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit) {
-      return WriteEarlyError(
-          413, ErrorCodeName(ErrorCode::kPayloadTooLarge),
-          "request body is larger than " + std::to_string(core_->options.body_limit) + " bytes");
-    }
-    if (ec == bhttp::error::header_limit) {
-      return WriteEarlyError(431, ErrorCodeName(ErrorCode::kPayloadTooLarge),
-                             "request headers are larger than " +
-                                 std::to_string(core_->options.header_limit) + " bytes");
-    }
-    if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
-        ec != bhttp::error::partial_message) {
-      return WriteEarlyError(400, kBadRequestCode, "malformed HTTP request: " + ec.message());
+    if (auto error = ReadErrorAnswer(ec, core_->options)) {
+      return WriteEarlyError(error->status, error->code, error->message);
     }
     // Timeout, reset, EOF in the middle of a request: nobody to answer.
     HardClose();
@@ -301,16 +379,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     version_ = msg.version();
     keep_alive_ = msg.keep_alive();
     head_ = msg.method() == bhttp::verb::head;
-    Request request;
-    request.method = std::string(msg.method_string());
-    request.target = std::string(msg.target());
-    request.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
-    for (const auto& field : msg) {
-      request.headers.emplace_back(AsciiLower(Sv(field.name_string())),
-                                   std::string(field.value().data(), field.value().size()));
-    }
-    request.body = std::move(msg.body());
-    request.remote_address = remote_;
+    Request request = ToRequest(std::move(msg), remote_);
+    request.client_cert_verified = client_cert_verified_;
+    request.client_identities = client_identities_;
     parser_.reset();
     {
       std::lock_guard<std::mutex> lock(core_->mu);
@@ -442,6 +513,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   bool head_ = false;
   bool counted_ = false;  // this request is in core_->in_flight
   bool closed_ = false;   // core_->connections already decremented
+  bool client_cert_verified_ = false;
+  std::vector<std::string> client_identities_;  // of the verified client certificate
 };
 
 class ServerImpl final : public Server {
@@ -643,7 +716,13 @@ class ServerImpl final : public Server {
 };
 
 Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
-  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) return Status::Ok();
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "a TLS client CA needs TLS (a certificate and a private key)");
+    }
+    return Status::Ok();
+  }
   if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
     return Status(ErrorCode::kInvalidArgument,
                   "TLS needs both a certificate chain file and a private key file");
@@ -672,6 +751,20 @@ Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
     return Status(ErrorCode::kInvalidArgument,
                   "TLS private key does not match the certificate " + options.tls_cert_file);
+  }
+  if (!options.tls_client_ca_file.empty()) {
+    // Mutual TLS: no certificate, or one that does not chain to this CA, fails the
+    // handshake before any HTTP byte is read.
+    ctx.load_verify_file(options.tls_client_ca_file, ec);
+    if (ec) {
+      return Status(
+          ErrorCode::kInvalidArgument,
+          "cannot load TLS client CA " + options.tls_client_ca_file + ": " + ec.message());
+    }
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.tls_client_ca_file.c_str());
+    if (names != nullptr) SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
+    ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return Status(ErrorCode::kInvalidArgument, "TLS verify mode: " + ec.message());
   }
   out->emplace(std::move(ctx));
   return Status::Ok();

@@ -5,11 +5,17 @@
 // Each connection reads one request at a time (read timeout covers headers and body),
 // hands it to the Handler, and writes the answer when the handler calls `respond`
 // (from any thread, exactly once; a Respond dropped uncalled answers 500). Bodies over
-// `body_limit` get 413 payload_too_large, oversized headers 431 payload_too_large,
-// malformed requests and Content-Length together with Transfer-Encoding 400 bad_request
+// `body_limit` get 413 payload_too_large, a header block (request line included) over
+// `header_limit` 431 payload_too_large, malformed requests, obs-fold header lines and
+// Content-Length together with Transfer-Encoding 400 bad_request
 // (api_error.h), then the connection closes — without calling the handler. Beyond
 // `max_connections` a new connection gets 503 server_busy and is closed.
-// With tls_cert_file/tls_key_file set, every connection is TLS.
+// With tls_cert_file/tls_key_file set, every connection is TLS (1.2 or later). With
+// tls_client_ca_file set too (mutual TLS), every client must present a certificate that
+// chains to that CA: a client without one, or with one from another CA, fails the
+// handshake and never reaches the handler. The verified certificate's identities are
+// handed to the handler in Request::client_identities (the server itself authorizes
+// nothing by them).
 
 #include <cstdint>
 #include <functional>
@@ -34,6 +40,9 @@ struct ServerOptions {
   int max_connections = 2048;
   std::string tls_cert_file;  // PEM; both or neither
   std::string tls_key_file;
+  // PEM file of CA certificates; when set (TLS only), client certificates are required
+  // and verified against it.
+  std::string tls_client_ca_file;
 };
 
 struct Request {
@@ -42,6 +51,11 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_address;
+  // Mutual TLS only: true when the connection presented a client certificate that the
+  // server verified; then client_identities holds the certificate's subject CN (first, when
+  // present) followed by its DNS and URI subjectAltNames. Empty/false otherwise.
+  bool client_cert_verified = false;
+  std::vector<std::string> client_identities;
 
   // First header with this lower-case name, or empty.
   std::string_view Header(std::string_view lower_name) const;

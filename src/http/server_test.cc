@@ -232,6 +232,42 @@ TEST(ServerTest, SmugglingShapesAreRefusedWith400) {
   server->Stop();
 }
 
+TEST(ServerTest, ObsFoldIs400AndHeaderLimitCountsTheWholeBlock) {
+  EchoHandler echo;
+  ServerOptions options = TestOptions();
+  options.header_limit = 1024;
+  auto server = MustStart(options, echo.handler());
+  ASSERT_NE(server, nullptr);
+  for (const std::string& raw :
+       {std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
+        std::string("GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n")}) {
+    Client client(server->port());
+    client.SendRaw(raw);
+    StringResponse res = client.Read();
+    EXPECT_EQ(res.result_int(), 400) << raw;
+    EXPECT_EQ(ErrorCodeOf(res), "bad_request") << raw;
+    EXPECT_TRUE(client.WaitClosed(3s)) << raw;
+  }
+  // Many small headers, sent in pieces: each piece is under the limit, the block is not.
+  {
+    Client client(server->port());
+    client.SendRaw("GET / HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 60; ++i) client.SendRaw("X-H" + std::to_string(i) + ": 0123456789\r\n");
+    client.SendRaw("\r\n");
+    StringResponse res = client.Read();
+    EXPECT_EQ(res.result_int(), 431);
+    EXPECT_TRUE(client.WaitClosed(3s));
+  }
+  // Just under the limit is fine.
+  {
+    Client client(server->port());
+    StringResponse res = client.Call("GET", "/", {}, {{"X-Big", std::string(900, 'h')}});
+    EXPECT_EQ(res.result_int(), 200);
+  }
+  EXPECT_EQ(echo.calls.load(), 1);
+  server->Stop();
+}
+
 TEST(ServerTest, MalformedRequestIs400) {
   EchoHandler echo;
   auto server = MustStart(TestOptions(), echo.handler());
@@ -579,6 +615,11 @@ TEST(ServerTest, StartFailures) {
   EXPECT_EQ(Server::Start(half_tls, echo.handler()).status().code(), ErrorCode::kInvalidArgument);
   half_tls.tls_key_file = "/nonexistent/key.pem";
   EXPECT_EQ(Server::Start(half_tls, echo.handler()).status().code(), ErrorCode::kInvalidArgument);
+
+  ServerOptions ca_without_tls = TestOptions();
+  ca_without_tls.tls_client_ca_file = "/nonexistent/ca.pem";
+  EXPECT_EQ(Server::Start(ca_without_tls, echo.handler()).status().code(),
+            ErrorCode::kInvalidArgument);
 
   ServerOptions bad_address = TestOptions();
   bad_address.address = "not an address";

@@ -22,3 +22,40 @@ std::future<Result<Receipt>> Journal::Append(core::Sale sale) {
 }
 
 }  // namespace machub::journal
+
+namespace machub::journal {
+namespace {
+
+Status NotSupported() {
+  return Status(ErrorCode::kInternal, "journal: upload bookkeeping is not supported here");
+}
+
+}  // namespace
+
+std::string_view BatchStateName(BatchState state) {
+  switch (state) {
+    case BatchState::kPending:
+      return "pending";
+    case BatchState::kUploaded:
+      return "uploaded";
+    case BatchState::kQuarantined:
+      return "quarantined";
+  }
+  return "pending";
+}
+
+Result<SyncBounds> Journal::GetSyncBounds() { return NotSupported(); }
+Result<int64_t> Journal::CanonicalBytes(int64_t, int64_t) { return NotSupported(); }
+Result<std::vector<BatchRecord>> Journal::ListBatches(bool, int64_t, int) { return NotSupported(); }
+Result<BatchRecord> Journal::RecordBatch(const BatchRecord&) { return NotSupported(); }
+Status Journal::RecordBatchFailure(int64_t, const std::string&) { return NotSupported(); }
+Status Journal::UpdateBatchObject(int64_t, int64_t, int64_t, const std::string&,
+                                  const std::string&) {
+  return NotSupported();
+}
+Status Journal::MarkBatchUploaded(int64_t, int64_t) { return NotSupported(); }
+Status Journal::MarkBatchQuarantined(int64_t, const std::string&) { return NotSupported(); }
+Status Journal::RequeueBatch(int64_t) { return NotSupported(); }
+Result<PruneResult> Journal::Prune(const PruneRequest&) { return NotSupported(); }
+
+}  // namespace machub::journal

@@ -688,7 +688,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 1);
+  EXPECT_EQ(UserVersion(options.path), 2);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
@@ -1249,6 +1249,298 @@ TEST_F(JournalTest, MeasureWorstCommitUnderCheckpoints) {
         static_cast<double>(latency.max_commit_during_checkpoint_us) / 1000.0,
         static_cast<double>(stats->size_bytes) / 1e6);
   }
+}
+
+// ---- (9) upload bookkeeping and pruning (schema v2) ----
+
+BatchRecord Batch(int64_t first, int64_t last, const std::string& key = "") {
+  BatchRecord b;
+  b.first_seq = first;
+  b.last_seq = last;
+  b.key = key.empty() ? Str("k-", first) : key;
+  b.format = "jsonl";
+  b.gzip_level = 6;
+  b.raw_bytes = 100;
+  b.gz_bytes = 50;
+  b.canonical_bytes = 80;
+  b.sha256_hex = std::string(64, 'a');
+  b.md5_hex = std::string(32, 'b');
+  b.created_at_ms = 1234;
+  return b;
+}
+
+TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 0; i < 3; ++i) MustAppend(*journal, MakeSale(Str("v1-", i)));
+  }
+  // Back to what a v1 binary left behind.
+  ExecRaw(options.path,
+          "DROP TABLE batches; DROP INDEX sales_unuploaded; DROP INDEX sales_ref; "
+          "PRAGMA user_version=1");
+  ASSERT_EQ(UserVersion(options.path), 1);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(UserVersion(options.path), 2);
+  Result<SyncBounds> bounds = journal->GetSyncBounds();
+  ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
+  EXPECT_EQ(bounds->last_seq, 3);
+  EXPECT_EQ(bounds->batched_seq, 0);
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 1);
+  EXPECT_EQ(bounds->anchor_seq, 0);
+  EXPECT_EQ(bounds->anchor_hash, core::GenesisHash("S001"));
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 3);
+}
+
+TEST_F(JournalTest, RecordsBatchesInOrderAndMarksThemUploaded) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  int64_t canonical = 0;
+  for (int i = 1; i <= 10; ++i) {
+    MustAppend(*journal, MakeSale(Str("b", i)));
+    if (i <= 4) canonical += static_cast<int64_t>((*journal->Get(Str("b", i)))->canonical.size());
+  }
+  Result<int64_t> bytes = journal->CanonicalBytes(0, 4);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(*bytes, canonical);
+  EXPECT_EQ(*journal->CanonicalBytes(4, 4), 0);
+
+  Result<BatchRecord> first = journal->RecordBatch(Batch(1, 4));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GT(first->id, 0);
+  EXPECT_EQ(first->state, BatchState::kPending);
+  // Idempotent for the same range and key; refused for another batch at the same start.
+  Result<BatchRecord> again = journal->RecordBatch(Batch(1, 4));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, first->id);
+  EXPECT_EQ(journal->RecordBatch(Batch(1, 5)).status().code(), ErrorCode::kInvalidArgument);
+  // Not right after the last batch, or past the last sale: refused.
+  EXPECT_EQ(journal->RecordBatch(Batch(6, 7)).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(journal->RecordBatch(Batch(5, 11)).status().code(), ErrorCode::kInvalidArgument);
+  BatchRecord bad = Batch(5, 6);
+  bad.sha256_hex = "xyz";
+  EXPECT_EQ(journal->RecordBatch(bad).status().code(), ErrorCode::kInvalidArgument);
+
+  Result<SyncBounds> bounds = journal->GetSyncBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->batched_seq, 4);
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 1);
+
+  ASSERT_TRUE(journal->RecordBatchFailure(first->id, "network: refused").ok());
+  ASSERT_TRUE(journal->RecordBatchFailure(first->id, "network: reset").ok());
+  ASSERT_TRUE(
+      journal->UpdateBatchObject(first->id, 101, 51, std::string(64, 'c'), std::string(32, 'd'))
+          .ok());
+  Result<std::vector<BatchRecord>> unfinished = journal->ListBatches(true);
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].attempts, 2);
+  EXPECT_EQ((*unfinished)[0].last_error, "network: reset");
+  EXPECT_EQ((*unfinished)[0].sha256_hex, std::string(64, 'c'));
+  EXPECT_EQ((*unfinished)[0].gz_bytes, 51);
+  EXPECT_EQ((*unfinished)[0].key, "k-1");
+
+  ASSERT_TRUE(journal->MarkBatchUploaded(first->id, 5555).ok());
+  ASSERT_TRUE(journal->MarkBatchUploaded(first->id, 5556).ok());  // idempotent
+  for (int i = 1; i <= 10; ++i) {
+    EXPECT_EQ((*journal->Get(Str("b", i)))->uploaded, i <= 4) << i;
+  }
+  bounds = journal->GetSyncBounds();
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 5);
+  EXPECT_TRUE(journal->ListBatches(true)->empty());
+  Result<std::vector<BatchRecord>> all = journal->ListBatches(false);
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].state, BatchState::kUploaded);
+  EXPECT_EQ((*all)[0].uploaded_at_ms, 5555);
+  EXPECT_EQ(journal->UpdateBatchObject(first->id, 1, 1, std::string(64, 'c'), std::string(32, 'd'))
+                .code(),
+            ErrorCode::kNotFound);
+
+  // A quarantined batch keeps its sales not uploaded and cannot be marked uploaded.
+  Result<BatchRecord> second = journal->RecordBatch(Batch(5, 10));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(journal->MarkBatchQuarantined(second->id, "differs").ok());
+  EXPECT_EQ(journal->MarkBatchUploaded(second->id, 1).code(), ErrorCode::kInvalidArgument);
+  unfinished = journal->ListBatches(true);
+  ASSERT_EQ(unfinished->size(), 1u);
+  EXPECT_EQ((*unfinished)[0].state, BatchState::kQuarantined);
+  EXPECT_EQ((*unfinished)[0].last_error, "differs");
+  EXPECT_FALSE((*journal->Get("b7"))->uploaded);
+  EXPECT_EQ(journal->GetSyncBounds()->batched_seq, 10);
+  // The operator resolved it: pending again, then uploaded.
+  ASSERT_TRUE(journal->RequeueBatch(second->id).ok());
+  EXPECT_EQ(journal->RequeueBatch(second->id).code(), ErrorCode::kNotFound);
+  EXPECT_EQ((*journal->ListBatches(true))[0].state, BatchState::kPending);
+  EXPECT_EQ((*journal->ListBatches(true))[0].last_error, "");
+  ASSERT_TRUE(journal->MarkBatchUploaded(second->id, 7).ok());
+  EXPECT_TRUE((*journal->Get("b7"))->uploaded);
+
+  journal->Close();
+  EXPECT_EQ(journal->RecordBatch(Batch(11, 11)).status().code(), ErrorCode::kStorageUnavailable);
+  EXPECT_EQ(journal->GetSyncBounds().status().code(), ErrorCode::kStorageUnavailable);
+}
+
+TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
+  JournalOptions options = Options();
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  const int64_t t0 = clock_.NowMs();
+  for (int i = 1; i <= 30; ++i) {
+    clock_.Set(t0 + i * 1000);
+    if (i == 25) {
+      SaleSpec refund;
+      refund.id = "refund-of-5";
+      refund.type = "refund";
+      refund.ref = "p5";
+      MustAppend(*journal, MakeSale(refund));
+    } else {
+      MustAppend(*journal, MakeSale(Str("p", i)));
+    }
+  }
+  // Nothing uploaded: nothing pruned, whatever the age.
+  PruneRequest all;
+  all.ignore_age = true;
+  Result<PruneResult> pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 0);
+
+  ASSERT_TRUE(journal->MarkBatchUploaded(journal->RecordBatch(Batch(1, 20))->id, 1).ok());
+  ASSERT_TRUE(journal->MarkBatchUploaded(journal->RecordBatch(Batch(21, 24))->id, 1).ok());
+
+  // By age: sales received before t0 + 3.5 s are 1..3.
+  PruneRequest by_age;
+  by_age.received_before_ms = t0 + 3500;
+  pruned = journal->Prune(by_age);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 3);
+  EXPECT_EQ(pruned->anchor_seq, 3);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 27);
+
+  // Regardless of age, in chunks: stops before p5 (seq 5), which the kept refund (seq 25)
+  // refers to... until the refund itself goes.
+  all.max_sales = 1;
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->pruned, 1);
+  EXPECT_EQ(pruned->anchor_seq, 4);
+  all.max_sales = 100;
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->pruned, 0);  // seq 5 is referenced by the refund at 25 (not uploaded)
+  EXPECT_EQ(pruned->anchor_seq, 4);
+
+  // Upload the rest: now everything but the newest sale may go, refund and original in
+  // one statement.
+  ASSERT_TRUE(journal->MarkBatchUploaded(journal->RecordBatch(Batch(25, 30))->id, 1).ok());
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 25);
+  EXPECT_EQ(pruned->anchor_seq, 29);
+  EXPECT_EQ(journal->Prune(all)->pruned, 0);
+  Result<SyncBounds> bounds = journal->GetSyncBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->anchor_seq, 29);
+  EXPECT_EQ(bounds->anchor_hash, (*journal->List(28, 1))[0].prev_hash);
+  EXPECT_EQ(bounds->batched_seq, 30);
+  EXPECT_EQ(bounds->last_seq, 30);
+  // Uploaded batches wholly inside the pruned prefix are gone; the last one stays.
+  Result<std::vector<BatchRecord>> batches = journal->ListBatches(false);
+  ASSERT_EQ(batches->size(), 1u);
+  EXPECT_EQ((*batches)[0].first_seq, 25);
+  verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 1);
+
+  // The chain goes on after the anchor, across a reopen; a refund of a pruned sale is
+  // refused like any unknown ref.
+  Receipt next = MustAppend(*journal, MakeSale("after-prune"));
+  EXPECT_EQ(next.seq, 31);
+  journal->Close();
+  journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("after-reopen")).seq, 32);
+  verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 3);
+  SaleSpec late_refund;
+  late_refund.id = "late-refund";
+  late_refund.type = "refund";
+  late_refund.ref = "p10";
+  Result<Receipt> refused = journal->Append(MakeSale(late_refund)).get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidField);
+
+  // Tampering right after the anchor is still caught.
+  journal->Close();
+  ExecRaw(options.path, "UPDATE sales SET prev_hash = zeroblob(32) WHERE seq = 30");
+  journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  verified = journal->VerifyChain();
+  EXPECT_FALSE(verified.ok());
+}
+
+TEST_F(JournalTest, UploadBookkeepingDoesNotStallAppends) {
+  // Writer tasks run between groups: appends racing with them all complete, and the
+  // sale counts and marks stay consistent.
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  for (int i = 1; i <= 200; ++i) MustAppend(*journal, MakeSale(Str("w", i)));
+  std::atomic<bool> stop{false};
+  std::thread appender([&] {
+    for (int i = 0; !stop.load(); ++i) MustAppend(*journal, MakeSale(Str("x", i)));
+  });
+  for (int64_t first = 1; first <= 200; first += 20) {
+    Result<BatchRecord> b = journal->RecordBatch(Batch(first, first + 19));
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    ASSERT_TRUE(journal->MarkBatchUploaded(b->id, 1).ok());
+  }
+  PruneRequest all;
+  all.ignore_age = true;
+  Result<PruneResult> pruned = journal->Prune(all);
+  stop.store(true);
+  appender.join();
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 200);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_GE(*verified, 1);
+}
+
+TEST_F(JournalTest, MarksLargeBatchesInChunksAndPruneWaitsForThem) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  std::vector<std::future<Result<Receipt>>> pending;
+  for (int i = 1; i <= 2500; ++i) pending.push_back(journal->Append(MakeSale(Str("m", i))));
+  for (auto& f : pending) ASSERT_TRUE(f.get().ok());
+  Result<BatchRecord> big = journal->RecordBatch(Batch(1, 2500));
+  ASSERT_TRUE(big.ok());
+  // A crash between two chunks leaves some sales marked and the batch pending: nothing of
+  // a pending batch may be pruned (its rows are needed to re-encode it).
+  ASSERT_TRUE(journal->ExecOnWriterForTest("UPDATE sales SET uploaded = 1 WHERE seq <= 1000").ok());
+  PruneRequest all;
+  all.ignore_age = true;
+  Result<PruneResult> pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 0);
+  // The retry finishes the marking; the batch flips only with the last chunk.
+  ASSERT_TRUE(journal->MarkBatchUploaded(big->id, 42).ok());
+  Result<std::vector<BatchRecord>> batches = journal->ListBatches(false);
+  ASSERT_EQ(batches->size(), 1u);
+  EXPECT_EQ((*batches)[0].state, BatchState::kUploaded);
+  Result<std::vector<core::StoredSale>> all_sales = journal->List(0, 3000);
+  ASSERT_TRUE(all_sales.ok());
+  ASSERT_EQ(all_sales->size(), 2500u);
+  for (const auto& s : *all_sales) ASSERT_TRUE(s.uploaded) << s.seq;
+  EXPECT_EQ(journal->GetSyncBounds()->oldest_unuploaded_seq, 0);
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->pruned, 2499);
 }
 
 }  // namespace

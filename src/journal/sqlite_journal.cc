@@ -8,12 +8,14 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <utility>
 
 #include "core/chain.h"
 #include "core/log.h"
 #include "core/sale_codec.h"
+#include "core/sha256.h"
 
 namespace machub::journal {
 namespace {
@@ -22,6 +24,8 @@ constexpr int kBusyTimeoutMs = 5000;
 // The WAL is reused after a complete checkpoint, not shrunk; this caps what stays on disk.
 constexpr int64_t kJournalSizeLimit = 64LL * 1024 * 1024;
 constexpr size_t kMaxIdleReads = 4;
+// Sales marked uploaded per writer transaction (MarkBatchUploaded).
+constexpr int64_t kMarkChunkSales = 1000;
 
 // Migration i brings user_version from i to i+1. Append new steps; never edit old ones
 // (a deployed database has already run them).
@@ -54,6 +58,32 @@ CREATE TABLE sales(
   hash BLOB NOT NULL,
   uploaded INTEGER NOT NULL DEFAULT 0
 );
+)sql",
+    // v2: upload bookkeeping for sync/ (batches, the backlog index) and pruning (an index
+    // for the foreign key checks that deleting a referenced sale runs).
+    R"sql(
+CREATE TABLE batches(
+  id INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL UNIQUE,
+  last_seq INTEGER NOT NULL,
+  object_key TEXT NOT NULL,
+  format TEXT NOT NULL,
+  gzip_level INTEGER NOT NULL,
+  raw_bytes INTEGER NOT NULL,
+  gz_bytes INTEGER NOT NULL,
+  canonical_bytes INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'uploaded', 'quarantined')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  uploaded_at_ms INTEGER,
+  CHECK (last_seq >= first_seq)
+);
+CREATE INDEX batches_unfinished ON batches(first_seq) WHERE state <> 'uploaded';
+CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0;
+CREATE INDEX sales_ref ON sales(ref) WHERE ref IS NOT NULL;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -150,6 +180,101 @@ void RaiseMax(std::atomic<int64_t>& max, int64_t value) {
   int64_t seen = max.load(std::memory_order_relaxed);
   while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
+}
+
+// A prepared statement finalized at scope end, for the rare statements (migrations, upload
+// bookkeeping) that are not worth caching.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, std::string_view sql) {
+    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  int prepare_rc() const { return rc_; }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+// The chain anchor: the last pruned sale (seq 0 and the genesis hash when none was).
+struct Anchor {
+  int64_t seq = 0;
+  std::string hash;
+};
+
+constexpr const char* kAnchorSeqKey = "chain_anchor_seq";
+
+Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
+  Anchor anchor;
+  anchor.hash = genesis;
+  Stmt stmt(db,
+            "SELECT key, value FROM meta WHERE key IN ('chain_anchor_seq', 'chain_anchor_hash')");
+  if (stmt.prepare_rc() != SQLITE_OK) return SqliteError(db, stmt.prepare_rc(), "read anchor");
+  std::string seq_text;
+  std::string hash_hex;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    (ColumnText(stmt.get(), 0) == kAnchorSeqKey ? seq_text : hash_hex) = ColumnText(stmt.get(), 1);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "read anchor");
+  if (seq_text.empty()) return anchor;
+  anchor.seq = std::strtoll(seq_text.c_str(), nullptr, 10);
+  anchor.hash = core::FromHex(hash_hex);
+  if (anchor.seq <= 0 || anchor.hash.size() != 32) {
+    return Status(ErrorCode::kInternal, "journal: the chain anchor in meta is malformed");
+  }
+  return anchor;
+}
+
+// Step a statement that returns no rows; SQLITE_DONE -> OK.
+Status StepDone(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
+  int rc = sqlite3_step(stmt);
+  return rc == SQLITE_DONE ? Status::Ok() : SqliteError(db, rc, what);
+}
+
+BatchState ParseBatchState(std::string_view text) {
+  if (text == "uploaded") return BatchState::kUploaded;
+  if (text == "quarantined") return BatchState::kQuarantined;
+  return BatchState::kPending;
+}
+
+constexpr std::string_view kBatchColumns =
+    "SELECT id, first_seq, last_seq, object_key, format, gzip_level, raw_bytes, gz_bytes, "
+    "canonical_bytes, sha256, md5, created_at_ms, state, attempts, last_error, "
+    "coalesce(uploaded_at_ms, 0) FROM batches ";
+
+BatchRecord RowToBatch(sqlite3_stmt* stmt) {
+  BatchRecord b;
+  b.id = sqlite3_column_int64(stmt, 0);
+  b.first_seq = sqlite3_column_int64(stmt, 1);
+  b.last_seq = sqlite3_column_int64(stmt, 2);
+  b.key = ColumnText(stmt, 3);
+  b.format = ColumnText(stmt, 4);
+  b.gzip_level = sqlite3_column_int(stmt, 5);
+  b.raw_bytes = sqlite3_column_int64(stmt, 6);
+  b.gz_bytes = sqlite3_column_int64(stmt, 7);
+  b.canonical_bytes = sqlite3_column_int64(stmt, 8);
+  b.sha256_hex = ColumnText(stmt, 9);
+  b.md5_hex = ColumnText(stmt, 10);
+  b.created_at_ms = sqlite3_column_int64(stmt, 11);
+  b.state = ParseBatchState(ColumnText(stmt, 12));
+  b.attempts = sqlite3_column_int64(stmt, 13);
+  b.last_error = ColumnText(stmt, 14);
+  b.uploaded_at_ms = sqlite3_column_int64(stmt, 15);
+  return b;
+}
+
+// One row, first column as int64; `found` false when there is no row.
+Result<int64_t> QueryOptionalInt(sqlite3* db, sqlite3_stmt* stmt, bool* found,
+                                 std::string_view what) {
+  int rc = sqlite3_step(stmt);
+  *found = rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(db, rc, what);
+  return *found ? sqlite3_column_int64(stmt, 0) : 0;
 }
 
 }  // namespace
@@ -433,6 +558,13 @@ Status SqliteJournal::LoadState() {
   }
   sqlite3_finalize(stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(wdb_, rc, "load last sale");
+  if (rc == SQLITE_DONE) {
+    // Prune keeps the newest sale, but should the table ever be empty after a prune, the
+    // chain continues from its anchor, never from the genesis again.
+    ASSIGN_OR_RETURN(Anchor anchor, ReadAnchor(wdb_, genesis_));
+    next_seq = anchor.seq + 1;
+    last_hash = anchor.hash;
+  }
 
   std::map<std::string, int64_t> counters;
   rc = sqlite3_prepare_v2(wdb_, "SELECT terminal_id, last_receipt FROM terminals", -1, &stmt,
@@ -988,12 +1120,22 @@ Result<JournalStats> SqliteJournal::Stats() {
 
 Result<int64_t> SqliteJournal::VerifyChain() {
   ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
+  // One read transaction: the anchor and the rows come from the same snapshot, so a prune
+  // committed meanwhile cannot make the walk start at the wrong place.
+  int brc = Exec(conn->db, "BEGIN");
+  if (brc != SQLITE_OK) return SqliteError(conn->db, brc, "verify chain");
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() { Exec(db, "COMMIT"); }
+  } end_read{conn->db};
+  ASSIGN_OR_RETURN(Anchor anchor, ReadAnchor(conn->db, genesis_));
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
                    conn->Prepare("SELECT seq, receipt_no, received_at_ms, clock_skew, canonical, "
                                  "prev_hash, hash FROM sales ORDER BY seq"));
   ResetOnExit reset(stmt);
-  std::string prev = genesis_;
-  int64_t expected = 1;
+  std::string prev = anchor.hash;
+  const int64_t first = anchor.seq + 1;
+  int64_t expected = first;
   int rc;
   // One statement = one read snapshot, so a concurrent writer cannot tear the walk.
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -1015,7 +1157,7 @@ Result<int64_t> SqliteJournal::VerifyChain() {
     ++expected;
   }
   if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "verify chain");
-  return expected - 1;
+  return expected - first;
 }
 
 Status SqliteJournal::IntegrityCheck() {
@@ -1058,6 +1200,446 @@ SqliteJournal::WriterStats SqliteJournal::GetWriterStats() const {
   stats.commits_during_checkpoint = commits_during_checkpoint_.load();
   stats.max_commit_during_checkpoint_us = max_commit_during_checkpoint_us_.load();
   return stats;
+}
+
+// ---- Upload bookkeeping ----
+
+Status SqliteJournal::RunWriterTransaction(const std::function<Status(sqlite3* db)>& body) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = promise->get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) return Status(ErrorCode::kStorageUnavailable, "journal: closed");
+    // `body` outlives the task: the caller waits for the future below.
+    writer_tasks_.push_back([this, &body, promise] {
+      if (wdb_ == nullptr) {
+        Status reopened = OpenWriter();
+        if (!reopened.ok()) {
+          promise->set_value(reopened);
+          return;
+        }
+      }
+      int rc = Exec(wdb_, "BEGIN IMMEDIATE");
+      if (rc != SQLITE_OK) {
+        Status status = SqliteError(wdb_, rc, "begin");
+        RecoverAfterFailure(rc);
+        promise->set_value(status);
+        return;
+      }
+      Status status = body(wdb_);
+      if (status.ok()) {
+        rc = Exec(wdb_, "COMMIT");
+        if (rc != SQLITE_OK) status = SqliteError(wdb_, rc, "commit");
+      } else {
+        rc = sqlite3_extended_errcode(wdb_);
+      }
+      if (!status.ok()) {
+        if (sqlite3_get_autocommit(wdb_) == 0) Exec(wdb_, "ROLLBACK");
+        // A storage failure may have left the connection unusable; the same recovery as
+        // for a failed group (reopen after an I/O error, reload the in-memory state).
+        if (status.code() == ErrorCode::kStorageUnavailable) RecoverAfterFailure(rc);
+      }
+      promise->set_value(std::move(status));
+    });
+  }
+  cv_.notify_all();
+  return future.get();
+}
+
+Result<SyncBounds> SqliteJournal::GetSyncBounds() {
+  SyncBounds bounds;
+  {
+    ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
+    sqlite3* db = conn->db;
+    int brc = Exec(db, "BEGIN");  // one snapshot for all the figures
+    if (brc != SQLITE_OK) return SqliteError(db, brc, "sync bounds");
+    struct EndRead {
+      sqlite3* db;
+      ~EndRead() { Exec(db, "COMMIT"); }
+    } end_read{db};
+    {
+      ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                       conn->Prepare("SELECT seq, received_at_ms FROM sales ORDER BY seq DESC "
+                                     "LIMIT 1"));
+      ResetOnExit reset(stmt);
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        bounds.last_seq = sqlite3_column_int64(stmt, 0);
+        bounds.last_received_at_ms = sqlite3_column_int64(stmt, 1);
+      } else if (rc != SQLITE_DONE) {
+        return SqliteError(db, rc, "sync bounds");
+      }
+    }
+    ASSIGN_OR_RETURN(Anchor anchor, ReadAnchor(db, genesis_));
+    bounds.anchor_seq = anchor.seq;
+    bounds.anchor_hash = anchor.hash;
+    if (bounds.last_seq == 0) bounds.last_seq = anchor.seq;
+    {
+      ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                       conn->Prepare("SELECT last_seq FROM batches ORDER BY first_seq DESC "
+                                     "LIMIT 1"));
+      ResetOnExit reset(stmt);
+      bool found = false;
+      ASSIGN_OR_RETURN(int64_t batched, QueryOptionalInt(db, stmt, &found, "sync bounds"));
+      bounds.batched_seq = std::max(batched, anchor.seq);
+    }
+    {
+      ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                       conn->Prepare("SELECT seq, received_at_ms FROM sales WHERE uploaded = 0 "
+                                     "ORDER BY seq LIMIT 1"));
+      ResetOnExit reset(stmt);
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        bounds.oldest_unuploaded_seq = sqlite3_column_int64(stmt, 0);
+        bounds.oldest_unuploaded_received_at_ms = sqlite3_column_int64(stmt, 1);
+      } else if (rc != SQLITE_DONE) {
+        return SqliteError(db, rc, "sync bounds");
+      }
+    }
+  }
+  struct statvfs vfs {};
+  if (::statvfs(FolderOf(options_.path).c_str(), &vfs) == 0) {
+    bounds.free_disk_bytes =
+        static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+    bounds.total_disk_bytes =
+        static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
+  }
+  return bounds;
+}
+
+Result<int64_t> SqliteJournal::CanonicalBytes(int64_t after_seq, int64_t upto_seq) {
+  if (upto_seq <= after_seq) return int64_t{0};
+  ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
+  // length() of TEXT counts characters; of a BLOB, bytes.
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                   conn->Prepare("SELECT coalesce(sum(length(CAST(canonical AS BLOB))), 0) "
+                                 "FROM sales WHERE seq > ?1 AND seq <= ?2"));
+  ResetOnExit reset(stmt);
+  sqlite3_bind_int64(stmt, 1, after_seq);
+  sqlite3_bind_int64(stmt, 2, upto_seq);
+  bool found = false;
+  return QueryOptionalInt(conn->db, stmt, &found, "canonical bytes");
+}
+
+Result<std::vector<BatchRecord>> SqliteJournal::ListBatches(bool unfinished_only,
+                                                            int64_t after_first_seq, int limit) {
+  std::vector<BatchRecord> out;
+  if (limit <= 0) return out;
+  ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
+  static const std::string kUnfinished =
+      std::string(kBatchColumns) +
+      "WHERE state <> 'uploaded' AND first_seq > ?1 ORDER BY first_seq LIMIT ?2";
+  static const std::string kAll =
+      std::string(kBatchColumns) + "WHERE first_seq > ?1 ORDER BY first_seq LIMIT ?2";
+  ASSIGN_OR_RETURN(sqlite3_stmt * stmt, conn->Prepare(unfinished_only ? kUnfinished : kAll));
+  ResetOnExit reset(stmt);
+  sqlite3_bind_int64(stmt, 1, after_first_seq);
+  sqlite3_bind_int(stmt, 2, limit);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) out.push_back(RowToBatch(stmt));
+  if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "list batches");
+  return out;
+}
+
+Result<BatchRecord> SqliteJournal::RecordBatch(const BatchRecord& batch) {
+  if (batch.first_seq < 1 || batch.last_seq < batch.first_seq || batch.key.empty() ||
+      batch.format.empty() || batch.sha256_hex.size() != 64 || batch.md5_hex.size() != 32) {
+    return Status(ErrorCode::kInvalidArgument, "journal: malformed batch record");
+  }
+  BatchRecord recorded = batch;
+  recorded.state = BatchState::kPending;
+  recorded.attempts = 0;
+  recorded.last_error.clear();
+  recorded.uploaded_at_ms = 0;
+  Status status = RunWriterTransaction([&](sqlite3* db) -> Status {
+    {
+      Stmt same(db, std::string(kBatchColumns) + "WHERE first_seq = ?1");
+      if (same.prepare_rc() != SQLITE_OK) return SqliteError(db, same.prepare_rc(), "batch");
+      sqlite3_bind_int64(same.get(), 1, batch.first_seq);
+      int rc = sqlite3_step(same.get());
+      if (rc == SQLITE_ROW) {
+        BatchRecord found = RowToBatch(same.get());
+        if (found.last_seq != batch.last_seq || found.key != batch.key) {
+          return Status(ErrorCode::kInvalidArgument, "journal: another batch starting at seq " +
+                                                         std::to_string(batch.first_seq) +
+                                                         " is already recorded");
+        }
+        recorded = std::move(found);
+        return Status::Ok();
+      }
+      if (rc != SQLITE_DONE) return SqliteError(db, rc, "batch");
+    }
+    ASSIGN_OR_RETURN(Anchor anchor, ReadAnchor(db, genesis_));
+    int64_t batched = anchor.seq;
+    int64_t last_sale = 0;
+    {
+      Stmt last(db, "SELECT last_seq FROM batches ORDER BY first_seq DESC LIMIT 1");
+      bool found = false;
+      ASSIGN_OR_RETURN(int64_t value, QueryOptionalInt(db, last.get(), &found, "batch"));
+      if (found) batched = std::max(batched, value);
+      Stmt max_seq(db, "SELECT max(seq) FROM sales");
+      ASSIGN_OR_RETURN(last_sale, QueryOptionalInt(db, max_seq.get(), &found, "batch"));
+    }
+    if (batch.first_seq != batched + 1) {
+      return Status(ErrorCode::kInvalidArgument, "journal: a new batch must start at seq " +
+                                                     std::to_string(batched + 1) + ", not " +
+                                                     std::to_string(batch.first_seq));
+    }
+    if (batch.last_seq > last_sale) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "journal: the batch ends after the last stored sale");
+    }
+    Stmt insert(db,
+                "INSERT INTO batches(first_seq, last_seq, object_key, format, gzip_level, "
+                "raw_bytes, gz_bytes, canonical_bytes, sha256, md5, created_at_ms) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    if (insert.prepare_rc() != SQLITE_OK) return SqliteError(db, insert.prepare_rc(), "batch");
+    sqlite3_stmt* st = insert.get();
+    sqlite3_bind_int64(st, 1, batch.first_seq);
+    sqlite3_bind_int64(st, 2, batch.last_seq);
+    BindText(st, 3, batch.key);
+    BindText(st, 4, batch.format);
+    sqlite3_bind_int(st, 5, batch.gzip_level);
+    sqlite3_bind_int64(st, 6, batch.raw_bytes);
+    sqlite3_bind_int64(st, 7, batch.gz_bytes);
+    sqlite3_bind_int64(st, 8, batch.canonical_bytes);
+    BindText(st, 9, batch.sha256_hex);
+    BindText(st, 10, batch.md5_hex);
+    sqlite3_bind_int64(st, 11, batch.created_at_ms);
+    RETURN_IF_ERROR(StepDone(db, st, "record batch"));
+    recorded.id = sqlite3_last_insert_rowid(db);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return recorded;
+}
+
+namespace {
+
+// Runs one UPDATE with (id, text) parameters; kNotFound when no row matched.
+Status UpdateBatchRow(sqlite3* db, std::string_view sql, int64_t batch_id, const std::string& text,
+                      std::string_view what) {
+  Stmt stmt(db, sql);
+  if (stmt.prepare_rc() != SQLITE_OK) return SqliteError(db, stmt.prepare_rc(), what);
+  sqlite3_bind_int64(stmt.get(), 1, batch_id);
+  BindText(stmt.get(), 2, text);
+  RETURN_IF_ERROR(StepDone(db, stmt.get(), what));
+  if (sqlite3_changes(db) == 0) {
+    return Status(ErrorCode::kNotFound, "journal: " + std::string(what) + ": no batch " +
+                                            std::to_string(batch_id) +
+                                            " in a state that allows it");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SqliteJournal::RecordBatchFailure(int64_t batch_id, const std::string& error) {
+  return RunWriterTransaction([&](sqlite3* db) {
+    return UpdateBatchRow(
+        db, "UPDATE batches SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1", batch_id,
+        error, "record batch failure");
+  });
+}
+
+Status SqliteJournal::UpdateBatchObject(int64_t batch_id, int64_t raw_bytes, int64_t gz_bytes,
+                                        const std::string& sha256_hex, const std::string& md5_hex) {
+  if (sha256_hex.size() != 64 || md5_hex.size() != 32) {
+    return Status(ErrorCode::kInvalidArgument, "journal: malformed batch hashes");
+  }
+  return RunWriterTransaction([&](sqlite3* db) -> Status {
+    Stmt stmt(db,
+              "UPDATE batches SET raw_bytes = ?2, gz_bytes = ?3, sha256 = ?4, md5 = ?5 "
+              "WHERE id = ?1 AND state = 'pending'");
+    if (stmt.prepare_rc() != SQLITE_OK) return SqliteError(db, stmt.prepare_rc(), "batch");
+    sqlite3_bind_int64(stmt.get(), 1, batch_id);
+    sqlite3_bind_int64(stmt.get(), 2, raw_bytes);
+    sqlite3_bind_int64(stmt.get(), 3, gz_bytes);
+    BindText(stmt.get(), 4, sha256_hex);
+    BindText(stmt.get(), 5, md5_hex);
+    RETURN_IF_ERROR(StepDone(db, stmt.get(), "update batch object"));
+    if (sqlite3_changes(db) == 0) {
+      return Status(ErrorCode::kNotFound, "journal: no pending batch " + std::to_string(batch_id));
+    }
+    return Status::Ok();
+  });
+}
+
+Status SqliteJournal::MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms) {
+  // The UPDATE rewrites every row of the batch (about 1 KB each); one transaction for a
+  // 5000-sale batch would hold the writer for a 5 MB WAL write, which sales arriving
+  // meanwhile would wait for. So the sales are marked kMarkChunkSales at a time, each
+  // chunk its own transaction, and the last one also flips the batch to "uploaded":
+  // "batch uploaded" implies "all its sales uploaded", and a sale is only ever marked
+  // after its object is in the store. A crash between chunks leaves the batch pending;
+  // its upload is then retried (412, same MD5) and the marking finished.
+  int64_t first = 0;
+  int64_t last = 0;
+  int64_t next = 0;
+  bool done = false;
+  while (!done) {
+    Status chunk = RunWriterTransaction([&](sqlite3* db) -> Status {
+      if (first == 0) {
+        Stmt get(db, "SELECT first_seq, last_seq, state FROM batches WHERE id = ?1");
+        if (get.prepare_rc() != SQLITE_OK) return SqliteError(db, get.prepare_rc(), "batch");
+        sqlite3_bind_int64(get.get(), 1, batch_id);
+        int rc = sqlite3_step(get.get());
+        if (rc == SQLITE_DONE) {
+          return Status(ErrorCode::kNotFound, "journal: no batch " + std::to_string(batch_id));
+        }
+        if (rc != SQLITE_ROW) return SqliteError(db, rc, "mark batch uploaded");
+        const std::string state = ColumnText(get.get(), 2);
+        if (state == "uploaded") {  // idempotent
+          done = true;
+          return Status::Ok();
+        }
+        if (state != "pending") {
+          return Status(ErrorCode::kInvalidArgument,
+                        "journal: batch " + std::to_string(batch_id) + " is " + state);
+        }
+        first = sqlite3_column_int64(get.get(), 0);
+        last = sqlite3_column_int64(get.get(), 1);
+        next = first;
+      }
+      const int64_t end = std::min(last, next + kMarkChunkSales - 1);
+      // "uploaded = 0" in the WHERE lets SQLite walk the partial backlog index.
+      Stmt sales(db, "UPDATE sales SET uploaded = 1 WHERE uploaded = 0 AND seq BETWEEN ?1 AND ?2");
+      if (sales.prepare_rc() != SQLITE_OK) return SqliteError(db, sales.prepare_rc(), "batch");
+      sqlite3_bind_int64(sales.get(), 1, next);
+      sqlite3_bind_int64(sales.get(), 2, end);
+      RETURN_IF_ERROR(StepDone(db, sales.get(), "mark sales uploaded"));
+      if (end == last) {
+        Stmt batch(db,
+                   "UPDATE batches SET state = 'uploaded', uploaded_at_ms = ?2, last_error = '' "
+                   "WHERE id = ?1 AND state = 'pending'");
+        if (batch.prepare_rc() != SQLITE_OK) return SqliteError(db, batch.prepare_rc(), "batch");
+        sqlite3_bind_int64(batch.get(), 1, batch_id);
+        sqlite3_bind_int64(batch.get(), 2, uploaded_at_ms);
+        RETURN_IF_ERROR(StepDone(db, batch.get(), "mark batch uploaded"));
+        if (sqlite3_changes(db) != 1) {
+          return Status(ErrorCode::kInvalidArgument,
+                        "journal: batch " + std::to_string(batch_id) + " changed state meanwhile");
+        }
+        done = true;
+      }
+      next = end + 1;
+      return Status::Ok();
+    });
+    if (!chunk.ok()) return chunk;
+  }
+  return Status::Ok();
+}
+
+Status SqliteJournal::MarkBatchQuarantined(int64_t batch_id, const std::string& error) {
+  return RunWriterTransaction([&](sqlite3* db) {
+    return UpdateBatchRow(db,
+                          "UPDATE batches SET state = 'quarantined', last_error = ?2 "
+                          "WHERE id = ?1 AND state = 'pending'",
+                          batch_id, error, "quarantine batch");
+  });
+}
+
+Status SqliteJournal::RequeueBatch(int64_t batch_id) {
+  return RunWriterTransaction([&](sqlite3* db) {
+    return UpdateBatchRow(db,
+                          "UPDATE batches SET state = 'pending', attempts = 0, last_error = ?2 "
+                          "WHERE id = ?1 AND state = 'quarantined'",
+                          batch_id, "", "requeue batch");
+  });
+}
+
+Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
+  PruneResult result;
+  if (request.max_sales < 1) {
+    return Status(ErrorCode::kInvalidArgument, "journal: prune max_sales must be at least 1");
+  }
+  Status status = RunWriterTransaction([&](sqlite3* db) -> Status {
+    ASSIGN_OR_RETURN(Anchor anchor, ReadAnchor(db, genesis_));
+    result.anchor_seq = anchor.seq;
+    bool found = false;
+    int64_t last_seq = 0;
+    {
+      Stmt stmt(db, "SELECT max(seq) FROM sales");
+      ASSIGN_OR_RETURN(last_seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
+    }
+    // The newest sale stays: LoadState continues the chain and the seq from it.
+    int64_t upto = std::min(anchor.seq + request.max_sales, last_seq - 1);
+    {
+      // Never past a sale that is not uploaded, nor into a batch not marked uploaded (its
+      // rows are needed to re-encode it).
+      Stmt stmt(db, "SELECT seq FROM sales WHERE uploaded = 0 ORDER BY seq LIMIT 1");
+      ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
+      if (found) upto = std::min(upto, seq - 1);
+      Stmt batch(db,
+                 "SELECT first_seq FROM batches WHERE state <> 'uploaded' ORDER BY first_seq "
+                 "LIMIT 1");
+      ASSIGN_OR_RETURN(int64_t first, QueryOptionalInt(db, batch.get(), &found, "prune"));
+      if (found) upto = std::min(upto, first - 1);
+    }
+    if (!request.ignore_age && upto > anchor.seq) {
+      // Stop at the first sale that is young enough to keep, even if later ones are older
+      // (a clock that stepped back): the pruned part stays one prefix.
+      Stmt stmt(db,
+                "SELECT seq FROM sales WHERE seq > ?1 AND seq <= ?2 AND received_at_ms >= ?3 "
+                "ORDER BY seq LIMIT 1");
+      sqlite3_bind_int64(stmt.get(), 1, anchor.seq);
+      sqlite3_bind_int64(stmt.get(), 2, upto);
+      sqlite3_bind_int64(stmt.get(), 3, request.received_before_ms);
+      ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
+      if (found) upto = seq - 1;
+    }
+    // A refund or void that stays must still find its original (ref REFERENCES sales(id)):
+    // stop before the oldest sale that a kept one refers to. Lowering `upto` keeps more
+    // sales, which may refer to older ones still, hence the loop.
+    while (upto > anchor.seq) {
+      Stmt stmt(db,
+                "SELECT min(p.seq) FROM sales c JOIN sales p ON p.id = c.ref "
+                "WHERE c.ref IS NOT NULL AND c.seq > ?1 AND p.seq <= ?1");
+      sqlite3_bind_int64(stmt.get(), 1, upto);
+      ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
+      if (!found) break;
+      upto = seq - 1;
+    }
+    if (upto <= anchor.seq) return Status::Ok();
+
+    std::string anchor_hash;
+    {
+      Stmt stmt(db, "SELECT hash FROM sales WHERE seq = ?1");
+      sqlite3_bind_int64(stmt.get(), 1, upto);
+      int rc = sqlite3_step(stmt.get());
+      if (rc != SQLITE_ROW) {
+        return rc == SQLITE_DONE
+                   ? Status(ErrorCode::kInternal, "journal: prune: sale " + std::to_string(upto) +
+                                                      " is missing (the journal has a gap)")
+                   : SqliteError(db, rc, "prune");
+      }
+      anchor_hash = ColumnBlob(stmt.get(), 0);
+    }
+    {
+      Stmt stmt(db, "DELETE FROM sales WHERE seq > ?1 AND seq <= ?2");
+      sqlite3_bind_int64(stmt.get(), 1, anchor.seq);
+      sqlite3_bind_int64(stmt.get(), 2, upto);
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune sales"));
+      result.pruned = sqlite3_changes(db);
+    }
+    {
+      Stmt stmt(db,
+                "INSERT INTO meta(key, value) VALUES('chain_anchor_seq', ?1), "
+                "('chain_anchor_hash', ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      BindText(stmt.get(), 1, std::to_string(upto));
+      BindText(stmt.get(), 2, core::ToHex(anchor_hash));
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune anchor"));
+    }
+    {
+      Stmt stmt(db, "DELETE FROM batches WHERE state = 'uploaded' AND last_seq <= ?1");
+      sqlite3_bind_int64(stmt.get(), 1, upto);
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune batches"));
+    }
+    result.anchor_seq = upto;
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return result;
 }
 
 // ---- Test hooks ----

@@ -28,6 +28,13 @@
 //             currency, total, change, canonical, prev_hash, hash, uploaded)
 //       terminals(terminal_id PRIMARY KEY, last_receipt)   -- per-terminal receipt counter
 //       meta(key PRIMARY KEY, value)                        -- "store_id"
+//   v2: batches(id INTEGER PRIMARY KEY, first_seq UNIQUE, last_seq, object_key, format,
+//               gzip_level, raw_bytes, gz_bytes, canonical_bytes, sha256, md5,
+//               created_at_ms, state pending|uploaded|quarantined, attempts, last_error,
+//               uploaded_at_ms)                        -- one row per S3 object (sync/)
+//       index sales(seq) WHERE uploaded = 0           -- the backlog, found fast
+//       index sales(ref) WHERE ref IS NOT NULL        -- FK checks when pruning
+//       meta "chain_anchor_seq", "chain_anchor_hash" (hex): the last pruned sale
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
@@ -101,6 +108,20 @@ class SqliteJournal final : public Journal {
   Status Health() const override;  // kStorageUnavailable after Close too
   void Close() override;
 
+  // Upload bookkeeping (journal.h). Writes block the caller until the writer committed.
+  Result<SyncBounds> GetSyncBounds() override;
+  Result<int64_t> CanonicalBytes(int64_t after_seq, int64_t upto_seq) override;
+  Result<std::vector<BatchRecord>> ListBatches(bool unfinished_only, int64_t after_first_seq = 0,
+                                               int limit = 1000) override;
+  Result<BatchRecord> RecordBatch(const BatchRecord& batch) override;
+  Status RecordBatchFailure(int64_t batch_id, const std::string& error) override;
+  Status UpdateBatchObject(int64_t batch_id, int64_t raw_bytes, int64_t gz_bytes,
+                           const std::string& sha256_hex, const std::string& md5_hex) override;
+  Status MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms) override;
+  Status MarkBatchQuarantined(int64_t batch_id, const std::string& error) override;
+  Status RequeueBatch(int64_t batch_id) override;
+  Result<PruneResult> Prune(const PruneRequest& request) override;
+
   // Writer figures since Open (latencies in microseconds of the options' clock). For
   // benchmarks, docs and tests; /metrics has the same figures when a registry is set.
   struct WriterStats {
@@ -161,6 +182,10 @@ class SqliteJournal final : public Journal {
   // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
   Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
   void RecoverAfterFailure(int sqlite_code);
+
+  // Runs `body` on the writer thread between two groups, inside one BEGIN IMMEDIATE ..
+  // COMMIT transaction (rolled back when `body` fails), and waits for it.
+  Status RunWriterTransaction(const std::function<Status(sqlite3* db)>& body);
 
   void CheckpointLoop();
   void MaybeCheckpointOnWriter();  // the catch-up checkpoint, when requested

@@ -1,0 +1,242 @@
+// Fuzz target: the request path as the hub's server sees it. The input is the byte stream
+// of one connection. It is fed to boost::beast's request_parser configured and checked as
+// http::Server does (http/request_checks.h: limits, request smuggling, read errors), in
+// fragments (the first input byte picks the fragment size, so incremental parsing of
+// headers and chunked bodies is covered), with pipelined requests handled in turn while
+// keep-alive holds. Each complete request goes through http::ApiHandler over an in-memory
+// journal that answers synchronously.
+//
+// Invariants: the handler answers exactly once with a status 100..599; JSON answers are
+// JSON; no answer echoes the bearer token.
+
+#include <boost/beast/core/buffers_prefix.hpp>
+#include <boost/beast/http.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/sale_codec.h"
+#include "core/sha256.h"
+#include "fuzz_check.h"
+#include "http/api.h"
+#include "http/request_checks.h"
+#include "http/server.h"
+#include "journal/journal.h"
+
+namespace {
+
+namespace bhttp = boost::beast::http;
+using machub::fuzz::Check;
+using namespace machub;
+
+constexpr const char* kToken = "fuzz-token-T01-0123456789";
+
+// In-memory journal with the real one's idempotency and ref rules; answers synchronously.
+class MemoryJournal final : public journal::Journal {
+ public:
+  using Journal::Append;
+
+  void Append(core::Sale sale, AppendCallback done) override {
+    const std::string canonical = core::CanonicalSale(sale);
+    for (const auto& s : stored_) {
+      if (s.sale.id != sale.id) continue;
+      if (s.canonical != canonical) {
+        return done(
+            Status(ErrorCode::kIdConflict, "this id was stored with a different body", "id"));
+      }
+      return done(ReceiptOf(s, false));
+    }
+    if (sale.type != core::SaleType::kSale) {
+      bool found = false;
+      for (const auto& s : stored_) found = found || s.sale.id == sale.ref;
+      if (!found) return done(Status(ErrorCode::kInvalidField, "unknown sale", "ref"));
+    }
+    core::StoredSale s;
+    s.seq = static_cast<int64_t>(stored_.size()) + 1;
+    s.receipt_no = sale.terminal_id + "-" + std::to_string(100000 + s.seq);
+    s.received_at_ms = 1'790'000'000'000;
+    s.canonical = canonical;
+    s.prev_hash = stored_.empty() ? std::string(32, '\0') : stored_.back().hash;
+    s.hash = core::Sha256(s.prev_hash + canonical);
+    s.sale = std::move(sale);
+    stored_.push_back(std::move(s));
+    done(ReceiptOf(stored_.back(), true));
+  }
+
+  Result<std::optional<core::StoredSale>> Get(const std::string& id) override {
+    for (const auto& s : stored_) {
+      if (s.sale.id == id) return std::optional<core::StoredSale>(s);
+    }
+    return std::optional<core::StoredSale>();
+  }
+
+  Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override {
+    std::vector<core::StoredSale> out;
+    for (const auto& s : stored_) {
+      if (s.seq > after_seq && static_cast<int>(out.size()) < limit) out.push_back(s);
+    }
+    return out;
+  }
+
+  Result<journal::JournalStats> Stats() override {
+    journal::JournalStats stats;
+    stats.last_seq = static_cast<int64_t>(stored_.size());
+    stats.sales = static_cast<int64_t>(stored_.size());
+    stats.size_bytes = 4096;
+    stats.free_disk_bytes = 1 << 30;
+    return stats;
+  }
+  Result<int64_t> VerifyChain() override { return static_cast<int64_t>(stored_.size()); }
+  Status IntegrityCheck() override { return Status::Ok(); }
+  Status Health() const override { return Status::Ok(); }
+  void Close() override {}
+
+ private:
+  static journal::Receipt ReceiptOf(const core::StoredSale& s, bool created) {
+    journal::Receipt r;
+    r.created = created;
+    r.id = s.sale.id;
+    r.seq = s.seq;
+    r.receipt_no = s.receipt_no;
+    r.total = s.sale.total;
+    r.change = s.sale.change;
+    r.currency = s.sale.currency;
+    r.hash = s.hash;
+    r.received_at_ms = s.received_at_ms;
+    return r;
+  }
+
+  std::vector<core::StoredSale> stored_;
+};
+
+// FUZZ_DEBUG=1: print each answer (for reading a reproduced input).
+bool Debug() {
+  static const bool debug = std::getenv("FUZZ_DEBUG") != nullptr;
+  return debug;
+}
+
+void CheckResponse(const std::optional<http::Response>& response) {
+  Check(response.has_value(), "handler did not answer");
+  Check(response->status >= 100 && response->status <= 599, "status out of range");
+  Check(response->body.find(kToken) == std::string::npos, "token echoed in body");
+  for (const auto& [name, value] : response->headers) {
+    Check(value.find(kToken) == std::string::npos, "token echoed in a header");
+  }
+  if (response->content_type.starts_with("application/json") && !response->body.empty()) {
+    Check(nlohmann::json::accept(response->body), "JSON answer is not JSON");
+  }
+}
+
+}  // namespace
+
+// Warnings (one per refused request) would cost more than the request itself; errors
+// still go to stderr.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  core::SetLogLevel(Debug() ? core::LogLevel::kDebug : core::LogLevel::kError);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  // Small limits so that the 413/431 paths are reachable by small inputs; the logic is
+  // the server's own (ConfigureRequestParser / ReadErrorAnswer).
+  http::ServerOptions options;
+  options.body_limit = 4096;
+  options.header_limit = 2048;
+  const size_t fragment = 1 + data[0] % 64;
+  const std::string_view stream = machub::fuzz::AsText(data + 1, size - 1);
+
+  core::ManualClock clock(1'790'000'000'000);
+  MemoryJournal journal;
+  http::ApiOptions api_options;
+  api_options.tokens.push_back({"T01", http::HashToken(kToken)});
+  api_options.rate_per_terminal = 0;  // unlimited: the outcome must not depend on timing
+  http::ApiHandler handler(api_options, &journal, nullptr, &clock);
+
+  size_t consumed = 0;  // bytes the parsers took (the server's buffer front)
+  size_t arrived = 0;   // bytes "read from the socket" so far
+  for (int request_no = 0; request_no < 8 && consumed < stream.size(); ++request_no) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    http::ConfigureRequestParser(parser, options);
+    bool header_checked = false;
+    std::optional<http::EarlyError> early;
+    bool hard_close = false;
+    // What the server does with a read error: answer (early) or close without one.
+    auto read_error = [&](const boost::beast::error_code& ec) {
+      early = http::ReadErrorAnswer(ec, options);
+      hard_close = !early;
+    };
+    while (!parser.is_done()) {
+      if (!header_checked && parser.is_header_done()) {
+        header_checked = true;
+        early = http::CheckRequestHeader(parser.get());
+        if (early) break;
+        parser.eager(true);  // bhttp::async_read of the body, as the server does
+        continue;
+      }
+      if (arrived == consumed) {
+        if (arrived == stream.size()) {  // the peer closed its side
+          boost::beast::error_code ec;
+          parser.put_eof(ec);
+          if (ec) read_error(ec);
+          break;
+        }
+        arrived = std::min(stream.size(), arrived + fragment);
+      }
+      boost::beast::error_code ec;
+      const size_t used =
+          parser.put(boost::asio::const_buffer(stream.data() + consumed, arrived - consumed), ec);
+      consumed += used;
+      if (ec == bhttp::error::need_more) {
+        if (used > 0) continue;
+        if (arrived == stream.size()) {  // incomplete, and nothing more will come
+          boost::beast::error_code eof;
+          parser.put_eof(eof);
+          if (eof) read_error(eof);
+          break;
+        }
+        arrived = std::min(stream.size(), arrived + fragment);
+        continue;
+      }
+      if (ec) {
+        read_error(ec);
+        break;
+      }
+    }
+    if (early && Debug())
+      std::fprintf(stderr, "early answer: %d %s\n", early->status, early->message.c_str());
+    if (early) {
+      Check(early->status == 400 || early->status == 413 || early->status == 431,
+            "unexpected early status");
+      Check(!early->code.empty() && !early->message.empty(), "early error without text");
+      return 0;  // the connection closes after an early answer
+    }
+    if (hard_close || !parser.is_done()) return 0;
+
+    const bool keep_alive = parser.get().keep_alive();
+    http::Request request = http::ToRequest(parser.release(), "127.0.0.1");
+    std::optional<http::Response> response;
+    int calls = 0;
+    handler.Handle(std::move(request), [&](http::Response r) {
+      ++calls;
+      response = std::move(r);
+    });
+    Check(calls == 1, "respond not called exactly once");
+    if (Debug()) {
+      std::fprintf(stderr, "request %d: %d %s\n", request_no, response->status,
+                   response->body.substr(0, 160).c_str());
+    }
+    CheckResponse(response);
+    if (!keep_alive) return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,99 @@
+#include "http/request_checks.h"
+
+#include <algorithm>
+#include <iterator>
+#include <limits>
+#include <string_view>
+
+#include "http/api_error.h"
+
+namespace machub::http {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+std::string_view Sv(beast::string_view v) { return {v.data(), v.size()}; }
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+}  // namespace
+
+void ConfigureRequestParser(bhttp::request_parser<bhttp::string_body>& parser,
+                            const ServerOptions& options) {
+  parser.body_limit(options.body_limit);
+  parser.header_limit(static_cast<uint32_t>(
+      std::min<size_t>(options.header_limit, std::numeric_limits<uint32_t>::max())));
+}
+
+std::optional<EarlyError> CheckRequestHeader(const bhttp::request_header<>& req) {
+  // Request smuggling: a proxy and this server must never disagree on where a body
+  // ends. Beast already refuses most combinations; refuse every one explicitly.
+  const size_t te_count = req.count(bhttp::field::transfer_encoding);
+  if (te_count > 0) {
+    const bool chunked_only =
+        te_count == 1 && IEquals(TrimOws(Sv(req[bhttp::field::transfer_encoding])), "chunked");
+    if (req.count(bhttp::field::content_length) > 0 || !chunked_only) {
+      return EarlyError{400, std::string(kBadRequestCode),
+                        "Transfer-Encoding must be exactly \"chunked\" and must not come "
+                        "with Content-Length"};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<EarlyError> ReadErrorAnswer(const beast::error_code& ec,
+                                          const ServerOptions& options) {
+  if (ec == bhttp::error::body_limit) {
+    return EarlyError{
+        413, std::string(ErrorCodeName(ErrorCode::kPayloadTooLarge)),
+        "request body is larger than " + std::to_string(options.body_limit) + " bytes"};
+  }
+  if (ec == bhttp::error::header_limit) {
+    return EarlyError{
+        431, std::string(ErrorCodeName(ErrorCode::kPayloadTooLarge)),
+        "request headers are larger than " + std::to_string(options.header_limit) + " bytes"};
+  }
+  if (IsHttpParseError(ec) && ec != bhttp::error::end_of_stream &&
+      ec != bhttp::error::partial_message) {
+    return EarlyError{400, std::string(kBadRequestCode), "malformed HTTP request: " + ec.message()};
+  }
+  return std::nullopt;
+}
+
+Request ToRequest(bhttp::request<bhttp::string_body>&& msg, std::string remote_address) {
+  Request request;
+  request.method = std::string(msg.method_string());
+  request.target = std::string(msg.target());
+  request.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
+  for (const auto& field : msg) {
+    request.headers.emplace_back(AsciiLower(Sv(field.name_string())),
+                                 std::string(field.value().data(), field.value().size()));
+  }
+  request.body = std::move(msg.body());
+  request.remote_address = std::move(remote_address);
+  return request;
+}
+
+}  // namespace machub::http

@@ -1,0 +1,48 @@
+#pragma once
+// The request-level checks of the HTTP server (server.h), shared by Server and the
+// fuzz target for the request path (fuzz/http_request_fuzz.cc), so both parse requests
+// exactly alike: parser limits, the request-smuggling rule, which read errors get an
+// answer, and the conversion of a parsed Beast message into an http::Request.
+//
+// Pure functions on Beast types; thread-safe. Internal to the http module (and its
+// fuzzing): the public contract is server.h.
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <optional>
+#include <string>
+
+#include "http/server.h"
+
+namespace machub::http {
+
+// An answer the server gives on its own, without calling the handler; the connection
+// closes after it.
+struct EarlyError {
+  int status = 400;
+  std::string code;  // api_error.h code name
+  std::string message;
+};
+
+// Applies options.body_limit and options.header_limit to a fresh parser.
+void ConfigureRequestParser(
+    boost::beast::http::request_parser<boost::beast::http::string_body>& parser,
+    const ServerOptions& options);
+
+// Checks a parsed request header (before the body is read). Request smuggling: a
+// Transfer-Encoding other than exactly one "chunked", or one together with
+// Content-Length, is a 400 bad_request.
+std::optional<EarlyError> CheckRequestHeader(const boost::beast::http::request_header<>& header);
+
+// The answer for a read error: 413 over the body limit, 431 over the header limit, 400
+// for a malformed request. nullopt: nobody to answer (timeout, reset, EOF mid-request).
+std::optional<EarlyError> ReadErrorAnswer(const boost::beast::error_code& ec,
+                                          const ServerOptions& options);
+
+// Moves a complete parsed message into a Request (header names lower-cased).
+Request ToRequest(boost::beast::http::request<boost::beast::http::string_body>&& message,
+                  std::string remote_address);
+
+}  // namespace machub::http

@@ -1,0 +1,386 @@
+#include "sync/verify.h"
+
+#include <algorithm>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "core/chain.h"
+#include "core/sale_codec.h"
+#include "core/sha256.h"
+#include "core/time_format.h"
+#include "sync/batch_format.h"
+
+namespace machub::sync {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxProblems = 50;
+
+// One sale as an object presents it, for the chain walk.
+struct SaleLink {
+  int64_t seq = 0;
+  std::string prev_hash;  // raw
+  std::string hash;       // raw
+};
+
+class Checker {
+ public:
+  Checker(VerifySummary* summary, std::string genesis)
+      : s_(summary), genesis_(std::move(genesis)) {}
+
+  void Problem(std::string text) {
+    if (s_->problems.size() < kMaxProblems) s_->problems.push_back(std::move(text));
+  }
+
+  // The global walk over every sale of every object, in object order.
+  void Feed(const SaleLink& link, const std::string& where) {
+    ++s_->sales;
+    if (!started_) {
+      started_ = true;
+      s_->first_seq = link.seq;
+      s_->last_seq = link.seq;
+      if (link.seq == 1 && link.prev_hash != genesis_) {
+        ++s_->chain_breaks;
+        Problem(where + ": seq 1 does not start from the store's genesis hash");
+      }
+      next_ = link.seq + 1;
+      last_hash_ = link.hash;
+      return;
+    }
+    if (link.seq < next_) {
+      ++s_->duplicates;
+      Problem(where + ": seq " + std::to_string(link.seq) + " seen again");
+      return;
+    }
+    if (link.seq > next_) {
+      s_->gaps += link.seq - next_;
+      Problem(where + ": seqs " + std::to_string(next_) + ".." + std::to_string(link.seq - 1) +
+              " are missing");
+    } else if (link.prev_hash != last_hash_) {
+      ++s_->chain_breaks;
+      Problem(where + ": seq " + std::to_string(link.seq) +
+              " does not link to the previous sale's hash");
+    }
+    next_ = link.seq + 1;
+    last_hash_ = link.hash;
+    s_->last_seq = std::max(s_->last_seq, link.seq);
+  }
+
+ private:
+  VerifySummary* s_;
+  std::string genesis_;
+  bool started_ = false;
+  int64_t next_ = 0;
+  std::string last_hash_;
+};
+
+// ---- JSON Lines ----
+
+// The request fields of a stored sale's JSON (StoredSaleJson): what the terminal sent,
+// which core::DecodeSale turns back into the canonical bytes.
+json RequestOf(const json& line) {
+  json req = json::object();
+  for (const char* key :
+       {"id", "terminal_id", "type", "ref", "created_at", "currency", "cashier"}) {
+    if (line.contains(key)) req[key] = line[key];
+  }
+  json lines = json::array();
+  for (const json& l : line.at("lines")) {
+    json out = json::object();
+    for (const char* key : {"sku", "name", "qty", "unit_price", "discount", "tax_rate"}) {
+      if (l.contains(key)) out[key] = l[key];
+    }
+    lines.push_back(std::move(out));
+  }
+  req["lines"] = std::move(lines);
+  json payments = json::array();
+  for (const json& p : line.at("payments")) {
+    json out = json::object();
+    for (const char* key :
+         {"method", "amount", "card_token", "last4", "brand", "auth_code", "offline"}) {
+      if (p.contains(key)) out[key] = p[key];
+    }
+    payments.push_back(std::move(out));
+  }
+  req["payments"] = std::move(payments);
+  return req;
+}
+
+// Parses and checks one JSONL line; nullopt (with a problem counted) when unusable.
+std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& where,
+                                      VerifySummary* s, Checker* checker,
+                                      int64_t* first_received_at_ms) {
+  SaleLink link;
+  try {
+    json line = json::parse(text);
+    link.seq = line.at("seq").get<int64_t>();
+    link.hash = core::FromHex(line.at("hash").get<std::string>());
+    link.prev_hash = core::FromHex(line.at("prev_hash").get<std::string>());
+    const std::string receipt_no = line.at("receipt_no").get<std::string>();
+    Result<int64_t> received = core::ParseRfc3339(line.at("received_at").get<std::string>());
+    const bool skew = line.at("clock_skew").get<bool>();
+    if (!received.ok() || link.hash.size() != 32 || link.prev_hash.size() != 32) {
+      ++s->bad_objects;
+      checker->Problem(where + ": a line has a malformed received_at or hash");
+      return std::nullopt;
+    }
+    if (*first_received_at_ms == INT64_MIN) *first_received_at_ms = *received;
+    Result<core::Sale> sale = core::DecodeSale(RequestOf(line).dump());
+    if (!sale.ok()) {
+      ++s->hash_mismatches;
+      checker->Problem(where + ": seq " + std::to_string(link.seq) +
+                       " does not decode as a sale: " + sale.status().message());
+      return link;
+    }
+    const std::string record =
+        core::CanonicalRecord(link.seq, receipt_no, *received, skew, core::CanonicalSale(*sale));
+    if (core::ChainHash(link.prev_hash, record) != link.hash) {
+      ++s->hash_mismatches;
+      checker->Problem(where + ": seq " + std::to_string(link.seq) +
+                       " hash does not match its content");
+    }
+    return link;
+  } catch (const std::exception&) {
+    ++s->bad_objects;
+    checker->Problem(where + ": a line is not a stored sale's JSON");
+    return std::nullopt;
+  }
+}
+
+// ---- CSV (RFC 4180) ----
+
+// Splits the next row off `text` at *pos; false at the end. Quoted fields may hold
+// commas, quotes ("") and line breaks.
+bool NextCsvRow(std::string_view text, size_t* pos, std::vector<std::string>* row, bool* bad) {
+  row->clear();
+  if (*pos >= text.size()) return false;
+  std::string field;
+  bool quoted = false;
+  bool was_quoted = false;
+  size_t i = *pos;
+  for (; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field.push_back('"');
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field.push_back(c);
+      }
+    } else if (c == '"' && field.empty() && !was_quoted) {
+      quoted = true;
+      was_quoted = true;
+    } else if (c == ',') {
+      row->push_back(std::move(field));
+      field.clear();
+      was_quoted = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      ++i;
+      break;
+    } else {
+      field.push_back(c);
+    }
+  }
+  if (quoted) *bad = true;
+  row->push_back(std::move(field));
+  *pos = i;
+  return true;
+}
+
+std::vector<std::string> CsvColumns() {
+  std::vector<std::string> columns;
+  size_t pos = 0;
+  bool bad = false;
+  NextCsvRow(CsvHeader(), &pos, &columns, &bad);
+  return columns;
+}
+
+}  // namespace
+
+std::string VerifySummary::ToJson() const {
+  json j;
+  j["ok"] = ok();
+  j["objects"] = objects;
+  j["sales"] = sales;
+  j["first_seq"] = first_seq;
+  j["last_seq"] = last_seq;
+  j["gaps"] = gaps;
+  j["duplicates"] = duplicates;
+  j["chain_breaks"] = chain_breaks;
+  j["hash_mismatches"] = hash_mismatches;
+  j["bad_objects"] = bad_objects;
+  j["problems"] = problems;
+  return j.dump();
+}
+
+Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions& options) {
+  VerifySummary summary;
+  Checker checker(&summary, core::GenesisHash(options.store_id));
+  const std::string prefix = SalesPrefix(options.prefix, options.store_id);
+
+  struct Entry {
+    std::string key;
+    ParsedKey parsed;
+    int64_t size = 0;
+  };
+  std::vector<Entry> entries;
+  std::string token;
+  do {
+    ASSIGN_OR_RETURN(cloud::ListResult page, store.List(prefix, token));
+    for (auto& [key, info] : page.objects) {
+      Entry e;
+      e.key = key;
+      e.size = info.size;
+      if (!ParseBatchKey(key, &e.parsed) || e.parsed.store_id != options.store_id) {
+        ++summary.objects;
+        ++summary.bad_objects;
+        checker.Problem(key + ": not a batch object of store " + options.store_id);
+        continue;
+      }
+      entries.push_back(std::move(e));
+    }
+    token = page.next_token;
+  } while (!token.empty());
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.parsed.first_seq, a.parsed.last_seq, a.key) <
+           std::tie(b.parsed.first_seq, b.parsed.last_seq, b.key);
+  });
+  const int64_t total = summary.objects + static_cast<int64_t>(entries.size());
+  static const std::vector<std::string> kColumns = CsvColumns();
+  auto column = [](std::string_view name) {
+    return static_cast<size_t>(std::find(kColumns.begin(), kColumns.end(), name) -
+                               kColumns.begin());
+  };
+  static const size_t kSeqCol = column("seq");
+  static const size_t kHashCol = column("hash");
+  static const size_t kPrevCol = column("prev_hash");
+
+  for (const Entry& e : entries) {
+    ++summary.objects;
+    const std::string& where = e.key;
+    auto report = [&] {
+      if (options.progress) options.progress(summary.objects, total);
+    };
+    if (e.size > static_cast<int64_t>(options.max_object_bytes)) {
+      ++summary.bad_objects;
+      checker.Problem(where + ": larger than the verification limit");
+      report();
+      continue;
+    }
+    ASSIGN_OR_RETURN(cloud::ObjectInfo info, store.Head(e.key));
+    ASSIGN_OR_RETURN(cloud::GetResult got, store.Get(e.key));
+    const std::string& bytes = got.body;
+    const std::string sha = Sha256Hex(bytes);
+    auto meta = [&](const char* name) -> std::string {
+      auto it = info.metadata.find(name);
+      return it == info.metadata.end() ? std::string() : it->second;
+    };
+    if (meta("sha256") != sha) {
+      ++summary.hash_mismatches;
+      checker.Problem(where + (meta("sha256").empty()
+                                   ? ": no sha256 metadata"
+                                   : ": sha256 metadata differs from the bytes"));
+    }
+    if (!info.etag.empty() && info.etag.find('-') == std::string::npos &&
+        info.etag != Md5Hex(bytes)) {
+      ++summary.hash_mismatches;
+      checker.Problem(where + ": ETag differs from the MD5 of the bytes");
+    }
+    Result<std::string> raw = Gunzip(bytes);
+    if (!raw.ok()) {
+      ++summary.bad_objects;
+      checker.Problem(where + ": " + raw.status().message());
+      report();
+      continue;
+    }
+    std::vector<SaleLink> links;
+    int64_t first_received_at_ms = INT64_MIN;
+    std::string_view text = *raw;
+    if (e.parsed.format == BatchFormat::kJsonl) {
+      size_t start = 0;
+      while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(start, end - start);
+        start = end + 1;
+        if (line.empty()) continue;
+        std::optional<SaleLink> link =
+            CheckJsonLine(line, where, &summary, &checker, &first_received_at_ms);
+        if (link) links.push_back(std::move(*link));
+      }
+    } else {
+      size_t pos = 0;
+      bool bad = false;
+      std::vector<std::string> row;
+      if (!NextCsvRow(text, &pos, &row, &bad) || row != kColumns) {
+        ++summary.bad_objects;
+        checker.Problem(where + ": the CSV header differs from the format's");
+        report();
+        continue;
+      }
+      while (NextCsvRow(text, &pos, &row, &bad)) {
+        if (row.size() != kColumns.size()) {
+          bad = true;
+          break;
+        }
+        SaleLink link;
+        link.seq = std::strtoll(row[kSeqCol].c_str(), nullptr, 10);
+        link.hash = core::FromHex(row[kHashCol]);
+        link.prev_hash = core::FromHex(row[kPrevCol]);
+        // One row per line item: the rows of one sale repeat its seq and hashes.
+        if (!links.empty() && links.back().seq == link.seq) {
+          if (links.back().hash != link.hash || links.back().prev_hash != link.prev_hash)
+            bad = true;
+          continue;
+        }
+        links.push_back(std::move(link));
+      }
+      if (bad) {
+        ++summary.bad_objects;
+        checker.Problem(where + ": malformed CSV rows");
+      }
+    }
+    if (links.empty()) {
+      ++summary.bad_objects;
+      checker.Problem(where + ": holds no sale");
+      report();
+      continue;
+    }
+    // The object against its name and metadata.
+    const SaleLink& first = links.front();
+    const SaleLink& last = links.back();
+    if (first.seq != e.parsed.first_seq || last.seq != e.parsed.last_seq ||
+        static_cast<int64_t>(links.size()) != e.parsed.last_seq - e.parsed.first_seq + 1) {
+      ++summary.hash_mismatches;
+      checker.Problem(where + ": content does not hold exactly the seqs its name says");
+    }
+    if (meta("first-seq") != std::to_string(first.seq) ||
+        meta("last-seq") != std::to_string(last.seq) ||
+        meta("prev-hash") != core::ToHex(first.prev_hash) ||
+        meta("first-hash") != core::ToHex(first.hash) ||
+        meta("last-hash") != core::ToHex(last.hash)) {
+      ++summary.hash_mismatches;
+      checker.Problem(where + ": seq or hash metadata differs from the content");
+    }
+    if (first_received_at_ms != INT64_MIN && !e.parsed.date.empty() &&
+        UtcDate(first_received_at_ms) != e.parsed.date) {
+      ++summary.hash_mismatches;
+      checker.Problem(where + ": date partition is not the first sale's date");
+    }
+    for (const SaleLink& link : links) checker.Feed(link, where);
+    report();
+  }
+  return summary;
+}
+
+}  // namespace machub::sync
