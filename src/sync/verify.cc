@@ -30,8 +30,8 @@ struct SaleLink {
 
 class Checker {
  public:
-  Checker(VerifySummary* summary, std::string genesis)
-      : s_(summary), genesis_(std::move(genesis)) {}
+  Checker(VerifySummary* summary, std::string genesis, int64_t expected_first_seq)
+      : s_(summary), genesis_(std::move(genesis)), expected_first_seq_(expected_first_seq) {}
 
   void Problem(std::string text) {
     if (s_->problems.size() < kMaxProblems) s_->problems.push_back(std::move(text));
@@ -44,6 +44,14 @@ class Checker {
       started_ = true;
       s_->first_seq = link.seq;
       s_->last_seq = link.seq;
+      // Objects are never deleted by the hub, so the first one must hold seq 1 (or the
+      // seq the operator says the store's history starts at): a missing leading object
+      // is a gap like any other.
+      if (expected_first_seq_ > 0 && link.seq > expected_first_seq_) {
+        s_->gaps += link.seq - expected_first_seq_;
+        Problem(where + ": seqs " + std::to_string(expected_first_seq_) + ".." +
+                std::to_string(link.seq - 1) + " are missing before the first object");
+      }
       if (link.seq == 1 && link.prev_hash != genesis_) {
         ++s_->chain_breaks;
         Problem(where + ": seq 1 does not start from the store's genesis hash");
@@ -73,6 +81,7 @@ class Checker {
 
  private:
   VerifySummary* s_;
+  int64_t expected_first_seq_ = 1;
   std::string genesis_;
   bool started_ = false;
   int64_t next_ = 0;
@@ -225,7 +234,7 @@ std::string VerifySummary::ToJson() const {
 
 Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions& options) {
   VerifySummary summary;
-  Checker checker(&summary, core::GenesisHash(options.store_id));
+  Checker checker(&summary, core::GenesisHash(options.store_id), options.expected_first_seq);
   const std::string prefix = SalesPrefix(options.prefix, options.store_id);
 
   struct Entry {
