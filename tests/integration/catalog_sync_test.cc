@@ -77,13 +77,15 @@ TEST(CatalogAndSyncIntegration, LocalFolderUploadAndCatalogRoutes) {
   EXPECT_EQ(client.Get("/v1/catalog").status, 401);
 
   EXPECT_EQ(hub->Terminate(), 0);
-  // 20 sales in batches of at most 7: three objects, every seq once, the chain intact.
+  // 20 sales in batches of at most 7 (cut as soon as sales arrive, so how many depends on
+  // timing): at least three objects, every seq once, the chain intact.
   auto verify = RunCommand({MachubBinary(), "verify", "--dir", s3, "--data-dir", data});
   ASSERT_EQ(verify.exit_code, 0) << verify.out;
   auto line = verify.out.substr(verify.out.find('{'));
   auto v = json::parse(line.substr(0, line.find('\n')));
   EXPECT_EQ(v["sales"], 20);
-  EXPECT_EQ(v["objects"], 3);
+  EXPECT_GE(v["objects"].get<int>(), 3);
+  EXPECT_LE(v["objects"].get<int>(), 20);
   EXPECT_EQ(v["first_seq"], 1);
   EXPECT_EQ(v["last_seq"], 20);
   EXPECT_EQ(v["gaps"], 0);
