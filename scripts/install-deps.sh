@@ -9,7 +9,7 @@ PACKAGES="build-essential cmake ninja-build pkg-config
   libsqlite3-dev libssl-dev libcurl4-openssl-dev zlib1g-dev libgtest-dev
   libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl
+  PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev
   radosgw ceph-mon ceph-osd ceph-common"
 fi
 
