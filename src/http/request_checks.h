@@ -13,6 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "http/server.h"
 
@@ -40,6 +41,11 @@ std::optional<EarlyError> CheckRequestHeader(const boost::beast::http::request_h
 // for a malformed request. nullopt: nobody to answer (timeout, reset, EOF mid-request).
 std::optional<EarlyError> ReadErrorAnswer(const boost::beast::error_code& ec,
                                           const ServerOptions& options);
+
+// Small ASCII helpers for header handling (HTTP header names and tokens are ASCII).
+std::string AsciiLower(std::string_view s);
+bool IEquals(std::string_view a, std::string_view b);  // ASCII case-insensitive
+std::string_view TrimOws(std::string_view s);          // optional white space: SP, HTAB
 
 // Moves a complete parsed message into a Request (header names lower-cased).
 Request ToRequest(boost::beast::http::request<boost::beast::http::string_body>&& message,

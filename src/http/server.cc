@@ -101,24 +101,6 @@ struct Core {
 
 std::string_view Sv(beast::string_view v) { return {v.data(), v.size()}; }
 
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
-}
-
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Where the header block of the request at the start of `data` ends (the index of its
 // empty line), or npos when it is not complete yet. A bare LF ends it too, so that Beast,
 // not a wait for more bytes, decides about such a request.
