@@ -136,7 +136,9 @@ class FakeHub {
         }
         if (res.result_int() == 201) {
           drop = faults_.store_then_drop_every > 0 && n % faults_.store_then_drop_every == 0;
-          hang = faults_.hang_once_at == n;
+          // The first new sale at or after the Nth request (a retry answered 200 cannot hang).
+          hang = faults_.hang_once_at > 0 && n >= faults_.hang_once_at && !hung_;
+          if (hang) hung_ = true;
         }
       }
       if (drop) {
@@ -173,6 +175,7 @@ class FakeHub {
   std::map<std::string, Entry> stored_;
   int64_t seq_ = 0;
   int refunds_ = 0;
+  bool hung_ = false;
   std::string last_authorization_;
   std::atomic<int> requests_{0};
 };
