@@ -8,6 +8,8 @@
 #   FUZZ_TARGETS="sale_fuzz sigv4_fuzz"   run only these (default: all)
 #   FUZZ_JOBS=2                           run this many targets at once (default 1)
 #   FUZZ_NO_BUILD=1                       skip configure and build
+#   FUZZ_BUILD_DIR=build/asan             use the fuzzers of another clang build (the
+#                                         `asan` preset builds them too; CI uses that)
 #
 # Seeds: fuzz/corpus/<target>/ (read only). What a run discovers is kept in
 # build/fuzz/corpus/<target>/ and reused by the next run. Crashes, timeouts and
@@ -25,13 +27,14 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="$root/build/fuzz"
+build="${FUZZ_BUILD_DIR:-$root/build/fuzz}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
 all_targets=(sale_fuzz http_request_fuzz config_fuzz catalog_fuzz sigv4_fuzz s3_xml_fuzz)
 read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
 jobs="${FUZZ_JOBS:-1}"
 
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
-  cmake --preset fuzz -S "$root" > /dev/null
+  cmake --preset fuzz -S "$root" -B "$build" > /dev/null
   cmake --build "$build" -j2 --target "${targets[@]}"
 fi
 
@@ -92,7 +95,7 @@ for t in "${targets[@]}"; do
   found="$(find "$build/crashes/$t" -type f -newer "$marker" 2> /dev/null | wc -l)"
   result=ok
   if [ "${status[$t]:-1}" -ne 0 ] || [ "$found" -gt 0 ]; then
-    result="FAILED (exit ${status[$t]:-?}, ${found} new file(s) in build/fuzz/crashes/$t, log $log)"
+    result="FAILED (exit ${status[$t]:-?}, ${found} new file(s) in $build/crashes/$t, log $log)"
     failed=1
   fi
   total=$((total + execs))

@@ -1,16 +1,62 @@
 #!/bin/sh
-# Installs what is missing, builds with tests (and failpoints) and runs every test.
-# Tests that need root (a small tmpfs for the disk-full test) skip with a message
-# otherwise. MACHUB_PRESET=asan runs the same suite under ASan+UBSan.
+# Installs what is missing, builds and runs every test. This is what CI runs (.ci/run).
+#
+# Stages, in order (MACHUB_TEST_STAGES="dev asan" runs a subset):
+#   dev   GCC, Debug + failpoints: every unit, integration, peer (RGW), deploy, chaos and
+#         soak test.
+#   asan  clang, ASan + UBSan: the unit, integration and peer tests again (not the deploy,
+#         chaos and soak runs, which the dev stage covers with the same code), then every
+#         libFuzzer target for MACHUB_FUZZ_SECONDS (default 15) each from the same build.
+#   tsan  clang, ThreadSanitizer: the journal, uploader and server tests (label `tsan`).
+# Tests that need root (tmpfs, ggc_user) skip with a message otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh --test
-preset="${MACHUB_PRESET:-dev}"
-cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j"$(nproc)"
+stages="${MACHUB_TEST_STAGES:-dev asan tsan}"
+jobs="$(nproc)"
+
 # The SigV4 vector suite lives beside the repository in ../shared when present.
 if [ -z "${MACHUB_SIGV4_SUITE:-}" ] && [ -d ../shared/sigv4-test-suite ]; then
   MACHUB_SIGV4_SUITE="$(cd ../shared/sigv4-test-suite && pwd)"
   export MACHUB_SIGV4_SUITE
 fi
-ctest --preset "$preset" -j2 --timeout 900
+
+stage() {
+  printf '\n==== %s: %s (%s)\n' "$1" "$2" "$(date -u +%H:%M:%S)"
+}
+
+for s in $stages; do
+  started=$(date +%s)
+  case "$s" in
+    dev)
+      stage dev "build and run every test"
+      cmake --preset dev > /dev/null
+      cmake --build --preset dev -j"$jobs"
+      ctest --preset dev -j2 --timeout 900
+      ;;
+    asan)
+      stage asan "ASan + UBSan: unit, integration and peer tests"
+      cmake --preset asan > /dev/null
+      cmake --build --preset asan -j"$jobs"
+      # Leaks fail the run; a report names the first 30 frames.
+      ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:malloc_context_size=30" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+        ctest --preset asan -j2 --timeout 900 -LE 'deploy|chaos|soak'
+      stage asan "libFuzzer targets, ${MACHUB_FUZZ_SECONDS:-15} s each"
+      FUZZ_BUILD_DIR=build/asan FUZZ_NO_BUILD=1 FUZZ_JOBS=2 \
+        bash fuzz/run.sh "${MACHUB_FUZZ_SECONDS:-15}"
+      ;;
+    tsan)
+      stage tsan "ThreadSanitizer: journal, uploader and server tests"
+      cmake --preset tsan > /dev/null
+      cmake --build --preset tsan -j"$jobs" --target journal_test sync_test http_test
+      TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+        ctest --preset tsan -j2 --timeout 900 -L tsan
+      ;;
+    *)
+      echo "unknown stage '$s' (dev, asan, tsan)" >&2
+      exit 2
+      ;;
+  esac
+  echo "==== $s: done in $(( $(date +%s) - started )) s"
+done
