@@ -6,13 +6,18 @@ Listens on 127.0.0.1 (IPv4 loopback, like the nucleus) on a free port, writes th
 PORT_FILE, and answers GET /2016-11-01/credentialprovider/ with
 {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"} when the Authorization header is
 exactly TOKEN (raw, no scheme); 403 for a wrong token, 405 for other methods, 404 for
-other paths. Each request appends "<status> <path>" to PORT_FILE.log. Stops on SIGTERM.
+other paths. Each request appends "<status> <path>" to PORT_FILE.log. Stops on SIGTERM,
+and by itself once the process that started it is gone (a test killed by a timeout leaves
+no endpoint behind).
 """
 import datetime
 import http.server
 import json
+import os
 import signal
 import sys
+import threading
+import time
 
 
 def main():
@@ -56,10 +61,18 @@ def main():
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(f"{server.server_address[1]}\n")
-    import os
     os.replace(tmp, port_file)
     server.serve_forever()
 
