@@ -1,9 +1,5 @@
 #include "app/serve.h"
 
-#include "app/sync_wiring.h"
-#include "sync/catalog.h"
-#include "sync/service.h"
-
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -16,6 +12,7 @@
 #include <string>
 
 #include "app/salegen.h"
+#include "app/sync_wiring.h"
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -24,6 +21,8 @@
 #include "http/api.h"
 #include "http/server.h"
 #include "journal/journal.h"
+#include "sync/catalog.h"
+#include "sync/service.h"
 
 namespace machub::app {
 namespace {
@@ -190,6 +189,11 @@ int RunServe(const Config& config) {
     core::LogError("data_dir_failed", {{"error", st.message()}});
     return 1;
   }
+  auto data_lock = DataDirLock::Acquire(config.data_dir);
+  if (!data_lock.ok()) {
+    core::LogError("data_dir_locked", {{"error", data_lock.status().message()}});
+    return 1;
+  }
 
   core::MetricsRegistry metrics;
   journal::JournalOptions jopts;
@@ -272,8 +276,8 @@ int RunServe(const Config& config) {
     sync::CatalogFetcherOptions copts;
     copts.key = sync::CatalogKey(config.sync_prefix, config.store_id);
     copts.db_path = config.data_dir + "/catalog.db";
-    auto fetcher = sync::CatalogFetcher::Open(catalog_store.get(), copts, &core::SystemClock(),
-                                              &metrics);
+    auto fetcher =
+        sync::CatalogFetcher::Open(catalog_store.get(), copts, &core::SystemClock(), &metrics);
     if (fetcher.ok()) {
       catalog = std::move(*fetcher);
     } else {

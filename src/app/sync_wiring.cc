@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/tokens.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "journal/journal.h"
@@ -60,6 +61,12 @@ void DrawProgress(const sync::OnceProgress& p) {
 }  // namespace
 
 int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_after_ms) {
+  // Never beside a running hub on the same folder: two uploaders would race for batches.
+  auto data_lock = DataDirLock::Acquire(config.data_dir);
+  if (!data_lock.ok()) {
+    std::cerr << "machub sync: " << data_lock.status().message() << "\n";
+    return 1;
+  }
   journal::JournalOptions jopts;
   jopts.path = config.data_dir + "/journal.db";
   jopts.store_id = config.store_id;
@@ -69,8 +76,8 @@ int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_
     return journal.status().code() == ErrorCode::kInvalidArgument ? 2 : 1;
   }
   core::MetricsRegistry metrics;
-  auto service = sync::SyncService::Create(MakeSyncConfig(config), config.store_id,
-                                           journal->get(), &metrics, &core::SystemClock());
+  auto service = sync::SyncService::Create(MakeSyncConfig(config), config.store_id, journal->get(),
+                                           &metrics, &core::SystemClock());
   if (!service.ok()) {
     std::cerr << "machub sync: " << service.status().ToString() << "\n";
     (*journal)->Close();

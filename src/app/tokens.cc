@@ -400,6 +400,33 @@ Result<int64_t> ParseDurationMs(std::string_view text) {
   return total;
 }
 
+Result<DataDirLock> DataDirLock::Acquire(const std::string& dir) {
+  const std::string path = dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("cannot open " + path, errno);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char holder[32] = {};
+    ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    if (err != EWOULDBLOCK) return ErrnoStatus("cannot lock " + path, err);
+    std::string pid = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Status(ErrorCode::kUnavailable,
+                  "data folder " + dir + " is in use by another machub process" +
+                      (pid.empty() ? std::string() : " (pid " + pid + ")") +
+                      "; stop it first (only one serve or sync may use a data folder)");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  ssize_t written = ::ftruncate(fd, 0) == 0 ? ::pwrite(fd, pid.data(), pid.size(), 0) : -1;
+  (void)written;  // the pid only makes the message above more helpful; the lock holds anyway
+  return DataDirLock(fd);
+}
+
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+}
+
 Status EnsureDataDir(const std::string& dir) {
   if (dir.empty()) return Status(ErrorCode::kInvalidArgument, "data_dir is empty");
   struct stat st;

@@ -79,4 +79,23 @@ Result<int64_t> ParseDurationMs(std::string_view text);
 // cannot be created or exists as something other than a folder.
 Status EnsureDataDir(const std::string& dir);
 
+// An exclusive lock on a data folder (flock on `<dir>/lock`, which also records the
+// holder's pid). `machub serve` and `machub sync --once` hold it for their lifetime so that
+// two processes never cut and upload batches from one journal; the kernel drops it when the
+// holder exits, even by SIGKILL. Read-only commands (`status`, `journal verify`) need none.
+class DataDirLock {
+ public:
+  // kUnavailable with the holder's pid when another process holds the lock; kIoError when
+  // the lock file cannot be opened.
+  static Result<DataDirLock> Acquire(const std::string& dir);
+  DataDirLock(DataDirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  DataDirLock& operator=(DataDirLock&&) = delete;
+  DataDirLock(const DataDirLock&) = delete;
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
 }  // namespace machub::app

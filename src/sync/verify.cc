@@ -81,8 +81,8 @@ class Checker {
 
  private:
   VerifySummary* s_;
-  int64_t expected_first_seq_ = 1;
   std::string genesis_;
+  int64_t expected_first_seq_ = 1;
   bool started_ = false;
   int64_t next_ = 0;
   std::string last_hash_;

@@ -49,8 +49,8 @@ TEST(CatalogAndSyncIntegration, LocalFolderUploadAndCatalogRoutes) {
     auto line = r.out.substr(brace);
     return json::parse(line.substr(0, line.find('\n')), nullptr, false);
   };
-  ASSERT_TRUE(WaitFor([&] { return verify_json().value("last_seq", 0) == 20; },
-                      std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return verify_json().value("last_seq", 0) == 20; }, std::chrono::seconds(30)));
   ASSERT_TRUE(WaitFor(
       [&] {
         auto st = json::parse(client.Get("/v1/status", token).body);
@@ -66,9 +66,9 @@ TEST(CatalogAndSyncIntegration, LocalFolderUploadAndCatalogRoutes) {
   auto cj = json::parse(cat.body);
   EXPECT_EQ(cj["version"], "v7");
   ASSERT_FALSE(cat.headers["etag"].empty());
-  auto again = client.Request("GET", "/v1/catalog", "",
-                              {{"Authorization", "Bearer " + token},
-                               {"If-None-Match", cat.headers["etag"]}});
+  auto again = client.Request(
+      "GET", "/v1/catalog", "",
+      {{"Authorization", "Bearer " + token}, {"If-None-Match", cat.headers["etag"]}});
   EXPECT_EQ(again.status, 304);
   auto product = client.Get("/v1/products/0001", token);
   ASSERT_EQ(product.status, 200) << product.body;
@@ -101,6 +101,52 @@ TEST(CatalogAndSyncIntegration, LocalFolderUploadAndCatalogRoutes) {
   }
   auto broken = RunCommand({MachubBinary(), "verify", "--dir", s3, "--data-dir", data});
   EXPECT_EQ(broken.exit_code, 1) << broken.out;
+}
+
+// One process per data folder: a second `serve` or a `sync --once` beside a running hub is
+// refused with a clear message and changes nothing; after the hub is SIGKILLed (the kernel
+// drops its lock) `sync --once` uploads the backlog.
+TEST(CatalogAndSyncIntegration, DataFolderIsLockedWhileAHubRuns) {
+  TempDir dir;
+  auto terminals = MakeTerminals(1);
+  const std::string data = dir.Join("data");
+  const std::string s3 = dir.Join("s3");
+  Hub::Options o;
+  o.data_dir = data;
+  o.terminals = terminals;
+  o.extra_args = {"--sync-dir", s3, "--sync-batch-max-age-s", "3600"};
+  auto hub = Hub::Start(o);
+  HttpClient client(hub->port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(
+        client.Post("/v1/sales", SaleBody("l-" + std::to_string(i), "T01"), terminals[0].token)
+            .status,
+        201);
+  }
+  const std::string sync_cmd =
+      MachubBinary() + " sync --once --data-dir " + data + " --sync-dir " + s3 + " 2>&1";
+  auto sync = RunCommand({"/bin/sh", "-c", sync_cmd}, 60);
+  EXPECT_EQ(sync.exit_code, 1) << sync.out;
+  EXPECT_NE(sync.out.find("is in use by another machub process (pid " +
+                          std::to_string(hub->process().pid()) + ")"),
+            std::string::npos)
+      << sync.out;
+  EXPECT_FALSE(std::filesystem::exists(s3 + "/sales"));
+
+  auto second = RunCommand({MachubBinary(), "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
+                            "--demo-token", "false"},
+                           60);
+  EXPECT_EQ(second.exit_code, 1) << second.out;
+  EXPECT_NE(second.out.find("data_dir_locked"), std::string::npos) << second.out;
+  // The first hub is unaffected.
+  EXPECT_EQ(client.Post("/v1/sales", SaleBody("l-5", "T01"), terminals[0].token).status, 201);
+
+  hub->Kill();
+  auto after = RunCommand({"/bin/sh", "-c", sync_cmd}, 120);
+  ASSERT_EQ(after.exit_code, 0) << after.out;
+  auto v = RunCommand({MachubBinary(), "verify", "--dir", s3, "--data-dir", data});
+  EXPECT_EQ(v.exit_code, 0) << v.out;
+  EXPECT_NE(v.out.find("\"last_seq\":6"), std::string::npos) << v.out;
 }
 
 }  // namespace
