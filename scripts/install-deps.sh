@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages machub needs to build and run; with --test also what the
 # test suite needs (clang for sanitizers, GoogleTest, and Ceph's RADOS Gateway as the real
-# S3 peer). Safe to run again: when everything is present, apt is not touched.
+# S3 peer); with --bench also PostgreSQL 15 for bench/compare_postgres.sh. Safe to run
+# again: when everything is present, apt is not touched.
 set -eu
 
 PACKAGES="build-essential cmake ninja-build pkg-config
@@ -9,8 +10,12 @@ PACKAGES="build-essential cmake ninja-build pkg-config
   libsqlite3-dev libssl-dev libcurl4-openssl-dev zlib1g-dev libgtest-dev
   libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev
+  PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev s3cmd
   radosgw ceph-mon ceph-osd ceph-common"
+fi
+# --bench: bench/compare_postgres.sh's PostgreSQL 15 (initdb, postgres, pgbench).
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES="$PACKAGES python3 postgresql-15"
 fi
 
 missing=""
