@@ -89,6 +89,17 @@ std::string CanonicalSale(const Sale& sale);
 // kInternal (with the decoder's reason in the message).
 Result<Sale> DecodeCanonical(std::string_view canonical);
 
+// DecodeCanonical for bytes the journal stored (validated when they were written, read
+// back for every upload and GET): a direct reader of exactly the layout CanonicalSale
+// writes, which skips the request checks (card numbers, text rules, id characters) but
+// computes every amount the same way. Anything outside that layout (another key order,
+// whitespace, a non-canonical decimal, an escape CanonicalSale does not write, an amount
+// rule broken) goes to DecodeCanonical, so the answer and any error are the same.
+Result<Sale> DecodeStoredCanonical(std::string_view canonical);
+// The reader alone: false (and *out untouched) when `canonical` is not exactly in the
+// layout. For tests and DecodeStoredCanonical.
+bool TryDecodeCanonicalLayout(std::string_view canonical, Sale* out);
+
 // Full JSON of a stored sale (GET /v1/sales/{id}, JSON Lines export): the sale's fields as
 // sent (money as decimal strings), plus seq, receipt_no, received_at, clock_skew, computed
 // totals, hash and prev_hash (hex), uploaded. Key order:

@@ -53,7 +53,7 @@ struct Receipt {
   int64_t received_at_ms = 0;
 };
 
-// ---- Upload bookkeeping (schema v2), written and read by sync/ ----
+// ---- Upload bookkeeping (schema v2, v3), written and read by sync/ ----
 
 enum class BatchState { kPending, kUploaded, kQuarantined };
 std::string_view BatchStateName(BatchState state);  // "pending" | "uploaded" | "quarantined"
@@ -178,11 +178,11 @@ class Journal {
   // after an upgrade gave other gzip bytes and no object exists yet).
   virtual Status UpdateBatchObject(int64_t batch_id, int64_t raw_bytes, int64_t gz_bytes,
                                    const std::string& sha256_hex, const std::string& md5_hex);
-  // The batch becomes "uploaded" and its sales get uploaded = 1. The sales are marked in
-  // chunks of 1000, one short writer transaction each (so sale groups are not held up by
-  // one long UPDATE); the last chunk's transaction also flips the batch. Invariants at
-  // every instant: a batch "uploaded" has all its sales marked; a marked sale is in the
-  // store. After a crash mid-way the batch is still pending and is finished on retry.
+  // The batch becomes "uploaded", and with it its sales: a sale is uploaded iff an
+  // uploaded batch covers its seq (schema v3; no sale row is written). One short writer
+  // transaction whatever the batch size, committed without an fsync of its own (the next
+  // durable commit covers it; a mark lost in a power cut is redone on the retried upload).
+  // Idempotent; kNotFound for an unknown batch, kInvalidArgument for a quarantined one.
   virtual Status MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms);
   // The batch becomes "quarantined" with `error`; its sales stay not uploaded (so they
   // are never pruned).

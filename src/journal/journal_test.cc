@@ -688,7 +688,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 2);
+  EXPECT_EQ(UserVersion(options.path), 3);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
@@ -1278,12 +1278,12 @@ TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   }
   // Back to what a v1 binary left behind.
   ExecRaw(options.path,
-          "DROP TABLE batches; DROP INDEX sales_unuploaded; DROP INDEX sales_ref; "
+          "DROP TABLE batches; DROP INDEX IF EXISTS sales_unuploaded; DROP INDEX sales_ref; "
           "PRAGMA user_version=1");
   ASSERT_EQ(UserVersion(options.path), 1);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 2);
+  EXPECT_EQ(UserVersion(options.path), 3);  // v1 -> v2 -> v3
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
   EXPECT_EQ(bounds->last_seq, 3);
@@ -1500,6 +1500,11 @@ TEST_F(JournalTest, UploadBookkeepingDoesNotStallAppends) {
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     ASSERT_TRUE(journal->MarkBatchUploaded(b->id, 1).ok());
   }
+  // Prune keeps the newest sale: let the appender store at least one after the batches
+  // (marking is one short transaction per batch, so this loop can beat it).
+  while (journal->Stats()->last_seq <= 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   PruneRequest all;
   all.ignore_age = true;
   Result<PruneResult> pruned = journal->Prune(all);
@@ -1512,7 +1517,9 @@ TEST_F(JournalTest, UploadBookkeepingDoesNotStallAppends) {
   EXPECT_GE(*verified, 1);
 }
 
-TEST_F(JournalTest, MarksLargeBatchesInChunksAndPruneWaitsForThem) {
+// Schema v3: "uploaded" is derived from the batches, so marking a batch uploaded writes
+// its batch row only, never the sale rows (which competed with sale commits for the WAL).
+TEST_F(JournalTest, MarkingABatchUploadedWritesOneRowWhateverItsSize) {
   auto journal = MustOpen(Options());
   ASSERT_NE(journal, nullptr);
   std::vector<std::future<Result<Receipt>>> pending;
@@ -1520,27 +1527,124 @@ TEST_F(JournalTest, MarksLargeBatchesInChunksAndPruneWaitsForThem) {
   for (auto& f : pending) ASSERT_TRUE(f.get().ok());
   Result<BatchRecord> big = journal->RecordBatch(Batch(1, 2500));
   ASSERT_TRUE(big.ok());
-  // A crash between two chunks leaves some sales marked and the batch pending: nothing of
-  // a pending batch may be pruned (its rows are needed to re-encode it).
-  ASSERT_TRUE(journal->ExecOnWriterForTest("UPDATE sales SET uploaded = 1 WHERE seq <= 1000").ok());
-  PruneRequest all;
-  all.ignore_age = true;
-  Result<PruneResult> pruned = journal->Prune(all);
-  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
-  EXPECT_EQ(pruned->pruned, 0);
-  // The retry finishes the marking; the batch flips only with the last chunk.
+  EXPECT_EQ(journal->GetSyncBounds()->oldest_unuploaded_seq, 1);
+  Result<int64_t> before = journal->QueryIntOnWriterForTest("SELECT total_changes()");
+  ASSERT_TRUE(before.ok());
   ASSERT_TRUE(journal->MarkBatchUploaded(big->id, 42).ok());
-  Result<std::vector<BatchRecord>> batches = journal->ListBatches(false);
-  ASSERT_EQ(batches->size(), 1u);
-  EXPECT_EQ((*batches)[0].state, BatchState::kUploaded);
+  Result<int64_t> after = journal->QueryIntOnWriterForTest("SELECT total_changes()");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after - *before, 1);  // the batch row; v2 also rewrote 2500 sale rows
+  // The mark commits without its own fsync; sale groups after it are FULL again, also
+  // after a mark that failed.
+  EXPECT_EQ(*journal->QueryIntOnWriterForTest("PRAGMA synchronous"), 2);
+  EXPECT_EQ(journal->MarkBatchUploaded(big->id + 100, 42).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(*journal->QueryIntOnWriterForTest("PRAGMA synchronous"), 2);
   Result<std::vector<core::StoredSale>> all_sales = journal->List(0, 3000);
   ASSERT_TRUE(all_sales.ok());
   ASSERT_EQ(all_sales->size(), 2500u);
   for (const auto& s : *all_sales) ASSERT_TRUE(s.uploaded) << s.seq;
   EXPECT_EQ(journal->GetSyncBounds()->oldest_unuploaded_seq, 0);
-  pruned = journal->Prune(all);
+  PruneRequest all;
+  all.ignore_age = true;
+  Result<PruneResult> pruned = journal->Prune(all);
   ASSERT_TRUE(pruned.ok());
-  EXPECT_EQ(pruned->pruned, 2499);
+  EXPECT_EQ(pruned->pruned, 2499);  // the newest sale stays
+}
+
+// A quarantined batch before an uploaded one: the uploaded batch's sales are uploaded, the
+// quarantined ones are not, the backlog starts at the quarantined batch and nothing is
+// pruned past it; sales in no batch yet are not uploaded either.
+TEST_F(JournalTest, UploadedIsDerivedPerBatchAroundAQuarantine) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  for (int i = 1; i <= 12; ++i) MustAppend(*journal, MakeSale(Str("q", i)));
+  Result<BatchRecord> first = journal->RecordBatch(Batch(1, 4));
+  Result<BatchRecord> second = journal->RecordBatch(Batch(5, 10));
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(journal->MarkBatchQuarantined(first->id, "foreign object").ok());
+  ASSERT_TRUE(journal->MarkBatchUploaded(second->id, 9).ok());
+  for (int i = 1; i <= 12; ++i) {
+    EXPECT_EQ((*journal->Get(Str("q", i)))->uploaded, i >= 5 && i <= 10) << i;
+  }
+  Result<std::vector<core::StoredSale>> listed = journal->List(2, 9);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 9u);
+  for (const auto& s : *listed) EXPECT_EQ(s.uploaded, s.seq >= 5 && s.seq <= 10) << s.seq;
+  Result<SyncBounds> bounds = journal->GetSyncBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 1);
+  EXPECT_EQ(bounds->oldest_unuploaded_received_at_ms, (*journal->Get("q1"))->received_at_ms);
+  PruneRequest all;
+  all.ignore_age = true;
+  EXPECT_EQ(journal->Prune(all)->pruned, 0);
+  // Resolved: everything up to the last batch may go, the unbatched tail stays.
+  ASSERT_TRUE(journal->RequeueBatch(first->id).ok());
+  ASSERT_TRUE(journal->MarkBatchUploaded(first->id, 10).ok());
+  bounds = journal->GetSyncBounds();
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 11);
+  EXPECT_EQ(bounds->oldest_unuploaded_received_at_ms, (*journal->Get("q11"))->received_at_ms);
+  Result<PruneResult> pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->pruned, 10);
+  EXPECT_EQ(pruned->anchor_seq, 10);
+  EXPECT_FALSE((*journal->Get("q11"))->uploaded);
+  EXPECT_EQ(journal->GetSyncBounds()->oldest_unuploaded_seq, 11);
+  ASSERT_TRUE(journal->VerifyChain().ok());
+}
+
+// A database a v2 binary left behind: per-row flags (with a batch half-marked when that
+// binary was killed mid-way) and the backlog index. v3 drops the index and derives the
+// flags from the batches, so the half-marked sales count as not uploaded (conservative:
+// the batch is still pending and is retried), and nothing else changes.
+TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    std::vector<std::future<Result<Receipt>>> pending;
+    for (int i = 1; i <= 2500; ++i) pending.push_back(journal->Append(MakeSale(Str("v2-", i))));
+    for (auto& f : pending) ASSERT_TRUE(f.get().ok());
+    Result<BatchRecord> done = journal->RecordBatch(Batch(1, 1000, "k-a"));
+    ASSERT_TRUE(done.ok());
+    ASSERT_TRUE(journal->MarkBatchUploaded(done->id, 5).ok());
+    ASSERT_TRUE(journal->RecordBatch(Batch(1001, 2500, "k-b")).ok());
+  }
+  // Back to v2: the index, and the flags as v2's chunked marking left them.
+  ExecRaw(options.path,
+          "CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0; "
+          "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; PRAGMA user_version=2");
+  ASSERT_EQ(UserVersion(options.path), 2);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(UserVersion(options.path), 3);
+  Result<int64_t> index = journal->QueryIntOnWriterForTest(
+      "SELECT count(*) FROM sqlite_master WHERE name = 'sales_unuploaded'");
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(*index, 0);
+  Result<std::vector<core::StoredSale>> sales = journal->List(0, 3000);
+  ASSERT_TRUE(sales.ok());
+  ASSERT_EQ(sales->size(), 2500u);
+  for (const auto& s : *sales) ASSERT_EQ(s.uploaded, s.seq <= 1000) << s.seq;
+  Result<SyncBounds> bounds = journal->GetSyncBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->batched_seq, 2500);
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 1001);
+  PruneRequest all;
+  all.ignore_age = true;
+  Result<PruneResult> pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 1000);  // not into the pending batch, whatever its rows say
+  // The pending batch finishes as usual; new sales are stored and are not uploaded.
+  Result<std::vector<BatchRecord>> unfinished = journal->ListBatches(true);
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  ASSERT_TRUE(journal->MarkBatchUploaded((*unfinished)[0].id, 6).ok());
+  MustAppend(*journal, MakeSale("after-v3"));
+  EXPECT_FALSE((*journal->Get("after-v3"))->uploaded);
+  EXPECT_EQ(journal->GetSyncBounds()->oldest_unuploaded_seq, 2501);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 1501);
 }
 
 }  // namespace

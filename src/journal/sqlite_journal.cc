@@ -24,8 +24,6 @@ constexpr int kBusyTimeoutMs = 5000;
 // The WAL is reused after a complete checkpoint, not shrunk; this caps what stays on disk.
 constexpr int64_t kJournalSizeLimit = 64LL * 1024 * 1024;
 constexpr size_t kMaxIdleReads = 4;
-// Sales marked uploaded per writer transaction (MarkBatchUploaded).
-constexpr int64_t kMarkChunkSales = 1000;
 
 // Migration i brings user_version from i to i+1. Append new steps; never edit old ones
 // (a deployed database has already run them).
@@ -84,6 +82,14 @@ CREATE TABLE batches(
 CREATE INDEX batches_unfinished ON batches(first_seq) WHERE state <> 'uploaded';
 CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0;
 CREATE INDEX sales_ref ON sales(ref) WHERE ref IS NOT NULL;
+)sql",
+    // v3: a sale is uploaded iff an uploaded batch covers its seq (derived from batches,
+    // see kStoredColumns), so marking a batch uploaded writes one row instead of rewriting
+    // every sale row of the batch. sales.uploaded stays (dropping a column rewrites the
+    // whole table at upgrade) but is neither written nor read any more; its partial
+    // index, which every insert maintained, goes.
+    R"sql(
+DROP INDEX IF EXISTS sales_unuploaded;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -1040,9 +1046,14 @@ void SqliteJournal::ReleaseRead(std::unique_ptr<ReadConnection> conn) {
 
 namespace {
 
+// Schema v3: a sale is uploaded iff the batch that covers its seq is uploaded. Batches
+// are disjoint ranges with first_seq UNIQUE, so the covering batch is the one with the
+// greatest first_seq <= seq (one descending step of the first_seq index per row).
 constexpr std::string_view kStoredColumns =
-    "SELECT seq, receipt_no, received_at_ms, clock_skew, canonical, prev_hash, hash, uploaded "
-    "FROM sales ";
+    "SELECT seq, receipt_no, received_at_ms, clock_skew, canonical, prev_hash, hash, "
+    "coalesce((SELECT b.state = 'uploaded' AND b.last_seq >= s.seq FROM batches b "
+    "WHERE b.first_seq <= s.seq ORDER BY b.first_seq DESC LIMIT 1), 0) "
+    "FROM sales s ";
 
 Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
   core::StoredSale stored;
@@ -1054,7 +1065,9 @@ Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
   stored.prev_hash = ColumnBlob(stmt, 5);
   stored.hash = ColumnBlob(stmt, 6);
   stored.uploaded = sqlite3_column_int(stmt, 7) != 0;
-  Result<core::Sale> sale = core::DecodeCanonical(stored.canonical);
+  // The row was validated when it was written: the trusted decoder skips the request
+  // checks (and falls back to DecodeCanonical on anything it does not expect).
+  Result<core::Sale> sale = core::DecodeStoredCanonical(stored.canonical);
   if (!sale.ok()) {
     return Status(ErrorCode::kInternal, "journal: stored sale seq " + std::to_string(stored.seq) +
                                             " does not decode: " + sale.status().message());
@@ -1204,18 +1217,40 @@ SqliteJournal::WriterStats SqliteJournal::GetWriterStats() const {
 
 // ---- Upload bookkeeping ----
 
-Status SqliteJournal::RunWriterTransaction(const std::function<Status(sqlite3* db)>& body) {
+Status SqliteJournal::RunWriterTransaction(const std::function<Status(sqlite3* db)>& body,
+                                           bool durable) {
   auto promise = std::make_shared<std::promise<Status>>();
   std::future<Status> future = promise->get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return Status(ErrorCode::kStorageUnavailable, "journal: closed");
     // `body` outlives the task: the caller waits for the future below.
-    writer_tasks_.push_back([this, &body, promise] {
+    writer_tasks_.push_back([this, &body, promise, durable] {
       if (wdb_ == nullptr) {
         Status reopened = OpenWriter();
         if (!reopened.ok()) {
           promise->set_value(reopened);
+          return;
+        }
+      }
+      // Sale groups always commit with synchronous=FULL: whatever happens below, FULL is
+      // back (or the connection closed) before this task returns.
+      struct RestoreFull {
+        SqliteJournal* journal;
+        bool active;
+        ~RestoreFull() {
+          if (!active || journal->wdb_ == nullptr) return;
+          if (Exec(journal->wdb_, "PRAGMA synchronous=FULL") != SQLITE_OK) {
+            core::LogError("journal_restore_synchronous_failed");
+            journal->CloseWriter();
+            journal->state_valid_ = false;
+          }
+        }
+      } restore{this, !durable};
+      if (!durable) {
+        int src = Exec(wdb_, "PRAGMA synchronous=NORMAL");
+        if (src != SQLITE_OK) {
+          promise->set_value(SqliteError(wdb_, src, "set synchronous"));
           return;
         }
       }
@@ -1283,11 +1318,24 @@ Result<SyncBounds> SqliteJournal::GetSyncBounds() {
       ASSIGN_OR_RETURN(int64_t batched, QueryOptionalInt(db, stmt, &found, "sync bounds"));
       bounds.batched_seq = std::max(batched, anchor.seq);
     }
+    // The oldest sale not uploaded (schema v3: derived from the batches): the first sale
+    // of the oldest batch not uploaded, else the first sale in no batch yet.
+    int64_t oldest = bounds.batched_seq < bounds.last_seq ? bounds.batched_seq + 1 : 0;
     {
       ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
-                       conn->Prepare("SELECT seq, received_at_ms FROM sales WHERE uploaded = 0 "
+                       conn->Prepare("SELECT first_seq FROM batches WHERE state <> 'uploaded' "
+                                     "ORDER BY first_seq LIMIT 1"));
+      ResetOnExit reset(stmt);
+      bool found = false;
+      ASSIGN_OR_RETURN(int64_t first, QueryOptionalInt(db, stmt, &found, "sync bounds"));
+      if (found) oldest = first;
+    }
+    if (oldest > 0) {
+      ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                       conn->Prepare("SELECT seq, received_at_ms FROM sales WHERE seq >= ?1 "
                                      "ORDER BY seq LIMIT 1"));
       ResetOnExit reset(stmt);
+      sqlite3_bind_int64(stmt, 1, oldest);
       int rc = sqlite3_step(stmt);
       if (rc == SQLITE_ROW) {
         bounds.oldest_unuploaded_seq = sqlite3_column_int64(stmt, 0);
@@ -1466,21 +1514,13 @@ Status SqliteJournal::UpdateBatchObject(int64_t batch_id, int64_t raw_bytes, int
 }
 
 Status SqliteJournal::MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms) {
-  // The UPDATE rewrites every row of the batch (about 1 KB each); one transaction for a
-  // 5000-sale batch would hold the writer for a 5 MB WAL write, which sales arriving
-  // meanwhile would wait for. So the sales are marked kMarkChunkSales at a time, each
-  // chunk its own transaction, and the last one also flips the batch to "uploaded":
-  // "batch uploaded" implies "all its sales uploaded", and a sale is only ever marked
-  // after its object is in the store. A crash between chunks leaves the batch pending;
-  // its upload is then retried (412, same MD5) and the marking finished.
-  int64_t first = 0;
-  int64_t last = 0;
-  int64_t next = 0;
-  bool done = false;
-  while (!done) {
-    Status chunk = RunWriterTransaction([&](sqlite3* db) -> Status {
-      if (first == 0) {
-        Stmt get(db, "SELECT first_seq, last_seq, state FROM batches WHERE id = ?1");
+  // Schema v3: the batch row is the only state; its sales count as uploaded from this
+  // commit on (kStoredColumns, GetSyncBounds, Prune derive it), so this is one short
+  // transaction whatever the batch size, and sale groups never wait behind a rewrite of
+  // thousands of sale rows.
+  return RunWriterTransaction(
+      [&](sqlite3* db) -> Status {
+        Stmt get(db, "SELECT state FROM batches WHERE id = ?1");
         if (get.prepare_rc() != SQLITE_OK) return SqliteError(db, get.prepare_rc(), "batch");
         sqlite3_bind_int64(get.get(), 1, batch_id);
         int rc = sqlite3_step(get.get());
@@ -1488,46 +1528,27 @@ Status SqliteJournal::MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms
           return Status(ErrorCode::kNotFound, "journal: no batch " + std::to_string(batch_id));
         }
         if (rc != SQLITE_ROW) return SqliteError(db, rc, "mark batch uploaded");
-        const std::string state = ColumnText(get.get(), 2);
-        if (state == "uploaded") {  // idempotent
-          done = true;
-          return Status::Ok();
-        }
+        const std::string state = ColumnText(get.get(), 0);
+        if (state == "uploaded") return Status::Ok();  // idempotent
         if (state != "pending") {
           return Status(ErrorCode::kInvalidArgument,
                         "journal: batch " + std::to_string(batch_id) + " is " + state);
         }
-        first = sqlite3_column_int64(get.get(), 0);
-        last = sqlite3_column_int64(get.get(), 1);
-        next = first;
-      }
-      const int64_t end = std::min(last, next + kMarkChunkSales - 1);
-      // "uploaded = 0" in the WHERE lets SQLite walk the partial backlog index.
-      Stmt sales(db, "UPDATE sales SET uploaded = 1 WHERE uploaded = 0 AND seq BETWEEN ?1 AND ?2");
-      if (sales.prepare_rc() != SQLITE_OK) return SqliteError(db, sales.prepare_rc(), "batch");
-      sqlite3_bind_int64(sales.get(), 1, next);
-      sqlite3_bind_int64(sales.get(), 2, end);
-      RETURN_IF_ERROR(StepDone(db, sales.get(), "mark sales uploaded"));
-      if (end == last) {
         Stmt batch(db,
                    "UPDATE batches SET state = 'uploaded', uploaded_at_ms = ?2, last_error = '' "
                    "WHERE id = ?1 AND state = 'pending'");
         if (batch.prepare_rc() != SQLITE_OK) return SqliteError(db, batch.prepare_rc(), "batch");
         sqlite3_bind_int64(batch.get(), 1, batch_id);
         sqlite3_bind_int64(batch.get(), 2, uploaded_at_ms);
-        RETURN_IF_ERROR(StepDone(db, batch.get(), "mark batch uploaded"));
-        if (sqlite3_changes(db) != 1) {
-          return Status(ErrorCode::kInvalidArgument,
-                        "journal: batch " + std::to_string(batch_id) + " changed state meanwhile");
-        }
-        done = true;
-      }
-      next = end + 1;
-      return Status::Ok();
-    });
-    if (!chunk.ok()) return chunk;
-  }
-  return Status::Ok();
+        return StepDone(db, batch.get(), "mark batch uploaded");
+      },
+      /*durable=*/false);
+  // Not durable on its own: a power cut before the next durable commit (the next sale
+  // group, batch record or prune, all fsync'd) may undo the mark. Harmless: the batch is
+  // pending again, its upload is retried with the recorded bytes, the store answers 412
+  // (or HEAD finds the object) with the recorded MD5, and the batch is marked again.
+  // Nothing is pruned on the strength of a lost mark: Prune commits durably, which makes
+  // the mark before it durable too (one WAL, written in order).
 }
 
 Status SqliteJournal::MarkBatchQuarantined(int64_t batch_id, const std::string& error) {
@@ -1565,11 +1586,12 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
     // The newest sale stays: LoadState continues the chain and the seq from it.
     int64_t upto = std::min(anchor.seq + request.max_sales, last_seq - 1);
     {
-      // Never past a sale that is not uploaded, nor into a batch not marked uploaded (its
-      // rows are needed to re-encode it).
-      Stmt stmt(db, "SELECT seq FROM sales WHERE uploaded = 0 ORDER BY seq LIMIT 1");
-      ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
-      if (found) upto = std::min(upto, seq - 1);
+      // Never past a sale that is not uploaded (schema v3: a sale is uploaded iff an
+      // uploaded batch covers it): not past the last batched sale, nor into a batch not
+      // uploaded (its rows are also needed to re-encode it).
+      Stmt last(db, "SELECT last_seq FROM batches ORDER BY first_seq DESC LIMIT 1");
+      ASSIGN_OR_RETURN(int64_t batched, QueryOptionalInt(db, last.get(), &found, "prune"));
+      upto = std::min(upto, found ? std::max(batched, anchor.seq) : anchor.seq);
       Stmt batch(db,
                  "SELECT first_seq FROM batches WHERE state <> 'uploaded' ORDER BY first_seq "
                  "LIMIT 1");

@@ -35,6 +35,10 @@
 //       index sales(seq) WHERE uploaded = 0           -- the backlog, found fast
 //       index sales(ref) WHERE ref IS NOT NULL        -- FK checks when pruning
 //       meta "chain_anchor_seq", "chain_anchor_hash" (hex): the last pruned sale
+//   v3: index sales_unuploaded dropped; sales.uploaded is obsolete (kept, never written
+//       nor read). A sale is uploaded iff an uploaded batch covers its seq: StoredSale
+//       .uploaded, SyncBounds.oldest_unuploaded_seq and Prune derive it from batches, so
+//       MarkBatchUploaded changes one batch row (no per-sale UPDATE competing with sales).
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
@@ -185,7 +189,13 @@ class SqliteJournal final : public Journal {
 
   // Runs `body` on the writer thread between two groups, inside one BEGIN IMMEDIATE ..
   // COMMIT transaction (rolled back when `body` fails), and waits for it.
-  Status RunWriterTransaction(const std::function<Status(sqlite3* db)>& body);
+  // With durable = false the COMMIT does not wait for an fsync (synchronous=NORMAL for
+  // that transaction only; the next durable commit's fsync covers it). Only for writes
+  // whose loss in a power cut is harmless (MarkBatchUploaded: the batch stays pending and
+  // its identical upload is recognised by its recorded MD5). FULL is restored before the
+  // writer takes the next group; if that fails the write connection is closed (and
+  // reopened, with FULL, by the next writer task).
+  Status RunWriterTransaction(const std::function<Status(sqlite3* db)>& body, bool durable = true);
 
   void CheckpointLoop();
   void MaybeCheckpointOnWriter();  // the catch-up checkpoint, when requested

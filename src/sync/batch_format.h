@@ -120,10 +120,13 @@ class BatchEncoder {
   struct Deflate;
   BatchEncoder(BatchFormat format, std::string store_id);
   Status Write(std::string_view data);
+  Status Compress(std::string_view data, int flush);
 
   BatchFormat format_;
   std::string store_id_;
   std::unique_ptr<Deflate> deflate_;
+  std::string staged_;  // input not yet given to deflate (less than 64 KiB)
+  std::string chunk_;   // deflate's output buffer, appended to out_
   std::string out_;
   int64_t raw_bytes_ = 0;
   bool finished_ = false;

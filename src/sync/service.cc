@@ -58,6 +58,7 @@ Status ValidateSyncConfig(const SyncConfig& c) {
 Result<UploaderOptions> UploaderOptionsFrom(const SyncConfig& c, const std::string& store_id) {
   RETURN_IF_ERROR(ValidateSyncConfig(c));
   UploaderOptions o;
+  o.thread_nice = c.thread_nice;
   o.cut.store_id = store_id;
   o.cut.prefix = c.prefix;
   o.cut.format = *ParseBatchFormat(c.format);

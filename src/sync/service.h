@@ -68,6 +68,10 @@ struct SyncConfig {
   int64_t retention_days = 30;     // sync.retention_days: 0 = keep uploaded sales forever
   int64_t min_free_disk_mb = 256;  // sync.min_free_disk_mb
   int min_free_disk_percent = 5;   // sync.min_free_disk_percent
+  // Not a configuration key: nice value of the upload threads. `serve` keeps them below
+  // the journal writer and the HTTP threads; `sync --once` runs alone (the data folder is
+  // locked) and sets 0.
+  int thread_nice = 10;
 };
 
 // kInvalidArgument naming the key ("sync.format: ...") for a bad value.

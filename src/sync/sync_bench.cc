@@ -7,6 +7,8 @@
 //              [--threaded]  (drain with the upload thread, as `machub serve` does)
 //   sync_bench --drain-only --work DIR --target null --appends-per-s R --baseline-ms MS
 //              (append latency with no drain, for comparison)
+//   sync_bench --fill-only --work DIR --sales N   (only phase 1: a journal to copy and drain
+//              several times; bench/sync_drain_bench.sh)
 //
 // Phases: (1) fill a fresh journal with N generated sales (1-4 lines, cash or card);
 // (2) in a FRESH child process (so the fill's heap does not count), open the journal and
@@ -66,6 +68,7 @@ struct Args {
   int64_t appends_per_s = 0;  // sales appended during the drain, for their latency
   int64_t baseline_ms = 0;    // instead of draining: only append for this long
   bool threaded = false;      // drain with the upload thread (as `machub serve`), not RunOnce
+  bool fill_only = false;     // stop after filling the journal
 };
 
 double CpuSeconds() {
@@ -220,6 +223,9 @@ int Drain(const Args& args) {
     store = std::move(*client);
   }
   sync::UploaderOptions uo;
+  // As the hub runs them: `sync --once` alone on its folder at normal priority, the upload
+  // thread of `serve` (--threaded) below the journal writer.
+  uo.thread_nice = args.threaded ? 10 : 0;
   uo.cut.store_id = "S001";
   uo.cut.prefix = "bench";
   uo.cut.format = *sync::ParseBatchFormat(args.format);
@@ -394,6 +400,8 @@ int main(int argc, char** argv) {
       args.baseline_ms = std::atoll(next().c_str());
     else if (a == "--threaded")
       args.threaded = true;
+    else if (a == "--fill-only")
+      args.fill_only = true;
     else {
       std::fprintf(stderr, "usage: see the comment at the top of sync_bench.cc\n");
       return 2;
@@ -402,6 +410,11 @@ int main(int argc, char** argv) {
   if (args.drain_only) return Drain(args);
 
   bool own_work = args.work.empty();
+  if (args.fill_only && own_work) {
+    std::fprintf(stderr, "--fill-only needs --work DIR\n");
+    return 2;
+  }
+  if (!own_work) std::filesystem::create_directories(args.work);
   if (own_work) {
     std::string tmpl = (std::filesystem::temp_directory_path() / "sync_bench.XXXXXX").string();
     if (mkdtemp(tmpl.data()) == nullptr) return 1;
@@ -411,6 +424,7 @@ int main(int argc, char** argv) {
   if (!std::filesystem::exists(args.work + "/journal.db")) {
     if (Fill(args) != 0) return 1;
   }
+  if (args.fill_only) return 0;
   std::vector<std::string> extra;
 #ifdef MACHUB_PEERS_RGW_SH
   std::unique_ptr<testing::RgwPeer> rgw;

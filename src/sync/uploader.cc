@@ -1,5 +1,6 @@
 #include "sync/uploader.h"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,7 +49,7 @@ void FailpointAfterPut() {
 #ifdef MACHUB_FAILPOINTS
   const char* failpoint = std::getenv("MACHUB_FAILPOINT");
   if (failpoint != nullptr && std::string_view(failpoint) == "after_put_before_mark") {
-    _exit(137);
+    ::kill(::getpid(), SIGKILL);  // a real kill: no exit handlers, no sanitizer reports
   }
 #endif
 }
@@ -512,19 +513,22 @@ Uploader::StepResult Uploader::Step(bool force, int64_t upto_seq) {
       if (!cut->has_value()) return StepResult{};  // idle
       encoded = std::move(**cut);
     }
-    Result<journal::BatchRecord> recorded = journal_->RecordBatch(encoded->record);
-    if (!recorded.ok()) return local_error(recorded.status());
-    batch = std::move(*recorded);
     if (encoded->stop != EncodedBatch::Stop::kEnd) {
-      // More sales are waiting: encode the next batch while this one goes up.
+      // More sales are waiting: encode the next batch while this one is recorded and goes
+      // up (started before RecordBatch, whose fsync would otherwise idle the encoder; if
+      // the record fails, the next step discards the prefetch: prefetch_after_ no longer
+      // matches batched_seq).
       journal::SyncBounds next = *bounds;
-      next.batched_seq = batch->last_seq;
+      next.batched_seq = encoded->record.last_seq;
       prefetch_after_ = next.batched_seq;
       prefetch_ = std::async(std::launch::async, [this, next, force, upto_seq] {
         NiceThisThread(options_.thread_nice);
         return cutter_.Next(next, force, upto_seq);
       });
     }
+    Result<journal::BatchRecord> recorded = journal_->RecordBatch(encoded->record);
+    if (!recorded.ok()) return local_error(recorded.status());
+    batch = std::move(*recorded);
     fresh_record = std::move(encoded->record);
     bytes = std::move(encoded->bytes);
     metadata = std::move(encoded->metadata);

@@ -20,7 +20,8 @@
 //             "<prefix>/_machub/probe-<store>-<random>" twice with If-None-Match; a 412 on
 //             the second means "on", a 2xx means the store ignores the header: "off".
 //             (The probe object stays; a lifecycle rule on _machub/ may expire it.)
-//   4. Journal::MarkBatchUploaded in its own transaction (batch uploaded + sales.uploaded).
+//   4. Journal::MarkBatchUploaded in its own transaction (one batch row: its sales count as
+//      uploaded from then on, schema v3).
 //   Quarantine (an object at our key with other content — never overwritten) records the
 //   batch as quarantined, counts machub_batches_quarantined_total, shows "quarantined":N
 //   and an "alert" in the cloud status, logs sync_batch_quarantined, and goes on with the
@@ -52,7 +53,8 @@
 // Never blocks selling: journal writes go through the journal's writer thread between
 // two groups (small transactions), reads use read-only connections, and the network waits
 // happen on this thread only. While a batch is PUT and marked, the next one (when more
-// sales wait) is encoded on a short-lived helper thread, so a backlog drain uses two cores.
+// sales wait) is encoded on a short-lived helper thread (which compresses large batches
+// on a second helper, batch_cutter.h), so a backlog drain uses two cores.
 //
 // Pruning (every prune_interval_ms, on this thread, in chunks of prune_chunk_sales through
 // Journal::Prune): uploaded sales received more than retention_ms ago; when the journal's
@@ -67,8 +69,8 @@
 // (backlog.h).
 //
 // Failpoint (builds with MACHUB_FAILPOINTS only): MACHUB_FAILPOINT=after_put_before_mark
-// in the environment makes the process _exit(137) right after a PUT succeeded, before the
-// batch is marked (a SIGKILL between PUT and mark).
+// in the environment makes the process SIGKILL itself right after a PUT succeeded, before
+// the batch is marked.
 //
 // Threads: Start() runs the loop on a new thread; Stop() (also the destructor) wakes it,
 // cancels a request in flight when the store was built with the cancel flag
