@@ -76,8 +76,10 @@ int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_
     return journal.status().code() == ErrorCode::kInvalidArgument ? 2 : 1;
   }
   core::MetricsRegistry metrics;
-  auto service = sync::SyncService::Create(MakeSyncConfig(config), config.store_id, journal->get(),
-                                           &metrics, &core::SystemClock());
+  sync::SyncConfig sync_config = MakeSyncConfig(config);
+  sync_config.thread_nice = 0;  // nothing to yield to: no hub runs on this folder
+  auto service = sync::SyncService::Create(sync_config, config.store_id, journal->get(), &metrics,
+                                           &core::SystemClock());
   if (!service.ok()) {
     std::cerr << "machub sync: " << service.status().ToString() << "\n";
     (*journal)->Close();
