@@ -178,15 +178,19 @@ class Hub:
                 "--listen", "127.0.0.1:%d" % self.port, "--ready-file", self.ready,
                 "--demo-token", "false", "--rate-per-terminal", "0"] + self.sync_args
 
+    def _launch(self):
+        """Starts one hub process (a stale ready file never counts)."""
+        try:
+            os.unlink(self.ready)
+        except FileNotFoundError:
+            pass
+        self.p = self.procs.start(self.argv(), self.log)
+        self.starts += 1
+
     def start(self):
         deadline = time.time() + 30
         while True:
-            try:
-                os.unlink(self.ready)
-            except FileNotFoundError:
-                pass
-            self.p = self.procs.start(self.argv(), self.log)
-            self.starts += 1
+            self._launch()
             while time.time() < deadline:
                 if os.path.exists(self.ready):
                     with open(self.ready) as f:
@@ -206,12 +210,7 @@ class Hub:
 
     def kill_during_start(self, delay):
         """Starts the hub and SIGKILLs it `delay` s later, ready or not."""
-        try:
-            os.unlink(self.ready)
-        except FileNotFoundError:
-            pass
-        self.p = self.procs.start(self.argv(), self.log)
-        self.starts += 1
+        self._launch()
         time.sleep(delay)
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGKILL)
