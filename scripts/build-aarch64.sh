@@ -100,10 +100,11 @@ unit_failed=0
 if [ "$run_tests" -eq 1 ]; then
   say "running unit tests under $qemu"
   # Only the unit-test executables were built: the entries of the others (integration
-  # tests, tests that start RGW or other peers) are excluded by label and name.
+  # tests, tests that start RGW or other peers, the chaos and soak runs, which drive host
+  # processes) are excluded by label and name.
   # A failure is reported at the end: the smoke test, the sizes and the package are still
   # worth having.
-  (cd "$build" && ctest -j2 --output-on-failure --timeout 600 -LE 'integration|peers' \
+  (cd "$build" && ctest -j2 --output-on-failure --timeout 600 -LE 'integration|peers|chaos|soak' \
     -E '_NOT_BUILT$|^s3_test$|[Rr]gw') >"$build/unit-tests.log" 2>&1 || {
     grep -A 30 'tests FAILED' "$build/unit-tests.log" >&2 || tail -n 60 "$build/unit-tests.log" >&2
     say "unit tests failed under $qemu (log: $build/unit-tests.log)"
