@@ -539,26 +539,12 @@ TEST_F(SyncRgwTest, KilledBetweenPutAndMark) {
   AppendSales(100);
   journal_->Close();
   journal_.reset();
-  std::vector<std::string> args = {"/proc/self/exe",
-                                   "--gtest_filter=RgwFailpointChild.UploadUntilTheFailpoint"};
-  std::vector<std::string> env = {"MACHUB_SYNC_CHILD_DIR=" + dir_,
-                                  "MACHUB_SYNC_CHILD_ENDPOINT=" + env_->rgw_->endpoint(),
-                                  "MACHUB_SYNC_CHILD_KEY=" + env_->rgw_->access_key(),
-                                  "MACHUB_SYNC_CHILD_SECRET=" + env_->rgw_->secret_key(),
-                                  "MACHUB_SYNC_CHILD_PREFIX=" + prefix_,
-                                  "MACHUB_FAILPOINT=after_put_before_mark"};
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (!std::string_view(*e).starts_with("MACHUB_")) env.emplace_back(*e);
-  }
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data()), 0);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  int wstatus = testing::RunSelfAsChild(
+      "RgwFailpointChild.UploadUntilTheFailpoint",
+      {"MACHUB_SYNC_CHILD_DIR=" + dir_, "MACHUB_SYNC_CHILD_ENDPOINT=" + env_->rgw_->endpoint(),
+       "MACHUB_SYNC_CHILD_KEY=" + env_->rgw_->access_key(),
+       "MACHUB_SYNC_CHILD_SECRET=" + env_->rgw_->secret_key(),
+       "MACHUB_SYNC_CHILD_PREFIX=" + prefix_, "MACHUB_FAILPOINT=after_put_before_mark"});
   ASSERT_TRUE(WIFSIGNALED(wstatus)) << wstatus;
   ASSERT_EQ(WTERMSIG(wstatus), SIGKILL);
 

@@ -40,6 +40,7 @@
 #include "sync/service.h"
 #include "sync/uploader.h"
 #include "sync/verify.h"
+#include "test_peers.h"
 
 extern char** environ;
 
@@ -1349,23 +1350,9 @@ TEST_F(LocalSyncTest, KilledBetweenPutAndMarkInAChildProcess) {
   journal_->Close();
   journal_.reset();
   // The child: this executable, one test, the failpoint armed.
-  std::vector<std::string> args = {"/proc/self/exe",
-                                   "--gtest_filter=FailpointChild.UploadUntilTheFailpoint"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings = {"MACHUB_SYNC_CHILD_DIR=" + dir_,
-                                          "MACHUB_FAILPOINT=after_put_before_mark"};
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (!std::string_view(*e).starts_with("MACHUB_")) env_strings.emplace_back(*e);
-  }
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data()), 0);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  int wstatus = testing::RunSelfAsChild(
+      "FailpointChild.UploadUntilTheFailpoint",
+      {"MACHUB_SYNC_CHILD_DIR=" + dir_, "MACHUB_FAILPOINT=after_put_before_mark"});
   ASSERT_TRUE(WIFSIGNALED(wstatus)) << wstatus;
   ASSERT_EQ(WTERMSIG(wstatus), SIGKILL);
 

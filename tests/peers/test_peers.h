@@ -65,6 +65,27 @@ inline std::string ShellQuote(const std::string& s) {
 
 // Reaps `pid` if it is a (zombie) child of ours. The daemons of rgw.sh are reparented to
 // us (we are a child subreaper) because the init of some containers never reaps.
+// Runs this test executable again with one --gtest_filter, the `env` entries and every
+// variable of ours except MACHUB_* ones (the child must not inherit a parent's failpoint);
+// returns the child's wait status, or -1 when it could not be started.
+inline int RunSelfAsChild(const std::string& gtest_filter, std::vector<std::string> env) {
+  std::vector<std::string> args = {"/proc/self/exe", "--gtest_filter=" + gtest_filter};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!std::string_view(*e).starts_with("MACHUB_")) env.emplace_back(*e);
+  }
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data()) != 0) {
+    return -1;
+  }
+  int wstatus = 0;
+  return waitpid(pid, &wstatus, 0) == pid ? wstatus : -1;
+}
+
 inline void ReapIfChild(pid_t pid) {
   if (pid > 0) waitpid(pid, nullptr, WNOHANG);
 }
