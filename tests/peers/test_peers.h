@@ -224,8 +224,7 @@ class DynalitePeer {
   explicit DynalitePeer(std::string dir) : dir_(std::move(dir)) {}
   bool Run(const std::string& verb) {
     return RunShell("DYNALITE_WATCH_PID=" + std::to_string(getpid()) + " " +
-                        ShellQuote(MACHUB_PEERS_DYNALITE_SH) + " " + verb + " " +
-                        ShellQuote(dir_),
+                        ShellQuote(MACHUB_PEERS_DYNALITE_SH) + " " + verb + " " + ShellQuote(dir_),
                     nullptr) == 0;
   }
   bool LoadEnv() {
