@@ -271,8 +271,9 @@ std::vector<ConfigKey> BuildKeys() {
                          "With no token configured at all, create one for terminal T01 and "
                          "print it once with a curl example"));
   // [sync]: uploads to S3 (or a local folder standing in for it) and the catalog download.
-  keys.push_back(BoolKey("sync.enabled", &Config::sync_enabled,
-                         "Upload the journal (false: keep everything local, backlog still reported)"));
+  keys.push_back(
+      BoolKey("sync.enabled", &Config::sync_enabled,
+              "Upload the journal (false: keep everything local, backlog still reported)"));
   keys.push_back(StringKey("sync.bucket", &Config::sync_bucket,
                            "S3 bucket; empty: upload to the local folder sync.dir instead"));
   keys.push_back(StringKey("sync.endpoint", &Config::sync_endpoint,
@@ -280,31 +281,35 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(StringKey("sync.region", &Config::sync_region, "AWS region of the bucket"));
   keys.push_back(StringKey("sync.addressing", &Config::sync_addressing,
                            "auto, path or virtual (bucket in the host name)"));
-  keys.push_back(StringKey("sync.dir", &Config::sync_dir,
-                           "Local folder standing in for S3 when no bucket is set; empty: <data_dir>/s3"));
+  keys.push_back(
+      StringKey("sync.dir", &Config::sync_dir,
+                "Local folder standing in for S3 when no bucket is set; empty: <data_dir>/s3"));
   keys.push_back(StringKey("sync.prefix", &Config::sync_prefix,
                            "Key prefix: <prefix>/sales/store=<store_id>/... (may be empty)"));
   keys.push_back(StringKey("sync.ca_file", &Config::sync_ca_file,
                            "PEM CA bundle for https endpoints; empty: the system's"));
   keys.push_back(StringKey("sync.access_key_id", &Config::sync_access_key_id,
-                           "Explicit AWS access key id; empty: environment, shared files, or container (Greengrass TES) credentials"));
+                           "Explicit AWS access key id; empty: environment, shared files, or "
+                           "container (Greengrass TES) credentials"));
   keys.push_back(SecretKey(StringKey("sync.secret_access_key", &Config::sync_secret_access_key,
                                      "Explicit AWS secret access key (never logged)")));
   keys.push_back(SecretKey(StringKey("sync.session_token", &Config::sync_session_token,
                                      "Explicit AWS session token (never logged)")));
   keys.push_back(StringKey("sync.format", &Config::sync_format, "Object format: jsonl or csv"));
-  keys.push_back(IntKey("sync.gzip_level", &Config::sync_gzip_level, 1, 9,
-                        "gzip level of uploaded objects"));
+  keys.push_back(
+      IntKey("sync.gzip_level", &Config::sync_gzip_level, 1, 9, "gzip level of uploaded objects"));
   keys.push_back(IntKey("sync.batch_max_sales", &Config::sync_batch_max_sales, 1, 1'000'000,
                         "Most sales in one S3 object"));
   keys.push_back(IntKey("sync.batch_max_bytes", &Config::sync_batch_max_bytes, 1024, 15LL << 20,
                         "Most raw (uncompressed) bytes in one S3 object"));
   keys.push_back(IntKey("sync.batch_max_age_s", &Config::sync_batch_max_age_s, 0, 86400,
                         "A batch is cut when its oldest sale is this old"));
-  keys.push_back(StringKey("sync.conditional_put", &Config::sync_conditional_put,
-                           "auto, on or off: whether the store honours If-None-Match (off: HEAD before PUT)"));
-  keys.push_back(IntKey("sync.bandwidth_limit_bytes_per_s", &Config::sync_bandwidth_limit_bytes_per_s,
-                        0, 1LL << 40, "Upload bandwidth cap (0: none)"));
+  keys.push_back(
+      StringKey("sync.conditional_put", &Config::sync_conditional_put,
+                "auto, on or off: whether the store honours If-None-Match (off: HEAD before PUT)"));
+  keys.push_back(IntKey("sync.bandwidth_limit_bytes_per_s",
+                        &Config::sync_bandwidth_limit_bytes_per_s, 0, 1LL << 40,
+                        "Upload bandwidth cap (0: none)"));
   keys.push_back(IntKey("sync.probe_interval_ms", &Config::sync_probe_interval_ms, 100, 60'000,
                         "While offline, how often a cheap probe checks the store"));
   keys.push_back(IntKey("sync.backoff_cap_ms", &Config::sync_backoff_cap_ms, 100, kHour,
@@ -313,14 +318,33 @@ std::vector<ConfigKey> BuildKeys() {
                         "Retry period after a non-retryable error (auth, configuration)"));
   keys.push_back(IntKey("sync.request_timeout_ms", &Config::sync_request_timeout_ms, 1000, kHour,
                         "Longest one S3 request may take"));
-  keys.push_back(IntKey("sync.retention_days", &Config::sync_retention_days, 0, 3650,
-                        "Uploaded sales older than this are pruned (0: keep forever); unsynced sales never are"));
-  keys.push_back(IntKey("sync.min_free_disk_mb", &Config::sync_min_free_disk_mb, 0, 1LL << 30,
-                        "Below this much free disk, uploaded sales are pruned first, whatever their age"));
+  keys.push_back(IntKey(
+      "sync.retention_days", &Config::sync_retention_days, 0, 3650,
+      "Uploaded sales older than this are pruned (0: keep forever); unsynced sales never are"));
+  keys.push_back(
+      IntKey("sync.min_free_disk_mb", &Config::sync_min_free_disk_mb, 0, 1LL << 30,
+             "Below this much free disk, uploaded sales are pruned first, whatever their age"));
   keys.push_back(IntKey("sync.min_free_disk_percent", &Config::sync_min_free_disk_percent, 0, 90,
                         "Same, as a percentage of the filesystem"));
-  keys.push_back(IntKey("sync.catalog_interval_s", &Config::sync_catalog_interval_s, 0, 86400,
-                        "How often the catalog is fetched (conditional GET); 0: never, serve the local copy"));
+  keys.push_back(
+      IntKey("sync.catalog_interval_s", &Config::sync_catalog_interval_s, 0, 86400,
+             "How often the catalog is fetched (conditional GET); 0: never, serve the local copy"));
+  // [sync.dynamodb]: the second sink (docs/DYNAMODB.md).
+  keys.push_back(
+      BoolKey("sync.dynamodb.enabled", &Config::dynamodb_enabled,
+              "Also copy every journal entry into DynamoDB (own progress, independent of S3)"));
+  keys.push_back(StringKey("sync.dynamodb.endpoint", &Config::dynamodb_endpoint,
+                           "DynamoDB endpoint URL; empty: AWS for sync.dynamodb.region"));
+  keys.push_back(StringKey("sync.dynamodb.region", &Config::dynamodb_region,
+                           "AWS region of the DynamoDB tables"));
+  keys.push_back(StringKey("sync.dynamodb.sales_table", &Config::dynamodb_sales_table,
+                           "Sales table: one item per journal entry (PK store_id, SK seq)"));
+  keys.push_back(StringKey("sync.dynamodb.stores_table", &Config::dynamodb_stores_table,
+                           "Stores table: one item per store, the fleet's dashboard data"));
+  keys.push_back(IntKey("sync.dynamodb.stores_interval_s", &Config::dynamodb_stores_interval_s, 1,
+                        86400, "The stores item is updated at most this often"));
+  keys.push_back(IntKey("sync.dynamodb.request_timeout_ms", &Config::dynamodb_request_timeout_ms,
+                        1000, kHour, "Longest one DynamoDB request may take"));
   return keys;
 }
 

@@ -95,6 +95,15 @@ struct Config {
   int64_t sync_min_free_disk_mb = 256;
   int64_t sync_min_free_disk_percent = 5;
   int64_t sync_catalog_interval_s = 300;
+  // The DynamoDB sink (docs/DYNAMODB.md): table [sync.dynamodb]; off by default. Uses the
+  // same credentials as S3 (sync.access_key_id ... or the default chain).
+  bool dynamodb_enabled = false;
+  std::string dynamodb_endpoint;  // empty: AWS for dynamodb.region
+  std::string dynamodb_region = "us-east-1";
+  std::string dynamodb_sales_table = "machub-sales";
+  std::string dynamodb_stores_table = "machub-stores";
+  int64_t dynamodb_stores_interval_s = 60;
+  int64_t dynamodb_request_timeout_ms = 30000;
 
   // Derived from `listen` (kept in step by LoadConfig): the IP literal without brackets
   // ("::1") and the port (0: any free port).

@@ -462,6 +462,13 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"sync.min_free_disk_mb", "64"},
       {"sync.min_free_disk_percent", "2"},
       {"sync.catalog_interval_s", "60"},
+      {"sync.dynamodb.enabled", "true"},
+      {"sync.dynamodb.endpoint", "http://127.0.0.1:8000"},
+      {"sync.dynamodb.region", "eu-west-1"},
+      {"sync.dynamodb.sales_table", "pos-sales"},
+      {"sync.dynamodb.stores_table", "pos-stores"},
+      {"sync.dynamodb.stores_interval_s", "30"},
+      {"sync.dynamodb.request_timeout_ms", "5000"},
   };
   for (const ConfigKey& key : ConfigKeys()) {
     ASSERT_TRUE(values.count(key.name)) << "add a test value for new key " << key.name;

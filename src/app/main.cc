@@ -28,11 +28,11 @@
 
 #include "app/config.h"
 #include "app/config_cli.h"
-#include "app/sync_wiring.h"
 #include "app/greengrass_check.h"
 #include "app/http_client.h"
 #include "app/loadgen.h"
 #include "app/serve.h"
+#include "app/sync_wiring.h"
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/time_format.h"
@@ -470,7 +470,8 @@ int Main(int argc, char** argv) {
   bool requeue_quarantined = false;
   int64_t give_up_after_ms = 60000;
   CLI::App* sync_cmd = app.add_subcommand(
-      "sync", "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
+      "sync",
+      "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
   sync_flags.Register(sync_cmd);
   sync_cmd->add_flag("--once", sync_once, "Upload everything not yet uploaded, then exit");
   sync_cmd->add_flag("--requeue-quarantined", requeue_quarantined,
@@ -502,6 +503,22 @@ int Main(int argc, char** argv) {
       if (!verify_bucket.empty()) config->sync_bucket = verify_bucket;
       if (!verify_dir.empty()) config->sync_dir = verify_dir;
       return RunVerify(*config);
+    };
+  });
+
+  // dynamodb create-tables: the two tables of the DynamoDB sink (docs/DYNAMODB.md)
+  ConfigFlags dynamo_flags;
+  CLI::App* dynamo_cmd = app.add_subcommand("dynamodb", "DynamoDB sink administration");
+  dynamo_cmd->require_subcommand(1);
+  CLI::App* create_tables = dynamo_cmd->add_subcommand(
+      "create-tables",
+      "Create the sales and stores tables (on-demand billing) and wait until they are ACTIVE");
+  dynamo_flags.Register(create_tables);
+  create_tables->callback([&] {
+    run = [&]() -> int {
+      auto config = LoadConfig(dynamo_flags.Inputs());
+      if (!config.ok()) return Fail(kExitUsage, config.status().message());
+      return RunDynamoCreateTables(*config);
     };
   });
 

@@ -256,7 +256,22 @@ int RunServe(const Config& config) {
 
   // Sync: S3, or the local folder standing in for it (<data_dir>/s3 by default).
   const sync::SyncConfig sync_config = MakeSyncConfig(config);
-  auto sync_service = sync::SyncService::Create(sync_config, config.store_id, journal->get(),
+  // The DynamoDB sink (off by default) has its own progress; the S3 uploader's pruning must
+  // keep every entry it has not written yet, so the uploader sees a prune-guarded journal.
+  auto dynamo = MakeDynamoWiring(config, journal->get());
+  if (!dynamo.ok()) {
+    core::LogError("dynamodb_config_invalid", {{"error", dynamo.status().message()}});
+    (*journal)->Close();
+    return 2;
+  }
+  std::unique_ptr<journal::Journal> guarded;
+  journal::Journal* sync_journal = journal->get();
+  if (*dynamo) {
+    sync::DynamoSink* sink = (*dynamo)->sink.get();
+    guarded = MakePruneGuard(journal->get(), [sink] { return sink->PruneLimit(); });
+    sync_journal = guarded.get();
+  }
+  auto sync_service = sync::SyncService::Create(sync_config, config.store_id, sync_journal,
                                                 &metrics, &core::SystemClock());
   if (!sync_service.ok()) {
     core::LogError("sync_config_invalid", {{"error", sync_service.status().message()}});
@@ -286,7 +301,28 @@ int RunServe(const Config& config) {
   }
   http::StatusProviders providers;
   sync::SyncService* sync_ptr = sync_service->get();
-  providers.cloud = [sync_ptr] { return sync_ptr->CloudStatusJson(); };
+  sync::DynamoSink* dynamo_sink = *dynamo ? (*dynamo)->sink.get() : nullptr;
+  providers.cloud = [sync_ptr, dynamo_sink] {
+    if (dynamo_sink == nullptr) return sync_ptr->CloudStatusJson();
+    // The S3 state as before, plus a "dynamodb" member with the second sink's progress.
+    nlohmann::json cloud = nlohmann::json::parse(sync_ptr->CloudStatusJson(), nullptr, false);
+    if (!cloud.is_object()) cloud = nlohmann::json::object();
+    const sync::DynamoSinkStatus d = dynamo_sink->status();
+    cloud["dynamodb"] = {{"state", d.state},
+                         {"cursor", d.cursor},
+                         {"last_seq", d.last_seq},
+                         {"backlog", d.backlog()},
+                         {"written", d.written},
+                         {"replayed", d.replayed},
+                         {"throttled", d.throttled},
+                         {"retryable_errors", d.retryable_errors},
+                         {"unprocessed", d.unprocessed},
+                         {"oversized", d.oversized},
+                         {"last_success_ms", d.last_success_ms},
+                         {"stores_updated_ms", d.stores_updated_ms},
+                         {"last_error", d.last_error}};
+    return cloud.dump();
+  };
   providers.backlog = [sync_ptr] { return sync_ptr->BacklogJson(); };
   if (catalog) {
     sync::CatalogFetcher* c = catalog.get();
@@ -352,6 +388,29 @@ int RunServe(const Config& config) {
   }
 
   (*sync_service)->Start();
+  if (*dynamo) {
+    // The stores item also carries the S3 side's state and backlog figures (scalars only).
+    (*dynamo)->sink->SetStoreAttributes([sync_ptr] {
+      nlohmann::json out = nlohmann::json::object();
+      auto add = [&out](const std::string& prefix, const std::string& text) {
+        nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+        if (!j.is_object()) return;
+        for (const auto& [name, v] : j.items()) {
+          if (v.is_string() && !v.get_ref<const std::string&>().empty()) {
+            out[prefix + name] = {{"S", v}};
+          } else if (v.is_number_integer()) {
+            out[prefix + name] = {{"N", std::to_string(v.get<int64_t>())}};
+          } else if (v.is_boolean()) {
+            out[prefix + name] = {{"BOOL", v}};
+          }
+        }
+      };
+      add("s3_", sync_ptr->CloudStatusJson());
+      add("backlog_", sync_ptr->BacklogJson());
+      return out;
+    });
+    (*dynamo)->sink->Start();
+  }
   if (catalog && catalog_store && config.sync_catalog_interval_s > 0) {
     if (Status st = catalog->Start(config.sync_catalog_interval_s * 1000); !st.ok()) {
       core::LogError("catalog_start_failed", {{"error", st.message()}});
@@ -389,6 +448,7 @@ int RunServe(const Config& config) {
   api.SetConnectionsSource({});
   if (catalog) catalog->Stop();
   (*sync_service)->Stop();  // before the journal closes: the uploader writes through it
+  dynamo->reset();          // stops the DynamoDB sink (a request in flight is cancelled)
   (*journal)->Close();
   if (!config.ready_file.empty()) ::unlink(config.ready_file.c_str());
   core::LogInfo("stopped");

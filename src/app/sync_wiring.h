@@ -2,9 +2,14 @@
 // The bridge between configuration (config.h) and the sync module (src/sync): builds a
 // sync::SyncConfig from the [sync] keys, and the `machub sync` / `machub verify` commands.
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "app/config.h"
+#include "cloud/dynamodb_client.h"
+#include "journal/journal.h"
+#include "sync/dynamo_sink.h"
 #include "sync/service.h"
 
 namespace machub::app {
@@ -21,5 +26,32 @@ int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_
 // `machub verify`: reads every object back and checks it (sync/verify.h). Prints the
 // summary as JSON; exit 0 when clean, 1 on any gap, duplicate, break or mismatch.
 int RunVerify(const Config& config);
+
+// The DynamoDB sink of a hub (sync.dynamodb.enabled), with what it owns. Progress in
+// <data_dir>/dynamodb.progress. Credentials as for S3 (explicit sync.* keys, else the
+// default chain). Destroy after the sink's thread stopped (the destructor stops it).
+struct DynamoWiring {
+  std::unique_ptr<cloud::CredentialsProvider> credentials;
+  std::unique_ptr<cloud::DynamoDbClient> client;
+  std::unique_ptr<sync::FileDynamoProgressStore> progress;
+  std::unique_ptr<sync::DynamoSink> sink;
+  std::atomic<bool> cancel{false};
+  ~DynamoWiring();
+};
+
+// Null (and OK) when the sink is disabled. kInvalidArgument for bad configuration.
+Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
+                                                       journal::Journal* journal);
+
+// A Journal that forwards every call to `inner` and limits Prune so that no entry above
+// limit() is deleted (a second sink's progress): max_sales is cut to limit() - anchor.
+// Not owned: `inner` must outlive it.
+std::unique_ptr<journal::Journal> MakePruneGuard(journal::Journal* inner,
+                                                 std::function<int64_t()> limit);
+
+// `machub dynamodb create-tables`: creates the sales table (PK store_id S, SK seq N, GSI
+// by_entry_id) and the stores table (PK store_id S), on-demand billing, and waits until
+// both are ACTIVE. Existing tables are fine. Exit 0 done, 1 network, 2 other errors.
+int RunDynamoCreateTables(const Config& config);
 
 }  // namespace machub::app

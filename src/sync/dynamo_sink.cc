@@ -256,12 +256,63 @@ Result<int64_t> DynamoSink::Step(int max_attempts) {
   return last - start;
 }
 
+Status DynamoSink::UpdateStoreItem() {
+  if (options_.stores_table.empty()) return Status::Ok();
+  DynamoSinkStatus st = status();
+  const int64_t now = clock_->NowMs();
+  json values = {{":u", {{"N", std::to_string(now)}}},
+                 {":v", {{"S", MACHUB_VERSION}}},
+                 {":ls", {{"N", std::to_string(st.last_seq)}}},
+                 {":c", {{"N", std::to_string(st.cursor)}}},
+                 {":b", {{"N", std::to_string(st.backlog())}}},
+                 {":st", {{"S", st.state}}},
+                 {":ds", {{"N", std::to_string(st.last_success_ms)}}}};
+  json names = {{"#u", "updated_at_ms"},
+                {"#v", "version"},
+                {"#ls", "last_seq"},
+                {"#c", "dynamodb_cursor"},
+                {"#b", "dynamodb_backlog"},
+                {"#st", "dynamodb_state"},
+                {"#ds", "dynamodb_last_success_ms"}};
+  std::string update = "SET #u = :u, #v = :v, #ls = :ls, #c = :c, #b = :b, #st = :st, #ds = :ds";
+  if (options_.store_attributes) {
+    json extra = options_.store_attributes();
+    int i = 0;
+    for (const auto& [name, value] : extra.items()) {
+      std::string n = "#x" + std::to_string(i), v = ":x" + std::to_string(i);
+      names[n] = name;
+      values[v] = value;
+      update += ", " + n + " = " + v;
+      ++i;
+    }
+  }
+  cloud::DynamoError error;
+  // An older update that arrives late never replaces a newer one.
+  Status result =
+      client_->UpdateItem(options_.stores_table, {{"store_id", {{"S", options_.store_id}}}}, update,
+                          "attribute_not_exists(#u) OR #u <= :u", names, values, &error);
+  if (result.ok() || error.kind == cloud::DynamoErrorKind::kConditionFailed) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_.stores_updated_ms = now;
+    return Status::Ok();
+  }
+  return result;
+}
+
 void DynamoSink::Run() {
   int failures = 0;
+  int64_t last_stores_try = 0;
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stop_) return;
+    }
+    if (!options_.stores_table.empty() &&
+        clock_->NowMs() - last_stores_try >= options_.stores_interval_ms) {
+      last_stores_try = clock_->NowMs();
+      if (Status st = UpdateStoreItem(); !st.ok()) {
+        core::LogWarn("dynamodb_stores_update_failed", {{"error", st.message()}});
+      }
     }
     // Retryable errors are retried inside the step (backoff) until Stop.
     Result<int64_t> moved = Step(1 << 30);

@@ -33,6 +33,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -83,6 +84,15 @@ struct DynamoSinkOptions {
   int64_t idle_poll_ms = 1000;         // nothing to write: look again after this
   const core::Clock* clock = nullptr;  // null: the system clock
   RandomSource random;                 // empty: DefaultRandomSource()
+  // The stores table (one item per store, key store_id): updated by the sink's thread at
+  // most every stores_interval_ms (empty table name: never). The item holds the sink's own
+  // figures (last_seq, dynamodb_cursor, dynamodb_backlog, dynamodb_state,
+  // dynamodb_last_success_ms, updated_at_ms, version) plus whatever store_attributes returns
+  // (attribute name -> DynamoDB attribute value; the S3 side's state, today's totals, day
+  // summaries once they exist: the hook of docs/DYNAMODB.md). Called on the sink's thread.
+  std::string stores_table;
+  int64_t stores_interval_ms = 60000;
+  std::function<nlohmann::json()> store_attributes;
 };
 
 struct DynamoSinkStatus {
@@ -97,7 +107,8 @@ struct DynamoSinkStatus {
   int64_t retryable_errors = 0;  // throttling, 5xx, network
   int64_t oversized = 0;         // items written with lines/payments omitted
   int64_t last_success_ms = 0;
-  std::string last_error;  // never a secret
+  int64_t stores_updated_ms = 0;  // last successful stores item update
+  std::string last_error;         // never a secret
   int64_t backlog() const { return last_seq > cursor ? last_seq - cursor : 0; }
 };
 
@@ -113,10 +124,18 @@ class DynamoSink {
   // were exhausted: max_attempts per request).
   Result<int64_t> Step(int max_attempts = 8);
 
+  // Replaces options.store_attributes; call before Start().
+  void SetStoreAttributes(std::function<nlohmann::json()> attributes) {
+    options_.store_attributes = std::move(attributes);
+  }
+
   void Start();
   void Stop();
 
   DynamoSinkStatus status() const;
+  // Writes the stores item now (the thread calls it every stores_interval_ms).
+  Status UpdateStoreItem();
+
   // Every entry above this seq must stay in the journal.
   int64_t PruneLimit() const;
 
