@@ -1,0 +1,196 @@
+// The DynamoDB sink with the real binary and a real dynalite: sales during a DynamoDB
+// outage and three SIGKILLs of the hub, then every acknowledged sale is in the sales table
+// exactly once (read back with Debian's awscli, not with the hub's client), the stores item
+// shows the final state, and the S3 side (the local folder sink) verifies.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "harness.h"
+#include "test_peers.h"
+
+namespace machub::testing {
+namespace {
+
+using nlohmann::json;
+
+// Debian's awscli (scripts/install-deps.sh --test); another `aws` on PATH otherwise.
+std::string AwsBinary() {
+  if (access("/usr/bin/aws", X_OK) == 0) return "/usr/bin/aws";
+  return std::system("command -v aws >/dev/null 2>&1") == 0 ? "aws" : "";
+}
+
+// `aws dynamodb <args> --endpoint-url E --output json`, parsed; null on failure.
+json Aws(const std::string& endpoint, std::vector<std::string> args) {
+  std::vector<std::string> argv = {AwsBinary(), "dynamodb"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--endpoint-url", endpoint, "--output", "json"});
+  CommandResult r = RunCommand(argv, 60);
+  if (r.exit_code != 0) return json();
+  // The output file also gets stderr (notices of some awscli versions): JSON from '{'.
+  size_t brace = r.out.find('{');
+  if (brace == std::string::npos) return json();
+  return json::parse(r.out.substr(brace), nullptr, false);
+}
+
+std::vector<std::pair<std::string, int64_t>> ScanSales(const std::string& endpoint) {
+  json out = Aws(endpoint, {"scan", "--table-name", "machub-sales", "--projection-expression",
+                            "entry_id, seq, store_id"});
+  std::vector<std::pair<std::string, int64_t>> items;
+  if (!out.is_object()) return items;
+  for (const auto& item : out.value("Items", json::array())) {
+    items.emplace_back(item["entry_id"]["S"].get<std::string>(),
+                       std::stoll(item["seq"]["N"].get<std::string>()));
+  }
+  return items;
+}
+
+int64_t JournalLastSeq(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  int64_t last = -1;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM sales", -1, &st, nullptr) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      last = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return last;
+}
+
+TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
+  if (AwsBinary().empty()) GTEST_SKIP() << "awscli not installed (scripts/install-deps.sh --test)";
+  TempDir dir;
+  std::string why;
+  auto dynalite = DynalitePeer::Start(dir.Join("dynalite"), &why);
+  if (!dynalite) GTEST_SKIP() << "dynalite not available: " << why;
+  const std::string endpoint = dynalite->endpoint();
+  // Dummy credentials for the hub and for awscli (dynalite checks no signature).
+  setenv("AWS_ACCESS_KEY_ID", "MACHUBDYNAMOTEST0000", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "machubDynamoTestSecret000000000000000000", 1);
+  setenv("AWS_DEFAULT_REGION", "us-east-1", 1);
+  setenv("AWS_PAGER", "", 1);
+
+  CommandResult created =
+      RunCommand({MachubBinary(), "dynamodb", "create-tables", "--sync-dynamodb-endpoint", endpoint,
+                  "--data-dir", dir.Join("data")});
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+
+  auto terminals = MakeTerminals(4);
+  std::string tokens = dir.Join("tokens.txt");
+  WriteTokensFile(tokens, terminals);
+  std::string acked = dir.Join("acked.txt");
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  o.log_path = dir.Join("hub.log");
+  o.env = {{"MACHUB_SYNC_DYNAMODB_ENABLED", "true"},
+           {"MACHUB_SYNC_DYNAMODB_ENDPOINT", endpoint},
+           {"MACHUB_SYNC_DYNAMODB_STORES_INTERVAL_S", "1"},
+           {"MACHUB_SYNC_DYNAMODB_REQUEST_TIMEOUT_MS", "2000"},
+           {"MACHUB_SYNC_BACKOFF_CAP_MS", "1000"},
+           {"MACHUB_SYNC_BATCH_MAX_AGE_S", "1"}};
+  auto hub = Hub::Start(o);
+  o.port = hub->port();
+
+  ChildProcess loadgen(
+      {MachubBinary(), "loadgen", "--url", hub->url(), "--tokens", tokens, "--terminals", "4",
+       "--duration", "600", "--acked", acked, "--retry-percent", "5", "--seed", "11"},
+      dir.Join("loadgen.log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // DynamoDB goes away; sales go on, the hub is killed twice during the outage.
+  ASSERT_TRUE(dynalite->Outage());
+  for (int i = 0; i < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    hub->Kill();
+    hub = Hub::Start(o);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(dynalite->Resume());
+  // The third kill while the sink drains the backlog.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  hub->Kill();
+  hub = Hub::Start(o);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  loadgen.Signal(SIGTERM);
+  ASSERT_EQ(loadgen.Wait(std::chrono::seconds(30)), 0) << "see " << loadgen.log_path();
+
+  std::set<std::string> acked_ids;
+  {
+    std::ifstream in(acked);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) acked_ids.insert(line);
+    }
+  }
+  ASSERT_GT(acked_ids.size(), 50u) << "too little load to prove anything";
+  const int64_t last_seq = JournalLastSeq(o.data_dir + "/journal.db");
+  ASSERT_GE(last_seq, static_cast<int64_t>(acked_ids.size()));
+
+  // The sink catches up: the table holds exactly the journal's entries.
+  std::vector<std::pair<std::string, int64_t>> items;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        items = ScanSales(endpoint);
+        return static_cast<int64_t>(items.size()) >= last_seq;
+      },
+      std::chrono::seconds(60)))
+      << items.size() << " items for " << last_seq << " entries; see " << o.log_path;
+  std::map<std::string, int> per_id;
+  std::set<int64_t> seqs;
+  for (const auto& [id, seq] : items) {
+    ++per_id[id];
+    seqs.insert(seq);
+  }
+  EXPECT_EQ(static_cast<int64_t>(items.size()), last_seq);
+  EXPECT_EQ(static_cast<int64_t>(seqs.size()), last_seq);
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), last_seq);
+  for (const auto& id : acked_ids) {
+    EXPECT_EQ(per_id[id], 1) << "acknowledged sale " << id;
+  }
+
+  // An entry found by its id through the GSI.
+  const std::string some_id = *acked_ids.begin();
+  json by_id =
+      Aws(endpoint, {"query", "--table-name", "machub-sales", "--index-name", "by_entry_id",
+                     "--key-condition-expression", "entry_id = :e", "--expression-attribute-values",
+                     json{{":e", {{"S", some_id}}}}.dump()});
+  ASSERT_TRUE(by_id.is_object());
+  EXPECT_EQ(by_id["Count"], 1);
+
+  // The stores item reaches the final state.
+  json store;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        store = Aws(endpoint, {"get-item", "--table-name", "machub-stores", "--key",
+                               R"({"store_id":{"S":"S001"}})", "--consistent-read"});
+        return store.is_object() && store.contains("Item") &&
+               store["Item"]["dynamodb_cursor"]["N"] == std::to_string(last_seq) &&
+               store["Item"]["last_seq"]["N"] == std::to_string(last_seq);
+      },
+      std::chrono::seconds(20)))
+      << store.dump();
+  EXPECT_EQ(store["Item"]["dynamodb_backlog"]["N"], "0");
+
+  // The S3 side (local folder) is unaffected: everything uploaded and verifiable.
+  ASSERT_EQ(hub->Terminate(), 0);
+  CommandResult verify =
+      RunCommand({MachubBinary(), "verify", "--data-dir", o.data_dir, "--dir", o.data_dir + "/s3"});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+}
+
+}  // namespace
+}  // namespace machub::testing
