@@ -232,6 +232,10 @@ std::vector<ConfigKey> BuildKeys() {
                            "certificate signed by it, and a terminal's token is accepted only "
                            "with a certificate whose subject CN or a DNS/URI SAN is its "
                            "terminal id (else 403)"));
+  keys.push_back(IntKey("tls_reload_s", &Config::tls_reload_s, 0, 86400,
+                        "How often (seconds, on a new connection) tls_cert and tls_key are "
+                        "checked; a renewed pair is used for new connections without a "
+                        "restart. 0: read once at start"));
   keys.push_back(IntKey("body_limit_bytes", &Config::body_limit_bytes, 1024, 64 << 20,
                         "Largest request body; larger gets 413 payload_too_large"));
   keys.push_back(IntKey("header_limit_bytes", &Config::header_limit_bytes, 1024, 1 << 20,

@@ -419,6 +419,7 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"tls_cert", "/c.pem"},
       {"tls_key", "/k.pem"},
       {"tls_client_ca", "/ca.pem"},
+      {"tls_reload_s", "5"},
       {"body_limit_bytes", "4096"},
       {"header_limit_bytes", "2048"},
       {"read_timeout_ms", "1000"},

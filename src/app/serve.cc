@@ -314,6 +314,7 @@ int RunServe(const Config& config) {
   sopts.tls_cert_file = config.tls_cert;
   sopts.tls_key_file = config.tls_key;
   sopts.tls_client_ca_file = config.tls_client_ca;
+  sopts.tls_reload_check_ms = config.tls_reload_s * 1000;
   auto server = http::Server::Start(sopts, [&api](http::Request&& request, http::Respond respond) {
     api.Handle(std::move(request), std::move(respond));
   });
