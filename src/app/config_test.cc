@@ -420,6 +420,8 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"tls_key", "/k.pem"},
       {"tls_client_ca", "/ca.pem"},
       {"tls_reload_s", "5"},
+      {"tls_auto", "true"},
+      {"tls_hosts", "hub.lan,10.0.0.2"},
       {"body_limit_bytes", "4096"},
       {"header_limit_bytes", "2048"},
       {"read_timeout_ms", "1000"},

@@ -8,7 +8,8 @@
 #   3. openssl s_client verifies the chain and the host name (Verify return code: 0);
 #   4. running tls init again keeps the CA (same fingerprint) and renews the server
 #      certificate; the running hub (tls_reload_s = 1) serves the new one to new
-#      connections within a few seconds, without a restart, and curl --cacert still works.
+#      connections within a few seconds, without a restart, and curl --cacert still works;
+#   5. tls_auto on a fresh data folder serves HTTPS at once; a restart keeps the CA.
 # Usage: tests/deploy/tls_test.sh BINARY
 set -eu
 bin="$1"
@@ -109,4 +110,34 @@ status=0
 wait "$pid" || status=$?
 pid=""
 [ "$status" -eq 0 ] || fail "machub exited with status $status after SIGTERM"
-echo "tls_test.sh: tls init, curl --cacert (name, IP), s_client verify, renewal reloaded without a restart: ok"
+# tls_auto (what the Greengrass recipe sets): a fresh data folder serves HTTPS at once with
+# a certificate from a new store CA; a restart keeps that CA.
+mkdir -p "$tmp/auto"
+start_auto() {
+  rm -f "$tmp/ready"
+  "$bin" serve --data-dir "$tmp/auto" --listen 127.0.0.1:0 --ready-file "$tmp/ready" \
+    --demo-token false --terminal-tokens "T01:$hash" --tls-auto true \
+    --tls-hosts 'localhost, 127.0.0.1' --log-level warn >"$tmp/hub.log" 2>&1 &
+  pid=$!
+  i=0
+  while [ ! -s "$tmp/ready" ]; do
+    kill -0 "$pid" 2>/dev/null || fail "machub (tls_auto) exited before listening"
+    i=$((i + 1))
+    [ "$i" -le 300 ] || fail "machub (tls_auto) did not listen within 30 s"
+    sleep 0.1
+  done
+  port="$(tr -d '\n' <"$tmp/ready")"
+  code="$(curl -sS --cacert "$tmp/auto/tls/ca.pem" -o /dev/null -w '%{http_code}' \
+    "https://localhost:$port/healthz")" || fail "curl --cacert against tls_auto failed"
+  [ "$code" = 200 ] || fail "GET /healthz (tls_auto) answered $code"
+  kill -TERM "$pid"
+  wait "$pid" || fail "machub (tls_auto) did not exit cleanly"
+  pid=""
+}
+start_auto
+ca_first="$(openssl x509 -in "$tmp/auto/tls/ca.pem" -noout -fingerprint -sha256)"
+start_auto
+[ "$(openssl x509 -in "$tmp/auto/tls/ca.pem" -noout -fingerprint -sha256)" = "$ca_first" ] ||
+  fail "a restart with tls_auto replaced the store CA"
+
+echo "tls_test.sh: tls_auto serves HTTPS on a fresh data folder and keeps its CA; tls init, curl --cacert (name, IP), s_client verify, renewal reloaded without a restart: ok"
