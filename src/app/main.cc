@@ -28,15 +28,15 @@
 
 #include "app/config.h"
 #include "app/config_cli.h"
-#include "app/sync_wiring.h"
 #include "app/greengrass_check.h"
 #include "app/http_client.h"
 #include "app/loadgen.h"
 #include "app/serve.h"
+#include "app/sync_wiring.h"
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/time_format.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 
 namespace machub::app {
 namespace {
@@ -85,9 +85,9 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Opens the journal of an existing data folder. Journal::Open would create an empty one;
+// Opens the journal of an existing data folder. SqliteJournal::Open would create an empty one;
 // a tool pointed at the wrong folder should say so instead.
-Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& config) {
+Result<std::unique_ptr<journal::SqliteJournal>> OpenExistingJournal(const Config& config) {
   std::string path = config.data_dir + "/journal.db";
   if (!FileExists(path)) {
     return Status(ErrorCode::kInvalidArgument, "no journal at " + path + " (wrong --data-dir?)");
@@ -96,7 +96,7 @@ Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& conf
   options.path = path;
   options.store_id = config.store_id;
   options.clock_skew_bound_ms = config.clock_skew_bound_s * 1000;
-  return journal::Journal::Open(options);
+  return journal::SqliteJournal::Open(options);
 }
 
 // --- token ---
@@ -470,7 +470,8 @@ int Main(int argc, char** argv) {
   bool requeue_quarantined = false;
   int64_t give_up_after_ms = 60000;
   CLI::App* sync_cmd = app.add_subcommand(
-      "sync", "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
+      "sync",
+      "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
   sync_flags.Register(sync_cmd);
   sync_cmd->add_flag("--once", sync_once, "Upload everything not yet uploaded, then exit");
   sync_cmd->add_flag("--requeue-quarantined", requeue_quarantined,
