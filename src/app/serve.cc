@@ -22,7 +22,7 @@
 #include "core/time_format.h"
 #include "http/api.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 #include "sync/catalog.h"
 #include "sync/service.h"
 
@@ -282,7 +282,7 @@ int RunServe(const Config& given) {
   jopts.metrics = &metrics;
   // 100 ms gave the smallest commit stalls in the measurement of docs/JOURNAL.md.
   jopts.checkpoint_interval_ms = 100;
-  auto journal = journal::Journal::Open(jopts);
+  auto journal = journal::SqliteJournal::Open(jopts);
   if (!journal.ok()) {
     core::LogError("journal_open_failed",
                    {{"path", jopts.path}, {"error", journal.status().message()}});

@@ -216,7 +216,7 @@ Status CheckNoCardNumberInAmounts(const core::Sale& sale) {
 }  // namespace
 
 struct ApiHandler::Impl {
-  Impl(ApiOptions opts, journal::Journal* j, core::MetricsRegistry* m, const core::Clock* c,
+  Impl(ApiOptions opts, journal::SaleJournal* j, core::MetricsRegistry* m, const core::Clock* c,
        StatusProviders s)
       : options(std::move(opts)),
         journal(j),
@@ -228,7 +228,7 @@ struct ApiHandler::Impl {
         start_us(clock->MonotonicUs()) {}
 
   const ApiOptions options;
-  journal::Journal* const journal;
+  journal::SaleJournal* const journal;
   core::MetricsRegistry* const metrics;
   const core::Clock* const clock;
   const StatusProviders status;
@@ -578,7 +578,7 @@ std::string ApiHandler::Impl::StatusJson() {
   return Dump(out);
 }
 
-ApiHandler::ApiHandler(ApiOptions options, journal::Journal* journal,
+ApiHandler::ApiHandler(ApiOptions options, journal::SaleJournal* journal,
                        core::MetricsRegistry* metrics, const core::Clock* clock,
                        StatusProviders status)
     : impl_(
