@@ -29,6 +29,7 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kRateLimited,
   kStorageUnavailable,
+  kCardOverpayment,  // non-cash payments above the total (change only from cash)
   // Internal codes (never expected by a terminal, still stable names).
   kInvalidArgument,  // bad configuration or command-line input
   kIoError,          // a file or socket operation failed
@@ -68,7 +69,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
@@ -95,10 +96,10 @@ class [[nodiscard]] Result {
 #define MACHUB_CONCAT_INNER(a, b) a##b
 #define MACHUB_CONCAT(a, b) MACHUB_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    ::machub::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                \
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    ::machub::Status _st = (expr); \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
