@@ -392,6 +392,19 @@ int RunServe(const Config& given) {
   sopts.tls_key_file = config.tls_key;
   sopts.tls_client_ca_file = config.tls_client_ca;
   sopts.tls_reload_check_ms = config.tls_reload_s * 1000;
+  sopts.first_request_timeout_ms = config.first_request_timeout_ms;
+  sopts.max_connections_per_address = config.max_connections_per_address;
+  sopts.reserved_connections = config.reserved_connections;
+  sopts.header_check = [&api](const http::Request& header) { return api.CheckHeader(header); };
+  sopts.on_early_answer = [&api](int status) { api.CountServerAnswer(status); };
+  sopts.on_refused = [&metrics](std::string_view reason) {
+    metrics
+        .GetCounter("machub_http_connections_refused_total",
+                    "Connections refused at accept, by reason (max_connections, per_address, "
+                    "anonymous)",
+                    {{"reason", std::string(reason)}})
+        .Inc();
+  };
   auto server = http::Server::Start(sopts, [&api](http::Request&& request, http::Respond respond) {
     api.Handle(std::move(request), std::move(respond));
   });
