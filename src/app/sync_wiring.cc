@@ -8,7 +8,7 @@
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 #include "sync/dynamo_items.h"
 #include "sync/verify.h"
 
@@ -71,7 +71,7 @@ int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_
   journal::JournalOptions jopts;
   jopts.path = config.data_dir + "/journal.db";
   jopts.store_id = config.store_id;
-  auto journal = journal::Journal::Open(jopts);
+  auto journal = journal::SqliteJournal::Open(jopts);
   if (!journal.ok()) {
     std::cerr << "machub sync: " << journal.status().ToString() << "\n";
     return journal.status().code() == ErrorCode::kInvalidArgument ? 2 : 1;
@@ -134,66 +134,6 @@ int RunVerify(const Config& config) {
 
 namespace {
 
-class PruneGuardJournal final : public journal::Journal {
- public:
-  PruneGuardJournal(journal::Journal* inner, std::function<int64_t()> limit)
-      : inner_(inner), limit_(std::move(limit)) {}
-  void Append(core::Sale sale, AppendCallback done) override {
-    inner_->Append(std::move(sale), std::move(done));
-  }
-  Result<std::optional<core::StoredSale>> Get(const std::string& id) override {
-    return inner_->Get(id);
-  }
-  Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override {
-    return inner_->List(after_seq, limit);
-  }
-  Result<journal::JournalStats> Stats() override { return inner_->Stats(); }
-  Result<int64_t> VerifyChain() override { return inner_->VerifyChain(); }
-  Status IntegrityCheck() override { return inner_->IntegrityCheck(); }
-  Status Health() const override { return inner_->Health(); }
-  Result<journal::SyncBounds> GetSyncBounds() override { return inner_->GetSyncBounds(); }
-  Result<int64_t> CanonicalBytes(int64_t after_seq, int64_t upto_seq) override {
-    return inner_->CanonicalBytes(after_seq, upto_seq);
-  }
-  Result<std::vector<journal::BatchRecord>> ListBatches(bool unfinished_only,
-                                                        int64_t after_first_seq,
-                                                        int limit) override {
-    return inner_->ListBatches(unfinished_only, after_first_seq, limit);
-  }
-  Result<journal::BatchRecord> RecordBatch(const journal::BatchRecord& batch) override {
-    return inner_->RecordBatch(batch);
-  }
-  Status RecordBatchFailure(int64_t batch_id, const std::string& error) override {
-    return inner_->RecordBatchFailure(batch_id, error);
-  }
-  Status UpdateBatchObject(int64_t batch_id, int64_t raw_bytes, int64_t gz_bytes,
-                           const std::string& sha256_hex, const std::string& md5_hex) override {
-    return inner_->UpdateBatchObject(batch_id, raw_bytes, gz_bytes, sha256_hex, md5_hex);
-  }
-  Status MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms) override {
-    return inner_->MarkBatchUploaded(batch_id, uploaded_at_ms);
-  }
-  Status MarkBatchQuarantined(int64_t batch_id, const std::string& error) override {
-    return inner_->MarkBatchQuarantined(batch_id, error);
-  }
-  Status RequeueBatch(int64_t batch_id) override { return inner_->RequeueBatch(batch_id); }
-  Result<journal::PruneResult> Prune(const journal::PruneRequest& request) override {
-    // Prune deletes a prefix, oldest first, at most max_sales of them: cutting max_sales
-    // to (limit - anchor) keeps every entry above the limit.
-    ASSIGN_OR_RETURN(journal::SyncBounds bounds, inner_->GetSyncBounds());
-    const int64_t allowed = limit_() - bounds.anchor_seq;
-    if (allowed <= 0) return journal::PruneResult{0, bounds.anchor_seq};
-    journal::PruneRequest limited = request;
-    limited.max_sales = std::min(request.max_sales, allowed);
-    return inner_->Prune(limited);
-  }
-  void Close() override { inner_->Close(); }
-
- private:
-  journal::Journal* inner_;
-  std::function<int64_t()> limit_;
-};
-
 Result<std::unique_ptr<cloud::CredentialsProvider>> DynamoCredentials(const Config& config) {
   cloud::CredentialsOptions co;
   co.access_key_id = config.sync_access_key_id;
@@ -223,13 +163,11 @@ DynamoWiring::~DynamoWiring() {
 }
 
 Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
-                                                       journal::Journal* journal) {
+                                                       journal::Ledger* ledger) {
   if (!config.dynamodb_enabled) return std::unique_ptr<DynamoWiring>();
   auto w = std::make_unique<DynamoWiring>();
   ASSIGN_OR_RETURN(w->credentials, DynamoCredentials(config));
   ASSIGN_OR_RETURN(w->client, DynamoClient(config, w->credentials.get(), &w->cancel));
-  w->progress =
-      std::make_unique<sync::FileDynamoProgressStore>(config.data_dir + "/dynamodb.progress");
   sync::DynamoSinkOptions o;
   o.store_id = config.store_id;
   o.sales_table = config.dynamodb_sales_table;
@@ -237,13 +175,9 @@ Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
   o.stores_interval_ms = config.dynamodb_stores_interval_s * 1000;
   o.backoff_cap_ms = config.sync_backoff_cap_ms;
   o.error_retry_ms = config.sync_degraded_retry_s * 1000;
-  w->sink = std::make_unique<sync::DynamoSink>(o, journal, w->client.get(), w->progress.get());
+  w->sink = std::make_unique<sync::DynamoSink>(o, ledger, w->client.get());
+  RETURN_IF_ERROR(w->sink->Register());
   return w;
-}
-
-std::unique_ptr<journal::Journal> MakePruneGuard(journal::Journal* inner,
-                                                 std::function<int64_t()> limit) {
-  return std::make_unique<PruneGuardJournal>(inner, std::move(limit));
 }
 
 int RunDynamoCreateTables(const Config& config) {

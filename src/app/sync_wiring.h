@@ -8,7 +8,7 @@
 
 #include "app/config.h"
 #include "cloud/dynamodb_client.h"
-#include "journal/journal.h"
+#include "journal/ledger.h"
 #include "sync/dynamo_sink.h"
 #include "sync/service.h"
 
@@ -27,27 +27,23 @@ int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_
 // summary as JSON; exit 0 when clean, 1 on any gap, duplicate, break or mismatch.
 int RunVerify(const Config& config);
 
-// The DynamoDB sink of a hub (sync.dynamodb.enabled), with what it owns. Progress in
-// <data_dir>/dynamodb.progress. Credentials as for S3 (explicit sync.* keys, else the
-// default chain). Destroy after the sink's thread stopped (the destructor stops it).
+// The DynamoDB sink of a hub (sync.dynamodb.enabled), with what it owns. Its progress is
+// the ledger's sink cursor "dynamodb", registered here (so Prune keeps what the sink has
+// not written; create the wiring before the S3 uploader starts). Credentials as for S3 (explicit
+// sync.* keys, else the default chain). Destroy after the sink's thread stopped (the destructor
+// stops it).
 struct DynamoWiring {
   std::unique_ptr<cloud::CredentialsProvider> credentials;
   std::unique_ptr<cloud::DynamoDbClient> client;
-  std::unique_ptr<sync::FileDynamoProgressStore> progress;
   std::unique_ptr<sync::DynamoSink> sink;
   std::atomic<bool> cancel{false};
   ~DynamoWiring();
 };
 
-// Null (and OK) when the sink is disabled. kInvalidArgument for bad configuration.
+// Null (and OK) when the sink is disabled. kInvalidArgument for bad configuration; the
+// ledger's errors when the sink cannot be registered.
 Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
-                                                       journal::Journal* journal);
-
-// A Journal that forwards every call to `inner` and limits Prune so that no entry above
-// limit() is deleted (a second sink's progress): max_sales is cut to limit() - anchor.
-// Not owned: `inner` must outlive it.
-std::unique_ptr<journal::Journal> MakePruneGuard(journal::Journal* inner,
-                                                 std::function<int64_t()> limit);
+                                                       journal::Ledger* ledger);
 
 // `machub dynamodb create-tables`: creates the sales table (PK store_id S, SK seq N, GSI
 // by_entry_id) and the stores table (PK store_id S), on-demand billing, and waits until

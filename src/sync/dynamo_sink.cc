@@ -1,6 +1,5 @@
 #include "sync/dynamo_sink.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -31,57 +30,13 @@ void FailpointAfterWrite() {
 #endif
 }
 
-Status FsyncPath(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Status(ErrorCode::kIoError, "open for fsync: " + std::string(strerror(errno)));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status(ErrorCode::kIoError, "fsync: " + std::string(strerror(err)));
-  return Status::Ok();
-}
-
 }  // namespace
 
-Result<DynamoProgress> FileDynamoProgressStore::Load() {
-  std::ifstream in(path_);
-  if (!in) return DynamoProgress{};
-  DynamoProgress p;
-  if (!(in >> p.cursor >> p.inflight) || p.cursor < 0 || p.inflight < p.cursor) {
-    return Status(ErrorCode::kInvalidArgument, "DynamoDB progress file is malformed");
-  }
-  return p;
-}
-
-Status FileDynamoProgressStore::Save(const DynamoProgress& progress) {
-  std::string tmp = path_ + ".tmp";
-  {
-    FILE* f = std::fopen(tmp.c_str(), "w");
-    if (f == nullptr) {
-      return Status(ErrorCode::kIoError, "DynamoDB progress: " + std::string(strerror(errno)));
-    }
-    int n = std::fprintf(f, "%lld %lld\n", static_cast<long long>(progress.cursor),
-                         static_cast<long long>(progress.inflight));
-    bool ok = n > 0 && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-    ok = std::fclose(f) == 0 && ok;
-    if (!ok) return Status(ErrorCode::kIoError, "DynamoDB progress: write failed");
-  }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    return Status(ErrorCode::kIoError, "DynamoDB progress: " + std::string(strerror(errno)));
-  }
-  std::string dir = ".";
-  if (size_t slash = path_.rfind('/'); slash != std::string::npos) {
-    dir = slash == 0 ? "/" : path_.substr(0, slash);
-  }
-  return FsyncPath(dir, O_RDONLY | O_DIRECTORY);
-}
-
-DynamoSink::DynamoSink(DynamoSinkOptions options, journal::Journal* journal,
-                       cloud::DynamoDbClient* client, DynamoProgressStore* progress)
+DynamoSink::DynamoSink(DynamoSinkOptions options, journal::Ledger* ledger,
+                       cloud::DynamoDbClient* client)
     : options_(std::move(options)),
-      journal_(journal),
+      ledger_(ledger),
       client_(client),
-      progress_store_(progress),
       clock_(options_.clock != nullptr ? options_.clock : &core::SystemClock()) {
   if (!options_.random) options_.random = DefaultRandomSource();
   if (options_.read_chunk <= 0) options_.read_chunk = 500;
@@ -89,14 +44,13 @@ DynamoSink::DynamoSink(DynamoSinkOptions options, journal::Journal* journal,
 
 DynamoSink::~DynamoSink() { Stop(); }
 
-Status DynamoSink::Load() {
+Status DynamoSink::Register() {
   if (loaded_) return Status::Ok();
-  ASSIGN_OR_RETURN(progress_, progress_store_->Load());
+  ASSIGN_OR_RETURN(journal::SinkProgress progress, ledger_->RegisterSink(kDynamoSinkName));
+  cursor_ = progress.delivered_seq;
   loaded_ = true;
-  prune_limit_.store(progress_.cursor);
   std::lock_guard<std::mutex> lock(mutex_);
-  status_.cursor = progress_.cursor;
-  status_.inflight = progress_.inflight;
+  status_.cursor = cursor_;
   return Status::Ok();
 }
 
@@ -190,33 +144,29 @@ Status DynamoSink::WriteConditional(const json& item, int max_attempts) {
 }
 
 Result<int64_t> DynamoSink::Step(int max_attempts) {
-  RETURN_IF_ERROR(Load());
+  RETURN_IF_ERROR(Register());
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (status_.state == "integrity_alert") {
       return Status(ErrorCode::kIdConflict, status_.last_error);
     }
   }
-  ASSIGN_OR_RETURN(journal::JournalStats stats, journal_->Stats());
+  ASSIGN_OR_RETURN(journal::SyncBounds bounds, ledger_->GetSyncBounds());
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    status_.last_seq = stats.last_seq;
+    status_.last_seq = bounds.last_seq;
   }
-  const int64_t start = progress_.cursor;
-  // Entries that may have been written before a crash: conditional puts only.
-  const bool replay = progress_.inflight > progress_.cursor;
-  int64_t upto = replay ? progress_.inflight : stats.last_seq;
-  if (upto <= progress_.cursor) {
+  const int64_t start = cursor_;
+  if (bounds.last_seq <= cursor_) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (status_.state != "error") status_.state = "idle";
     return int64_t{0};
   }
-  int limit = static_cast<int>(std::min<int64_t>(options_.read_chunk, upto - progress_.cursor));
-  ASSIGN_OR_RETURN(std::vector<core::StoredSale> entries, journal_->List(progress_.cursor, limit));
+  int limit = static_cast<int>(std::min<int64_t>(options_.read_chunk, bounds.last_seq - cursor_));
+  ASSIGN_OR_RETURN(std::vector<core::StoredSale> entries, ledger_->List(cursor_, limit));
   if (entries.empty()) return int64_t{0};
-  if (entries.front().seq != progress_.cursor + 1) {
-    return Status(ErrorCode::kInternal, "DynamoDB sink: entry " +
-                                            std::to_string(progress_.cursor + 1) +
+  if (entries.front().seq != cursor_ + 1) {
+    return Status(ErrorCode::kInternal, "DynamoDB sink: entry " + std::to_string(cursor_ + 1) +
                                             " is no longer in the journal (pruned too early)");
   }
   std::vector<json> items;
@@ -229,11 +179,11 @@ Result<int64_t> DynamoSink::Step(int max_attempts) {
     items.push_back(std::move(item.item));
   }
   const int64_t last = entries.back().seq;
-  if (replay) {
+  if (replay_) {
     for (const auto& item : items) RETURN_IF_ERROR(WriteConditional(item, max_attempts));
   } else {
-    progress_.inflight = last;
-    RETURN_IF_ERROR(progress_store_->Save(progress_));
+    // From the first request on, a failure leaves this chunk possibly half written.
+    replay_ = true;
     for (size_t i = 0; i < items.size(); i += 25) {
       std::vector<json> chunk(
           items.begin() + static_cast<std::ptrdiff_t>(i),
@@ -242,13 +192,11 @@ Result<int64_t> DynamoSink::Step(int max_attempts) {
     }
     FailpointAfterWrite();
   }
-  progress_.cursor = last;
-  if (progress_.inflight < last) progress_.inflight = last;
-  RETURN_IF_ERROR(progress_store_->Save(progress_));
-  prune_limit_.store(progress_.cursor);
+  RETURN_IF_ERROR(ledger_->AdvanceSinkProgress(kDynamoSinkName, last));
+  cursor_ = last;
+  replay_ = false;
   std::lock_guard<std::mutex> lock(mutex_);
-  status_.cursor = progress_.cursor;
-  status_.inflight = progress_.inflight;
+  status_.cursor = cursor_;
   status_.oversized += oversized;
   status_.state = "ok";
   status_.last_error.clear();
@@ -352,7 +300,5 @@ DynamoSinkStatus DynamoSink::status() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return status_;
 }
-
-int64_t DynamoSink::PruneLimit() const { return prune_limit_.load(); }
 
 }  // namespace machub::sync

@@ -3,19 +3,18 @@
 // into the DynamoDB sales table (dynamo_items.h), exactly once, with its own progress,
 // independent of the S3 uploader (docs/DYNAMODB.md).
 //
-// Progress (DynamoProgress, kept by a DynamoProgressStore, durable):
-//   cursor    every entry with seq <= cursor is in the table;
-//   inflight  >= cursor: entries in (cursor, inflight] may have been written already (a
-//             batch was sent, its cursor move not yet recorded).
-// One step: read up to `read_chunk` entries after the cursor; record inflight = the last
-// of them (durable) BEFORE any write; write them with BatchWriteItem, 25 a request,
-// retrying UnprocessedItems with full-jitter backoff; then record cursor = inflight.
-// After a crash anywhere in between, the entries of (cursor, inflight] are rewritten with
-// conditional PutItem ("attribute_not_exists(seq) OR entry_hash = :h"): an identical item
-// is accepted (keys and items are deterministic: no duplicate), a different item under the
-// same key fails the condition and raises an integrity alert: the sink stops (state
-// "integrity_alert", the item is not overwritten) until an operator looks. No entry is ever
-// skipped: the cursor only moves over entries known to be in the table.
+// Progress: the sink's cursor in the journal's Ledger (sink "dynamodb"): every entry with
+// seq <= cursor is in the table; Prune keeps every entry above it. One step: read up to
+// `read_chunk` entries after the cursor, write them with BatchWriteItem, 25 a request,
+// retrying UnprocessedItems with full-jitter backoff, then advance the cursor (durable).
+// Entries that may already have been written (the first chunk after a start: a crash
+// may have come between a write and its cursor move; and a chunk whose step failed half
+// way) are written with conditional PutItem instead ("attribute_not_exists(seq) OR
+// entry_hash = :h"): an identical item is accepted (keys and items are deterministic: no
+// duplicate), a different item under the same key fails the condition and raises an
+// integrity alert: the sink stops (state "integrity_alert", the item is not overwritten)
+// until an operator looks. No entry is ever skipped: the cursor only moves over entries
+// known to be in the table.
 //
 // Failures: throttling and 5xx and network errors back off with full jitter (base
 // backoff_base_ms, cap backoff_cap_ms) and retry forever; auth and validation errors are
@@ -23,8 +22,8 @@
 // dropped. The sink runs on its own thread and only reads the journal (List, Stats): it
 // never blocks the journal writer.
 //
-// Pruning: the journal must keep every entry above cursor(); the wiring passes the sink's
-// cursor to the pruner (PruneLimit).
+// Pruning: the Ledger's Prune keeps every entry above the cursor once Register() ran;
+// call it before anything that prunes starts.
 //
 // Threads: Start() runs the loop on an owned thread; Stop() ends it (a request in flight is
 // cancelled through the client's cancel flag when the client was built with cancel_flag()).
@@ -42,36 +41,12 @@
 #include "cloud/dynamodb_client.h"
 #include "core/clock.h"
 #include "core/status.h"
-#include "journal/journal.h"
+#include "journal/ledger.h"
 #include "sync/backoff.h"
 
 namespace machub::sync {
 
-struct DynamoProgress {
-  int64_t cursor = 0;
-  int64_t inflight = 0;
-};
-
-class DynamoProgressStore {
- public:
-  virtual ~DynamoProgressStore() = default;
-  virtual Result<DynamoProgress> Load() = 0;
-  // Durable when it returns OK.
-  virtual Status Save(const DynamoProgress& progress) = 0;
-};
-
-// The progress in a small file ("<cursor> <inflight>\n"), replaced atomically: written to
-// "<path>.tmp", fsync'd, renamed over `path`, the folder fsync'd. A missing file is {0, 0}.
-// Kept beside the journal (the data folder) until the journal carries per-sink cursors.
-class FileDynamoProgressStore final : public DynamoProgressStore {
- public:
-  explicit FileDynamoProgressStore(std::string path) : path_(std::move(path)) {}
-  Result<DynamoProgress> Load() override;
-  Status Save(const DynamoProgress& progress) override;
-
- private:
-  std::string path_;
-};
+inline constexpr char kDynamoSinkName[] = "dynamodb";
 
 struct DynamoSinkOptions {
   std::string store_id;
@@ -98,7 +73,6 @@ struct DynamoSinkOptions {
 struct DynamoSinkStatus {
   std::string state = "idle";  // idle | ok | retrying | error | integrity_alert
   int64_t cursor = 0;
-  int64_t inflight = 0;
   int64_t last_seq = 0;          // the journal's, at the last step
   int64_t written = 0;           // items written since start (replays included)
   int64_t replayed = 0;          // items rewritten conditionally after a restart
@@ -115,8 +89,7 @@ struct DynamoSinkStatus {
 class DynamoSink {
  public:
   // None of the pointers is owned; all must outlive the sink.
-  DynamoSink(DynamoSinkOptions options, journal::Journal* journal, cloud::DynamoDbClient* client,
-             DynamoProgressStore* progress);
+  DynamoSink(DynamoSinkOptions options, journal::Ledger* ledger, cloud::DynamoDbClient* client);
   ~DynamoSink();  // Stop()
 
   // One step (see above). Returns the number of entries the cursor moved over (0: nothing
@@ -136,11 +109,11 @@ class DynamoSink {
   // Writes the stores item now (the thread calls it every stores_interval_ms).
   Status UpdateStoreItem();
 
-  // Every entry above this seq must stay in the journal.
-  int64_t PruneLimit() const;
+  // Registers the sink in the ledger (durable, idempotent) and loads its cursor. Step()
+  // does it too; wiring calls it before the S3 uploader (which prunes) starts.
+  Status Register();
 
  private:
-  Status Load();
   Status WriteBatch(const std::vector<nlohmann::json>& items, int max_attempts);
   Status WriteConditional(const nlohmann::json& item, int max_attempts);
   void SleepMs(int64_t ms);
@@ -148,18 +121,18 @@ class DynamoSink {
   void Run();
 
   DynamoSinkOptions options_;
-  journal::Journal* journal_;
+  journal::Ledger* ledger_;
   cloud::DynamoDbClient* client_;
-  DynamoProgressStore* progress_store_;
   const core::Clock* clock_;
   bool loaded_ = false;
-  DynamoProgress progress_;
+  int64_t cursor_ = 0;
+  // The next chunk may hold entries already written: conditional puts (see above).
+  bool replay_ = true;
 
   mutable std::mutex mutex_;  // guards status_, stop_
   std::condition_variable wake_;
   DynamoSinkStatus status_;
   bool stop_ = false;
-  std::atomic<int64_t> prune_limit_{0};
   std::thread thread_;
 };
 
