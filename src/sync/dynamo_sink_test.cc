@@ -7,7 +7,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -333,6 +336,42 @@ TEST_F(DynamoSinkTest, ThreadDrainsInTheBackground) {
   for (int i = 0; i < 200 && Sink().status().cursor < 50; ++i) usleep(20000);
   Sink().Stop();
   ExpectExactly(50);
+}
+
+// A figure, not a check (docs/BENCHMARKS.md): items/s of a backlog drained into dynalite
+// and bytes per item. Run by hand:
+//   dynamo_sink_test --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Backlog*'
+// DYNAMO_BENCH_SALES (default 100000) sets the backlog.
+TEST_F(DynamoSinkTest, DISABLED_BacklogDrainFigures) {
+  const char* env = std::getenv("DYNAMO_BENCH_SALES");
+  const int n = env != nullptr ? std::atoi(env) : 100000;
+  std::atomic<int> done{0};
+  for (int i = 0; i < n; ++i) {
+    journal_->Append(MakeSale("b" + std::to_string(i), 3, 16, i % 3 == 0),
+                     [&done](Result<journal::Receipt> r) {
+                       EXPECT_TRUE(r.ok());
+                       done.fetch_add(1);
+                     });
+  }
+  while (done.load() < n) usleep(10000);
+  auto entries = journal_->List(0, 1000);
+  ASSERT_TRUE(entries.ok());
+  int64_t bytes = 0;
+  for (const auto& e : *entries) bytes += MakeSalesItem("S001", e)->bytes;
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t moved = 0;
+  while (true) {
+    auto r = Sink().Step();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (*r == 0) break;
+    moved += *r;
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(moved, n);
+  std::printf(
+      "dynamodb drain: %d entries in %.1f s = %.0f items/s; %.0f bytes/item "
+      "(3 lines, a third with a card payment)\n",
+      n, s, n / s, static_cast<double>(bytes) / static_cast<double>(entries->size()));
 }
 
 // The child of the crash test: drains until the failpoint kills it.
