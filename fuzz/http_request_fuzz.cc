@@ -35,7 +35,7 @@
 #include "http/api.h"
 #include "http/request_checks.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sale_journal.h"
 
 namespace {
 
@@ -46,9 +46,9 @@ using namespace machub;
 constexpr const char* kToken = "fuzz-token-T01-0123456789";
 
 // In-memory journal with the real one's idempotency and ref rules; answers synchronously.
-class MemoryJournal final : public journal::Journal {
+class MemoryJournal final : public journal::SaleJournal {
  public:
-  using Journal::Append;
+  using SaleJournal::Append;
 
   void Append(core::Sale sale, AppendCallback done) override {
     const std::string canonical = core::CanonicalSale(sale);
@@ -104,7 +104,6 @@ class MemoryJournal final : public journal::Journal {
   Result<int64_t> VerifyChain() override { return static_cast<int64_t>(stored_.size()); }
   Status IntegrityCheck() override { return Status::Ok(); }
   Status Health() const override { return Status::Ok(); }
-  void Close() override {}
 
  private:
   // Whatever the validation accepted must hold no card number in any free-text field, and

@@ -232,6 +232,18 @@ std::vector<ConfigKey> BuildKeys() {
                            "certificate signed by it, and a terminal's token is accepted only "
                            "with a certificate whose subject CN or a DNS/URI SAN is its "
                            "terminal id (else 403)"));
+  keys.push_back(BoolKey("tls_auto", &Config::tls_auto,
+                         "Without tls_cert: serve HTTPS with <data_dir>/tls/server.pem, issued "
+                         "by a store CA kept in <data_dir>/tls (as machub tls init does) and "
+                         "renewed 30 days before it expires; terminals trust tls/ca.pem"));
+  keys.push_back(StringKey("tls_hosts", &Config::tls_hosts,
+                           "tls_auto: comma-separated host names and IP addresses for the "
+                           "certificate; empty: the host name, NAME.local, localhost, "
+                           "loopback and a specific listen address"));
+  keys.push_back(IntKey("tls_reload_s", &Config::tls_reload_s, 0, 86400,
+                        "How often (seconds, on a new connection) tls_cert and tls_key are "
+                        "checked; a renewed pair is used for new connections without a "
+                        "restart. 0: read once at start"));
   keys.push_back(IntKey("body_limit_bytes", &Config::body_limit_bytes, 1024, 64 << 20,
                         "Largest request body; larger gets 413 payload_too_large"));
   keys.push_back(IntKey("header_limit_bytes", &Config::header_limit_bytes, 1024, 1 << 20,

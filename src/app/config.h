@@ -49,6 +49,9 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;  // mutual TLS: PEM CA of the terminals' client certificates
+  bool tls_auto = false;      // no tls_cert: issue <data_dir>/tls/server.pem (machub tls init)
+  std::string tls_hosts;      // tls_auto: comma-separated names/IPs; empty: host name etc.
+  int64_t tls_reload_s = 60;  // how often tls_cert/tls_key are checked for renewal; 0: never
   int64_t body_limit_bytes = 256 * 1024;
   int64_t header_limit_bytes = 16 * 1024;
   int64_t read_timeout_ms = 15'000;

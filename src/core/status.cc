@@ -32,6 +32,22 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "rate_limited";
     case ErrorCode::kStorageUnavailable:
       return "storage_unavailable";
+    case ErrorCode::kRefundExceedsOriginal:
+      return "refund_exceeds_original";
+    case ErrorCode::kAlreadyVoided:
+      return "already_voided";
+    case ErrorCode::kNotRefundable:
+      return "not_refundable";
+    case ErrorCode::kCurrencyMismatch:
+      return "currency_mismatch";
+    case ErrorCode::kRefExpired:
+      return "ref_expired";
+    case ErrorCode::kIdExpired:
+      return "id_expired";
+    case ErrorCode::kDrawerClosed:
+      return "drawer_closed";
+    case ErrorCode::kDrawerAlreadyOpen:
+      return "drawer_already_open";
     case ErrorCode::kInvalidArgument:
       return "invalid_argument";
     case ErrorCode::kIoError:

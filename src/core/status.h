@@ -29,6 +29,15 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kRateLimited,
   kStorageUnavailable,
+  // Store-day codes (issue #8): refusals that depend on the journal's state.
+  kRefundExceedsOriginal,  // more than is left of the original sale (qty or amount)
+  kAlreadyVoided,          // the original sale was voided: no refund, no second void
+  kNotRefundable,          // ref is a refund/void, or a void of a partly refunded sale
+  kCurrencyMismatch,       // refund/void currency differs from the original's
+  kRefExpired,             // the original's row was pruned: it cannot be checked
+  kIdExpired,              // the id is known (index) but its row was pruned
+  kDrawerClosed,           // cash on a terminal without an open drawer (when configured)
+  kDrawerAlreadyOpen,      // drawer_open while the terminal's drawer is open
   kCardOverpayment,  // non-cash payments above the total (change only from cash)
   // Internal codes (never expected by a terminal, still stable names).
   kInvalidArgument,  // bad configuration or command-line input

@@ -192,7 +192,7 @@ ojson ProvidedBlock(const std::function<std::string()>& provider, std::string_vi
 }  // namespace
 
 struct ApiHandler::Impl {
-  Impl(ApiOptions opts, journal::Journal* j, core::MetricsRegistry* m, const core::Clock* c,
+  Impl(ApiOptions opts, journal::SaleJournal* j, core::MetricsRegistry* m, const core::Clock* c,
        StatusProviders s)
       : options(std::move(opts)),
         journal(j),
@@ -204,7 +204,7 @@ struct ApiHandler::Impl {
         start_us(clock->MonotonicUs()) {}
 
   const ApiOptions options;
-  journal::Journal* const journal;
+  journal::SaleJournal* const journal;
   core::MetricsRegistry* const metrics;
   const core::Clock* const clock;
   const StatusProviders status;
@@ -612,7 +612,7 @@ std::string ApiHandler::Impl::StatusJson() {
   return Dump(out);
 }
 
-ApiHandler::ApiHandler(ApiOptions options, journal::Journal* journal,
+ApiHandler::ApiHandler(ApiOptions options, journal::SaleJournal* journal,
                        core::MetricsRegistry* metrics, const core::Clock* clock,
                        StatusProviders status)
     : impl_(

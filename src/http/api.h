@@ -30,7 +30,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sale_journal.h"
 
 namespace machub::http {
 
@@ -66,7 +66,7 @@ struct StatusProviders {
 
 class ApiHandler {
  public:
-  ApiHandler(ApiOptions options, journal::Journal* journal, core::MetricsRegistry* metrics,
+  ApiHandler(ApiOptions options, journal::SaleJournal* journal, core::MetricsRegistry* metrics,
              const core::Clock* clock, StatusProviders status = {});
   ~ApiHandler();
 

@@ -1,8 +1,11 @@
 #include "http/server.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -60,6 +63,73 @@ constexpr size_t kLingerMaxBytes = 1 << 20;
 // After the drain, how long Stop waits for every session to observe its close.
 constexpr auto kCloseWait = std::chrono::seconds(2);
 
+// A certificate chain and its key as read from the PEM files, shared by the sessions that
+// install it into their SSL object (which takes its own references).
+struct TlsIdentity {
+  X509* leaf = nullptr;
+  STACK_OF(X509) * chain = nullptr;  // the certificates after the leaf (may be empty)
+  EVP_PKEY* key = nullptr;
+  TlsIdentity() = default;
+  TlsIdentity(const TlsIdentity&) = delete;
+  TlsIdentity& operator=(const TlsIdentity&) = delete;
+  ~TlsIdentity() {
+    X509_free(leaf);
+    if (chain != nullptr) sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
+  }
+};
+
+// What tells a replaced file from the one loaded: inode, size and modification time.
+struct FileStamp {
+  ino_t inode = 0;
+  off_t size = -1;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp StampOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_ino, st.st_size,
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+Result<std::shared_ptr<const TlsIdentity>> LoadTlsIdentity(const std::string& cert_file,
+                                                           const std::string& key_file) {
+  auto id = std::make_shared<TlsIdentity>();
+  BIO* bio = BIO_new_file(cert_file.c_str(), "r");
+  if (bio == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "cannot read TLS certificate " + cert_file);
+  }
+  id->leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  id->chain = sk_X509_new_null();
+  while (id->leaf != nullptr && id->chain != nullptr) {
+    X509* next = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (next == nullptr) break;
+    if (sk_X509_push(id->chain, next) == 0) X509_free(next);
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the end of the file is reported as an error
+  if (id->leaf == nullptr || id->chain == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "no PEM certificate in " + cert_file);
+  }
+  bio = BIO_new_file(key_file.c_str(), "r");
+  if (bio == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "cannot read TLS private key " + key_file);
+  }
+  id->key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (id->key == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "no PEM private key in " + key_file);
+  }
+  if (X509_check_private_key(id->leaf, id->key) != 1) {
+    ERR_clear_error();
+    return Status(ErrorCode::kInvalidArgument,
+                  "TLS private key " + key_file + " does not match " + cert_file);
+  }
+  return std::shared_ptr<const TlsIdentity>(std::move(id));
+}
+
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -78,6 +148,42 @@ struct Core {
   const Handler handler;
   asio::io_context ioc;
   std::optional<ssl::context> tls;
+  // Certificate reload (tls_reload_check_ms > 0): the identity new connections get, and
+  // the stamps of the files it came from (stamps and next check: accept strand only).
+  std::mutex tls_mu;
+  std::shared_ptr<const TlsIdentity> tls_identity;  // guarded by tls_mu
+  FileStamp cert_stamp, key_stamp;
+  std::chrono::steady_clock::time_point next_tls_check{};
+
+  std::shared_ptr<const TlsIdentity> CurrentTlsIdentity() {
+    std::lock_guard<std::mutex> lock(tls_mu);
+    return tls_identity;
+  }
+
+  // Accept strand. Reloads the pair when a file changed since the last load.
+  void MaybeReloadTls() {
+    if (!tls || options.tls_reload_check_ms <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_tls_check) return;
+    next_tls_check = now + std::chrono::milliseconds(options.tls_reload_check_ms);
+    const FileStamp cert = StampOf(options.tls_cert_file);
+    const FileStamp key = StampOf(options.tls_key_file);
+    if (cert == cert_stamp && key == key_stamp) return;
+    auto loaded = LoadTlsIdentity(options.tls_cert_file, options.tls_key_file);
+    if (!loaded.ok()) {
+      // Probably caught between the two renames of a renewal: retry at the next check.
+      core::LogWarn("tls_reload_failed", {{"error", loaded.status().message()}});
+      return;
+    }
+    cert_stamp = cert;
+    key_stamp = key;
+    {
+      std::lock_guard<std::mutex> lock(tls_mu);
+      tls_identity = std::move(*loaded);
+    }
+    core::LogInfo("tls_reloaded", {{"cert", options.tls_cert_file}});
+  }
+
   std::atomic<bool> draining{false};
   std::atomic<int> connections{0};
   std::atomic<int> anonymous{0};  // connections that never carried an authenticated request
@@ -242,6 +348,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void Begin() {
     if constexpr (kTls) {
+      if (auto id = core_->CurrentTlsIdentity()) {
+        // A reloaded certificate replaces the context's for this connection.
+        if (SSL_use_cert_and_key(stream_.native_handle(), id->leaf, id->key, id->chain, 1) != 1) {
+          ERR_clear_error();
+          return HardClose();
+        }
+      }
       state_ = State::kHandshake;
       Lowest().expires_after(Ms(core_->options.read_timeout_ms));
       stream_.async_handshake(ssl::stream_base::server,
@@ -710,6 +823,7 @@ class ServerImpl final : public Server {
       RefuseBusy(socket);
     } else {
       socket.set_option(tcp::no_delay(true), ignored);  // small answers, no Nagle delay
+      core_->MaybeReloadTls();
       if (core_->tls) {
         std::make_shared<Session<true>>(core_, std::move(socket), std::move(remote_text))->Start();
       } else {
@@ -850,6 +964,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Hand
   try {
     auto core = std::make_shared<Core>(options, std::move(handler));
     RETURN_IF_ERROR(LoadTls(options, &core->tls));
+    if (core->tls && options.tls_reload_check_ms > 0) {
+      core->cert_stamp = StampOf(options.tls_cert_file);
+      core->key_stamp = StampOf(options.tls_key_file);
+      core->next_tls_check =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options.tls_reload_check_ms);
+    }
     auto server = std::make_unique<ServerImpl>(core);
     RETURN_IF_ERROR(server->Listen());
     server->Run();

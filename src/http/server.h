@@ -28,6 +28,12 @@
 // handshake and never reaches the handler. The verified certificate's identities are
 // handed to the handler in Request::client_identities (the server itself authorizes
 // nothing by them).
+// Certificate renewal without a restart: with tls_reload_check_ms > 0, at most that often
+// (checked when a connection is accepted, on the accept strand) the server stats
+// tls_cert_file and tls_key_file; when either changed (inode, size or mtime) it loads both,
+// and when the key matches the certificate, every later connection gets the new
+// certificate chain (connections already open keep theirs). A pair that does not load or
+// match is logged (`tls_reload_failed`) and the previous one stays in use.
 
 #include <cstdint>
 #include <functional>
@@ -86,6 +92,8 @@ struct ServerOptions {
   // PEM file of CA certificates; when set (TLS only), client certificates are required
   // and verified against it.
   std::string tls_client_ca_file;
+  // 0: the certificate is read once at Start. Otherwise see the file comment.
+  int64_t tls_reload_check_ms = 0;
 
   // Optional hooks; each may run on any I/O thread at once, must be cheap and must not
   // throw. header_check: see above (nullopt lets the request continue). on_early_answer:
