@@ -108,6 +108,33 @@ char32_t NextCodePoint(std::string_view text, size_t* i) {
   return cp;
 }
 
+// A payment card number starts with 3, 4, 5 or 6, or with 2200..2720 (Mir, Mastercard's
+// 2-series). Windows starting otherwise are not cards: this keeps dates ("2026...",
+// "1999...") and zero-padded counters inside ids from being refused.
+bool PaymentPrefix(std::string_view digits, size_t start) {
+  const char first = digits[start];
+  if (first >= '3' && first <= '6') return true;
+  if (first != '2' || start + 4 > digits.size()) return false;
+  const int four = (digits[start] - '0') * 1000 + (digits[start + 1] - '0') * 100 +
+                   (digits[start + 2] - '0') * 10 + (digits[start + 3] - '0');
+  return four >= 2200 && four <= 2720;
+}
+
+// A canonical UUID (8-4-4-4-12 hex digits), the usual shape of a sale id: its digit groups
+// are not how any card number is written.
+bool IsUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Runs longer than a PAN: is any contiguous window of 13..19 digits Luhn-valid? Prefix
 // sums per position parity make each window O(1), so a long numeric blob costs O(n).
 bool AnyWindowValid(const std::string& digits) {
@@ -126,6 +153,7 @@ bool AnyWindowValid(const std::string& digits) {
   }
   for (size_t len = kMinPan; len <= kMaxPan; ++len) {
     for (size_t s = 0; s + len <= n; ++s) {
+      if (!PaymentPrefix(digits, s)) continue;
       const size_t e = s + len;
       // The check digit (the window's last) is not doubled; every second one before it is.
       const int keep = static_cast<int>((e - 1) % 2);
@@ -162,7 +190,8 @@ bool RunContainsCard(const std::string& digits, std::vector<size_t>* groups) {
     for (size_t h = g + 1; h < groups->size(); ++h) {
       const size_t len = (*groups)[h] - (*groups)[g];
       if (len > kMaxPan) break;
-      if (len >= kMinPan && LuhnValid(std::string_view(digits).substr((*groups)[g], len))) {
+      if (len >= kMinPan && PaymentPrefix(digits, (*groups)[g]) &&
+          LuhnValid(std::string_view(digits).substr((*groups)[g], len))) {
         return true;
       }
     }
@@ -198,6 +227,7 @@ bool ContainsCardNumber(std::string_view text) {
     non_ascii |= static_cast<unsigned char>(c) >= 0x80;
   }
   if (!non_ascii && ascii_digits < kMinPan) return false;
+  if (IsUuid(text)) return false;
 
   std::string digits;          // the current run, normalised to ASCII
   std::vector<size_t> groups;  // offsets in `digits` where each group starts

@@ -46,6 +46,11 @@ Status CheckNoCardNumberInAmount(int64_t minor_units_value, int minor_units,
 //    run has more than 19 digits and ANY contiguous window of 13..19 of its digits passes
 //    Luhn (a PAN glued to an expiry date is still caught; in practice this refuses nearly
 //    every numeric run longer than 19 digits).
+// Only PAYMENT card numbers count: a window must start with 3, 4, 5 or 6, or with
+// 2200..2720 (so dates such as "20261127..." and zero-padded counters inside ids are not
+// refused; card schemes with other first digits, such as UATP (1) or some RuPay (8) and
+// Troy (9) ranges, are not detected). A text that is exactly a canonical UUID
+// (8-4-4-4-12 hex) is never a card number.
 // Runs under 13 digits are never card numbers. Exception for barcodes: a run of exactly 13
 // or 14 digits without separators whose last digit is a valid GS1 check digit (EAN-13,
 // GTIN-14) is a product code, not a card (one in ten barcodes passes Luhn; 13- and

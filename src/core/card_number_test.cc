@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 namespace machub::core {
 namespace {
 
@@ -78,7 +80,8 @@ TEST(ContainsCardNumber, RunsLongerThanAPan) {
   EXPECT_TRUE(ContainsCardNumber("12345678901234567890"));
 }
 
-// The O(n) window search against the obvious quadratic one, on random long runs.
+// The O(n) window search against the obvious quadratic one (payment-card first digits
+// only), on random long runs.
 TEST(ContainsCardNumber, LongRunsMatchBruteForce) {
   uint32_t seed = 12345;
   auto next_digit = [&seed] {
@@ -93,7 +96,10 @@ TEST(ContainsCardNumber, LongRunsMatchBruteForce) {
     bool expected = false;
     for (size_t len = 13; len <= 19 && !expected; ++len) {
       for (size_t s = 0; s + len <= n && !expected; ++s) {
-        expected = LuhnValid(std::string_view(digits).substr(s, len));
+        const char first = digits[s];
+        const int four = std::stoi(digits.substr(s, 4));
+        const bool payment = (first >= '3' && first <= '6') || (four >= 2200 && four <= 2720);
+        expected = payment && LuhnValid(std::string_view(digits).substr(s, len));
       }
     }
     EXPECT_EQ(ContainsCardNumber(digits), expected) << digits;
@@ -168,6 +174,24 @@ TEST(ContainsCardNumber, BarcodesAreNotCards) {
   EXPECT_TRUE(ContainsCardNumber("4039 6217 2321 6"));
   EXPECT_TRUE(ContainsCardNumber("4111111111111111"));
   EXPECT_TRUE(ContainsCardNumber("4222222222222"));  // Luhn-valid, not GS1-valid
+}
+
+TEST(ContainsCardNumber, PaymentPrefixesOnlyAndUuids) {
+  // Ids built from a terminal, a date and a counter: never cards, whatever Luhn says.
+  for (int counter = 0; counter < 200; ++counter) {
+    char id[40];
+    std::snprintf(id, sizeof id, "T01-20261127-%06d", counter);
+    EXPECT_FALSE(ContainsCardNumber(id)) << id;
+    std::snprintf(id, sizeof id, "1999-12-31 %06d 0001", counter);
+    EXPECT_FALSE(ContainsCardNumber(id)) << id;
+  }
+  ASSERT_TRUE(LuhnValid("7992739871300008"));
+  EXPECT_FALSE(ContainsCardNumber("7992739871300008"));  // first digit 7: not a payment card
+  EXPECT_TRUE(ContainsCardNumber("2223003122003222"));   // Mastercard 2-series
+  EXPECT_TRUE(ContainsCardNumber("x 4111111111111111 y"));
+  // A UUID whose last groups are all digits is an id, not a card.
+  EXPECT_FALSE(ContainsCardNumber("9b1de4a2-8c1f-4e2a-4111-111111111111"));
+  EXPECT_TRUE(ContainsCardNumber("uuid 9b1de4a2-8c1f-4e2a-4111-111111111111"));
 }
 
 TEST(CheckNoCardNumber, FieldPathNotValue) {

@@ -382,9 +382,9 @@ TEST_F(SyncTest, StoredRowsEncodeExactlyAsWithTheFullDecoder) {
                     {"tax_rate", "0.0825"}},
                    {{"sku", "x"}, {"qty", "0.001"}, {"unit_price", "1000.00"}, {"tax_rate", "0.2"}},
                    {{"sku", "y"}, {"name", ""}, {"qty", "3"}, {"unit_price", "0.10"}}};
-  rich["payments"] = {{{"method", "cash"}, {"amount", "5.00"}},
+  rich["payments"] = {{{"method", "cash"}, {"amount", "20.00"}},
                       {{"method", "card"},
-                       {"amount", "20.00"},
+                       {"amount", "5.00"},
                        {"card_token", "tok_9"},
                        {"last4", "4242"},
                        {"brand", "visa"},
