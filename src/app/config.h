@@ -59,6 +59,9 @@ struct Config {
   int64_t idle_timeout_ms = 120'000;
   int64_t drain_timeout_ms = 5'000;
   int max_connections = 2048;
+  int64_t first_request_timeout_ms = 5'000;
+  int max_connections_per_address = 64;
+  int reserved_connections = 64;
   double rate_per_terminal = 50.0;
   double rate_burst = 100.0;
   int64_t clock_skew_bound_s = 300;

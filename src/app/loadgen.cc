@@ -255,6 +255,7 @@ class Terminal {
     } else if (r < run_.opt.retry_percent + run_.opt.refund_percent && SaleInRing(&retry_slot_)) {
       kind_ = Kind::kRefund;
       gen_.NextRefund(ring_[retry_slot_].info, CreatedAt(), &body_, &info_);
+      ring_[retry_slot_].info.refunded = true;
       BuildRequest();
     } else {
       kind_ = Kind::kSale;
@@ -270,7 +271,7 @@ class Terminal {
     int start = static_cast<int>(prng_.Below(static_cast<uint64_t>(ring_size_)));
     for (int i = 0; i < ring_size_; ++i) {
       int k = (start + i) % ring_size_;
-      if (!ring_[k].info.refund) {
+      if (!ring_[k].info.refund && !ring_[k].info.refunded) {
         *slot = k;
         return true;
       }

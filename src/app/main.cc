@@ -37,7 +37,7 @@
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/time_format.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 
 namespace machub::app {
 namespace {
@@ -86,9 +86,9 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Opens the journal of an existing data folder. Journal::Open would create an empty one;
+// Opens the journal of an existing data folder. SqliteJournal::Open would create an empty one;
 // a tool pointed at the wrong folder should say so instead.
-Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& config) {
+Result<std::unique_ptr<journal::SqliteJournal>> OpenExistingJournal(const Config& config) {
   std::string path = config.data_dir + "/journal.db";
   if (!FileExists(path)) {
     return Status(ErrorCode::kInvalidArgument, "no journal at " + path + " (wrong --data-dir?)");
@@ -97,7 +97,7 @@ Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& conf
   options.path = path;
   options.store_id = config.store_id;
   options.clock_skew_bound_ms = config.clock_skew_bound_s * 1000;
-  return journal::Journal::Open(options);
+  return journal::SqliteJournal::Open(options);
 }
 
 // --- token ---

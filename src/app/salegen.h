@@ -37,6 +37,9 @@ class Prng {
 struct GeneratedSale {
   std::string id;               // UUIDv4-like, 36 characters
   bool refund = false;          // type "refund" (ref = the refunded sale's id)
+  // A refund was generated for this sale (its first line): the hub refuses a second one
+  // beyond what is left of the sale (refund_exceeds_original), so none is generated.
+  bool refunded = false;
   int64_t total = 0;            // minor units, as the hub must compute it
   int64_t paid = 0;             // sum of payments
   int64_t change = 0;           // sale: paid - total; refund: 0

@@ -22,7 +22,7 @@
 #include "core/time_format.h"
 #include "http/api.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 #include "sync/catalog.h"
 #include "sync/service.h"
 
@@ -282,7 +282,7 @@ int RunServe(const Config& given) {
   jopts.metrics = &metrics;
   // 100 ms gave the smallest commit stalls in the measurement of docs/JOURNAL.md.
   jopts.checkpoint_interval_ms = 100;
-  auto journal = journal::Journal::Open(jopts);
+  auto journal = journal::SqliteJournal::Open(jopts);
   if (!journal.ok()) {
     core::LogError("journal_open_failed",
                    {{"path", jopts.path}, {"error", journal.status().message()}});
@@ -392,6 +392,19 @@ int RunServe(const Config& given) {
   sopts.tls_key_file = config.tls_key;
   sopts.tls_client_ca_file = config.tls_client_ca;
   sopts.tls_reload_check_ms = config.tls_reload_s * 1000;
+  sopts.first_request_timeout_ms = config.first_request_timeout_ms;
+  sopts.max_connections_per_address = config.max_connections_per_address;
+  sopts.reserved_connections = config.reserved_connections;
+  sopts.header_check = [&api](const http::Request& header) { return api.CheckHeader(header); };
+  sopts.on_early_answer = [&api](int status) { api.CountServerAnswer(status); };
+  sopts.on_refused = [&metrics](std::string_view reason) {
+    metrics
+        .GetCounter("machub_http_connections_refused_total",
+                    "Connections refused at accept, by reason (max_connections, per_address, "
+                    "anonymous)",
+                    {{"reason", std::string(reason)}})
+        .Inc();
+  };
   auto server = http::Server::Start(sopts, [&api](http::Request&& request, http::Respond respond) {
     api.Handle(std::move(request), std::move(respond));
   });

@@ -29,6 +29,16 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kRateLimited,
   kStorageUnavailable,
+  // Store-day codes (issue #8): refusals that depend on the journal's state.
+  kRefundExceedsOriginal,  // more than is left of the original sale (qty or amount)
+  kAlreadyVoided,          // the original sale was voided: no refund, no second void
+  kNotRefundable,          // ref is a refund/void, or a void of a partly refunded sale
+  kCurrencyMismatch,       // refund/void currency differs from the original's
+  kRefExpired,             // the original's row was pruned: it cannot be checked
+  kIdExpired,              // the id is known (index) but its row was pruned
+  kDrawerClosed,           // cash on a terminal without an open drawer (when configured)
+  kDrawerAlreadyOpen,      // drawer_open while the terminal's drawer is open
+  kCardOverpayment,  // non-cash payments above the total (change only from cash)
   // Internal codes (never expected by a terminal, still stable names).
   kInvalidArgument,  // bad configuration or command-line input
   kIoError,          // a file or socket operation failed
@@ -68,7 +78,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
@@ -95,10 +105,10 @@ class [[nodiscard]] Result {
 #define MACHUB_CONCAT_INNER(a, b) a##b
 #define MACHUB_CONCAT(a, b) MACHUB_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    ::machub::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                \
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    ::machub::Status _st = (expr); \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

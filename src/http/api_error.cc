@@ -17,6 +17,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kMissingField:
     case ErrorCode::kTotalMismatch:
     case ErrorCode::kCardNumberForbidden:
+    case ErrorCode::kCardOverpayment:
       return 422;
     case ErrorCode::kUnauthorized:
       return 401;
@@ -25,7 +26,16 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kNotFound:
       return 404;
     case ErrorCode::kIdConflict:
+    case ErrorCode::kRefundExceedsOriginal:
+    case ErrorCode::kAlreadyVoided:
+    case ErrorCode::kDrawerClosed:
+    case ErrorCode::kDrawerAlreadyOpen:
+    case ErrorCode::kIdExpired:
+    case ErrorCode::kRefExpired:
       return 409;
+    case ErrorCode::kNotRefundable:
+    case ErrorCode::kCurrencyMismatch:
+      return 422;
     case ErrorCode::kPayloadTooLarge:
       return 413;
     case ErrorCode::kRateLimited:

@@ -186,17 +186,36 @@ struct Core {
 
   std::atomic<bool> draining{false};
   std::atomic<int> connections{0};
+  std::atomic<int> anonymous{0};  // connections that never carried an authenticated request
 
   std::mutex mu;
+  // Open anonymous connections by remote address (authenticated ones are not capped).
+  std::unordered_map<std::string, int> per_address;
   std::condition_variable cv;  // in_flight or connections dropped
   bool stopped = false;        // Respond calls are dropped; sessions never re-arm
   int in_flight = 0;           // requests handed to the handler and not yet answered
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
 
-  void ConnectionClosed() {
+  // An anonymous connection leaves the per-address and anonymous counts (closed, or
+  // authenticated); the caller holds `mu`.
+  void LeaveAnonymousLocked(const std::string& remote) {
+    anonymous.fetch_sub(1);
+    if (auto it = per_address.find(remote); it != per_address.end() && --it->second <= 0) {
+      per_address.erase(it);
+    }
+  }
+  void Authenticated(const std::string& remote) {
+    std::lock_guard<std::mutex> lock(mu);
+    LeaveAnonymousLocked(remote);
+  }
+  void ConnectionClosed(const std::string& remote, bool authenticated) {
     std::lock_guard<std::mutex> lock(mu);
     connections.fetch_sub(1);
+    if (!authenticated) LeaveAnonymousLocked(remote);
     cv.notify_all();
+  }
+  void EarlyAnswer(int status) const {
+    if (options.on_early_answer) options.on_early_answer(status);
   }
   void RequestDone() {
     std::lock_guard<std::mutex> lock(mu);
@@ -276,7 +295,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         remote_(std::move(remote)) {}
 
   ~Session() override {
-    if (!closed_) core_->ConnectionClosed();
+    if (!closed_) core_->ConnectionClosed(remote_, authenticated_);
     std::lock_guard<std::mutex> lock(core_->mu);
     core_->sessions.erase(this);
   }
@@ -367,9 +386,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_.emplace();
     ConfigureRequestParser(*parser_, core_->options);
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
-    // Idle: only the idle timeout applies until the first byte of the next request.
+    // Idle: only the idle timeout applies until the first byte of the next request; a
+    // new connection gets the much shorter first-request deadline (an idle flood).
     state_ = State::kIdle;
-    Lowest().expires_after(Ms(core_->options.idle_timeout_ms));
+    Lowest().expires_after(Ms(requests_ == 0 ? core_->options.first_request_timeout_ms
+                                             : core_->options.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kFirstReadSize),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec || self->state_ == State::kClosed) return self->HardClose();
@@ -427,6 +448,27 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (auto error = CheckRequestHeader(req)) {
       return WriteEarlyError(error->status, error->code, error->message);
     }
+    // Auth before body: a request the handler would refuse for its token is answered
+    // now, before any body byte is read or continued.
+    if (core_->options.header_check) {
+      Request header;
+      header.method = std::string(req.method_string());
+      header.target = std::string(req.target());
+      for (const auto& field : req) {
+        header.headers.emplace_back(AsciiLower(Sv(field.name_string())),
+                                    std::string(field.value().data(), field.value().size()));
+      }
+      header.remote_address = remote_;
+      header.client_cert_verified = client_cert_verified_;
+      header.client_identities = client_identities_;
+      if (std::optional<Response> refused = core_->options.header_check(header)) {
+        version_ = req.version();
+        keep_alive_ = false;
+        head_ = false;
+        counted_ = false;
+        return Write(std::move(*refused));
+      }
+    }
     if (!parser_->is_done() && req.version() >= 11 &&
         IEquals(TrimOws(Sv(req[bhttp::field::expect])), "100-continue")) {
       continue_.emplace(bhttp::status::continue_, req.version());
@@ -465,6 +507,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     keep_alive_ = false;
     head_ = false;
     counted_ = false;
+    core_->EarlyAnswer(status);
     Write(ErrorResponse(status, code, message));
   }
 
@@ -514,6 +557,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     state_ = State::kWriting;
+    ++requests_;
+    if (r.authenticated && !authenticated_) {
+      authenticated_ = true;  // now one of the terminals' connections
+      core_->Authenticated(remote_);
+    }
     response_.emplace();
     response_->version(version_);
     if (r.status < 100 || r.status > 999) {
@@ -589,7 +637,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Lowest().close();
     if (!closed_) {
       closed_ = true;
-      core_->ConnectionClosed();
+      core_->ConnectionClosed(remote_, authenticated_);
     }
   }
 
@@ -606,8 +654,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   unsigned version_ = 11;
   bool keep_alive_ = false;
   bool head_ = false;
-  bool counted_ = false;  // this request is in core_->in_flight
-  bool closed_ = false;   // core_->connections already decremented
+  bool counted_ = false;        // this request is in core_->in_flight
+  bool closed_ = false;         // core_->connections already decremented
+  bool authenticated_ = false;  // an answer said its request authenticated
+  int64_t requests_ = 0;        // answers written on this connection
   bool client_cert_verified_ = false;
   std::vector<std::string> client_identities_;  // of the verified client certificate
 };
@@ -765,14 +815,14 @@ class ServerImpl final : public Server {
       socket.close(ignored);
       return;
     }
-    if (core_->connections.load() >= core_->options.max_connections) {
+    beast::error_code ignored;
+    const auto remote = socket.remote_endpoint(ignored);
+    std::string remote_text = ignored ? std::string() : remote.address().to_string();
+    if (const char* refusal = Admit(remote_text)) {
+      Refused(refusal);
       RefuseBusy(socket);
     } else {
-      beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // small answers, no Nagle delay
-      const auto remote = socket.remote_endpoint(ignored);
-      std::string remote_text = ignored ? std::string() : remote.address().to_string();
-      core_->connections.fetch_add(1);
       core_->MaybeReloadTls();
       if (core_->tls) {
         std::make_shared<Session<true>>(core_, std::move(socket), std::move(remote_text))->Start();
@@ -781,6 +831,36 @@ class ServerImpl final : public Server {
       }
     }
     DoAccept();
+  }
+
+  // Admission (server.h): nullptr when the connection may open (and then it is counted),
+  // else the reason it is refused.
+  const char* Admit(const std::string& remote) {
+    const ServerOptions& o = core_->options;
+    std::lock_guard<std::mutex> lock(core_->mu);
+    if (core_->connections.load() >= o.max_connections) return "max_connections";
+    if (core_->anonymous.load() >= std::max(1, o.max_connections - o.reserved_connections)) {
+      return "anonymous";
+    }
+    int& mine = core_->per_address[remote];
+    if (mine >= o.max_connections_per_address) return "per_address";
+    ++mine;
+    core_->connections.fetch_add(1);
+    core_->anonymous.fetch_add(1);
+    return nullptr;
+  }
+
+  // Counted always; logged at most once a second with how many were not logged.
+  void Refused(const char* reason) {
+    if (core_->options.on_refused) core_->options.on_refused(reason);
+    ++refused_since_log_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
+      core::LogWarn("http_connection_refused",
+                    {{"reason", reason}, {"refused_since_last_log", refused_since_log_}});
+      refused_since_log_ = 0;
+      last_refusal_log_ = now;
+    }
   }
 
   // Over max_connections: a plain-text client gets a short 503 written without blocking
@@ -795,6 +875,7 @@ class ServerImpl final : public Server {
                "Connection: close\r\nContent-Length: " +
                std::to_string(body.size()) + "\r\n\r\n" + body;
       }();
+      core_->EarlyAnswer(503);
       socket.non_blocking(true, ec);
       if (!ec) socket.write_some(asio::buffer(kAnswer), ec);
       socket.shutdown(tcp::socket::shutdown_send, ec);
@@ -809,6 +890,9 @@ class ServerImpl final : public Server {
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::atomic<bool> stop_called_{false};
+  // Refusal log throttle; used on the acceptor's strand only.
+  int64_t refused_since_log_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
 };
 
 Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
@@ -871,7 +955,9 @@ Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
   if (!handler) return Status(ErrorCode::kInvalidArgument, "no request handler");
   if (options.threads < 1 || options.max_connections < 1 || options.read_timeout_ms <= 0 ||
-      options.write_timeout_ms <= 0 || options.idle_timeout_ms <= 0) {
+      options.write_timeout_ms <= 0 || options.idle_timeout_ms <= 0 ||
+      options.first_request_timeout_ms <= 0 || options.max_connections_per_address < 1 ||
+      options.reserved_connections < 0) {
     return Status(ErrorCode::kInvalidArgument,
                   "threads, max_connections and timeouts must be positive");
   }

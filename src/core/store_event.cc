@@ -1,0 +1,448 @@
+#include "core/store_event.h"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "core/card_number.h"
+#include "core/currency.h"
+#include "core/money.h"
+#include "core/time_format.h"
+
+namespace machub::core {
+namespace {
+
+using OJson = nlohmann::ordered_json;
+
+constexpr int64_t kMaxAmount = 1'000'000'000'000'000;  // 10^15 minor units, as sales
+constexpr size_t kMaxCounts = 50;
+constexpr int64_t kMaxCount = 1'000'000;
+
+constexpr std::array<std::string_view, 5> kTypeNames = {"drawer_open", "cash_in", "cash_out",
+                                                        "drawer_close", "z_report"};
+
+enum class Mode { kTerminal, kZRequest, kStored };
+
+Status Invalid(std::string_view field, std::string message) {
+  return Status(ErrorCode::kInvalidField, std::move(message), std::string(field));
+}
+Status Missing(std::string_view field) {
+  return Status(ErrorCode::kMissingField, std::string(field) + " is required", std::string(field));
+}
+
+// Parses with a check for duplicate keys in every object (nlohmann keeps the last copy
+// silently; readers disagree on which wins, so such a body is refused).
+Result<OJson> ParseStrict(std::string_view json) {
+  std::vector<std::vector<std::string>> keys;
+  bool duplicate = false;
+  auto callback = [&](int /*depth*/, OJson::parse_event_t event, OJson& parsed) {
+    switch (event) {
+      case OJson::parse_event_t::object_start:
+        keys.emplace_back();
+        break;
+      case OJson::parse_event_t::object_end:
+        if (!keys.empty()) keys.pop_back();
+        break;
+      case OJson::parse_event_t::key: {
+        const auto& name = parsed.get_ref<const std::string&>();
+        auto& seen = keys.back();
+        if (std::find(seen.begin(), seen.end(), name) != seen.end()) duplicate = true;
+        seen.push_back(name);
+        break;
+      }
+      default:
+        break;
+    }
+    return true;
+  };
+  OJson root;
+  try {
+    root = OJson::parse(json.begin(), json.end(), callback, /*allow_exceptions=*/true);
+  } catch (const std::exception&) {
+    // The library's message may quote the client's bytes: not repeated.
+    return Status(ErrorCode::kInvalidJson, "request body is not valid JSON");
+  }
+  if (duplicate) {
+    return Status(ErrorCode::kInvalidJson,
+                  "request body has a duplicate key in an object, which JSON readers resolve "
+                  "differently");
+  }
+  if (!root.is_object()) {
+    return Status(ErrorCode::kInvalidJson, "request body must be a JSON object");
+  }
+  return root;
+}
+
+bool PlainName(std::string_view key) {
+  if (key.empty() || key.size() > 64) return false;
+  for (char c : key) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return !ContainsCardNumber(key);
+}
+
+// The members each kind of body may carry.
+std::vector<std::string_view> AllowedMembers(Mode mode, std::optional<EventType> type) {
+  if (mode == Mode::kZRequest) return {"id", "created_at", "terminal_id", "cashier"};
+  std::vector<std::string_view> names = {"id",         "terminal_id", "type",
+                                         "created_at", "currency",    "cashier"};
+  auto add = [&](std::initializer_list<std::string_view> more) {
+    for (std::string_view n : more) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+  };
+  const bool any = !type.has_value();
+  if (any || type == EventType::kDrawerOpen) add({"amount"});
+  if (any || type == EventType::kCashIn || type == EventType::kCashOut) add({"amount", "reason"});
+  if (any || type == EventType::kDrawerClose) add({"counted", "counts"});
+  if (mode == Mode::kStored && (any || type == EventType::kZReport)) {
+    add({"z_number", "first_seq", "last_seq", "figures"});
+  }
+  return names;
+}
+
+Status CheckUnknown(const OJson& root, Mode mode, std::optional<EventType> type) {
+  const std::vector<std::string_view> allowed = AllowedMembers(mode, type);
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+      return Invalid(PlainName(it.key()) ? it.key() : "", "unknown field");
+    }
+    if (it.key() == "counts" && it->is_array()) {
+      size_t i = 0;
+      for (const OJson& element : *it) {
+        if (element.is_object()) {
+          for (auto m = element.begin(); m != element.end(); ++m) {
+            if (m.key() != "denomination" && m.key() != "count") {
+              const std::string path = "counts[" + std::to_string(i) + "]";
+              return Invalid(PlainName(m.key()) ? path + "." + m.key() : path, "unknown field");
+            }
+          }
+        }
+        ++i;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+const OJson* Member(const OJson& root, std::string_view name) {
+  const auto it = root.find(std::string(name));
+  if (it == root.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+// A present string member (null and "" count as absent for optional members).
+Status TakeString(const OJson& root, std::string_view name, bool required, std::string* out) {
+  const OJson* value = Member(root, name);
+  if (value == nullptr) return required ? Missing(name) : Status::Ok();
+  if (!value->is_string()) return Invalid(name, std::string(name) + " must be a string");
+  *out = value->get<std::string>();
+  if (required && out->empty()) return Missing(name);
+  return Status::Ok();
+}
+
+int64_t TextLength(std::string_view s) {
+  int64_t n = 0;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) return -1;
+    if ((c & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+Status CheckText(std::string_view value, std::string_view field, int64_t min_chars,
+                 int64_t max_chars) {
+  RETURN_IF_ERROR(CheckFreeTextNoCard(value, field));
+  const int64_t n = TextLength(value);
+  if (n < 0) return Invalid(field, std::string(field) + " must not contain control characters");
+  if (n < min_chars || n > max_chars) {
+    return Invalid(field, std::string(field) + " must be " + std::to_string(min_chars) + " to " +
+                              std::to_string(max_chars) + " characters long");
+  }
+  return Status::Ok();
+}
+
+bool IdChars(std::string_view s, bool allow_colon) {
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-' || (allow_colon && c == ':');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status TakeAmount(const OJson& root, std::string_view name, const Currency& currency, bool positive,
+                  int64_t* out) {
+  const OJson* value = Member(root, name);
+  if (value == nullptr) return Missing(name);
+  return [&]() -> Status {
+    const std::string n(name);
+    if (!value->is_string()) return Invalid(name, n + " must be a decimal string");
+    switch (ParseDecimalTo(value->get_ref<const std::string&>(), currency.minor_units,
+                           /*allow_negative=*/false, out)) {
+      case DecimalError::kOk:
+        break;
+      case DecimalError::kSyntax:
+        return Invalid(name, n + " must be a decimal amount such as \"3.50\"");
+      case DecimalError::kTooManyPlaces:
+        return Invalid(name, n + " has more decimal places than " + std::string(currency.code) +
+                                 " allows (" + std::to_string(currency.minor_units) + ")");
+      case DecimalError::kNegative:
+        return Invalid(name, n + " must not be negative");
+      case DecimalError::kOverflow:
+        *out = INT64_MAX;
+        break;
+    }
+    if (*out > kMaxAmount) {
+      return Invalid(name, "amount too large: " + n + " must be at most 10^15 minor units");
+    }
+    if (positive && *out == 0) return Invalid(name, n + " must be greater than 0");
+    return Status::Ok();
+  }();
+}
+
+Status TakeInt(const OJson& root, std::string_view name, int64_t min, int64_t* out) {
+  const OJson* value = Member(root, name);
+  if (value == nullptr) return Missing(name);
+  if (!value->is_number_integer()) return Invalid(name, std::string(name) + " must be an integer");
+  if (value->is_number_unsigned() && value->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    return Invalid(name, std::string(name) + " is out of range");
+  }
+  *out = value->get<int64_t>();
+  if (*out < min) return Invalid(name, std::string(name) + " is out of range");
+  return Status::Ok();
+}
+
+Status TakeCounts(const OJson& root, const Currency& currency, StoreEvent* event) {
+  const OJson* value = Member(root, "counts");
+  if (value == nullptr) return Status::Ok();
+  if (!value->is_array()) return Invalid("counts", "counts must be an array");
+  if (value->empty() || value->size() > kMaxCounts) {
+    return Invalid("counts", "counts must have 1 to " + std::to_string(kMaxCounts) + " entries");
+  }
+  Int128 sum = 0;
+  size_t i = 0;
+  for (const OJson& element : *value) {
+    const std::string path = "counts[" + std::to_string(i++) + "]";
+    if (!element.is_object()) return Invalid(path, "each count must be an object");
+    DenominationCount dc;
+    Status st = TakeAmount(element, "denomination", currency, /*positive=*/true, &dc.denomination);
+    if (!st.ok()) return Status(st.code(), st.message(), path + "." + st.field());
+    const OJson* count = Member(element, "count");
+    if (count == nullptr) return Missing(path + ".count");
+    if (!count->is_number_integer() || count->get<int64_t>() < 0 ||
+        (count->is_number_unsigned() && count->get<uint64_t>() > uint64_t{kMaxCount}) ||
+        count->get<int64_t>() > kMaxCount) {
+      return Invalid(path + ".count", "count must be an integer from 0 to 1000000");
+    }
+    dc.count = count->get<int64_t>();
+    for (const DenominationCount& seen : event->counts) {
+      if (seen.denomination == dc.denomination) {
+        return Invalid(path + ".denomination", "each denomination may appear only once");
+      }
+    }
+    sum += static_cast<Int128>(dc.denomination) * dc.count;
+    event->counts.push_back(dc);
+  }
+  if (sum != event->amount) {
+    return Status(ErrorCode::kTotalMismatch,
+                  "the counts add up to " +
+                      FormatAmount(sum > kMaxAmount ? kMaxAmount : static_cast<int64_t>(sum),
+                                   currency.minor_units) +
+                      ", not the counted amount",
+                  "counts");
+  }
+  return Status::Ok();
+}
+
+Result<StoreEvent> Validate(const OJson& root, Mode mode) {
+  std::optional<EventType> type;
+  if (mode == Mode::kZRequest) {
+    type = EventType::kZReport;
+  } else if (const OJson* t = Member(root, "type"); t != nullptr && t->is_string()) {
+    type = EventTypeFromName(t->get_ref<const std::string&>());
+    if (type == EventType::kZReport && mode == Mode::kTerminal) type.reset();
+  }
+  RETURN_IF_ERROR(CheckUnknown(root, mode, type));
+
+  StoreEvent event;
+  RETURN_IF_ERROR(TakeString(root, "id", true, &event.id));
+  if (event.id.size() > 64 || !IdChars(event.id, true)) {
+    return Invalid("id", "id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'");
+  }
+  const bool terminal_required = type != EventType::kZReport;
+  RETURN_IF_ERROR(TakeString(root, "terminal_id", terminal_required, &event.terminal_id));
+  if (!event.terminal_id.empty() &&
+      (event.terminal_id.size() > 32 || !IdChars(event.terminal_id, false))) {
+    return Invalid("terminal_id",
+                   "terminal_id must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
+  }
+  if (mode != Mode::kZRequest) {
+    std::string name;
+    RETURN_IF_ERROR(TakeString(root, "type", true, &name));
+    if (!type.has_value()) {
+      return Invalid("type", mode == Mode::kTerminal
+                                 ? "type must be \"drawer_open\", \"cash_in\", \"cash_out\" or "
+                                   "\"drawer_close\""
+                                 : "type is not a store event type");
+    }
+  }
+  event.type = *type;
+  std::string text;
+  RETURN_IF_ERROR(TakeString(root, "created_at", true, &text));
+  const Result<int64_t> created = ParseRfc3339(text);
+  if (!created.ok()) {
+    return Invalid("created_at",
+                   "created_at must be an RFC 3339 time such as "
+                   "\"2026-11-27T10:15:00Z\"");
+  }
+  event.created_at_ms = *created;
+  const Currency* currency = nullptr;
+  if (mode != Mode::kZRequest) {
+    RETURN_IF_ERROR(TakeString(root, "currency", true, &event.currency));
+    currency = FindCurrency(event.currency);
+    if (currency == nullptr) return Invalid("currency", "currency is not a known ISO 4217 code");
+  }
+  RETURN_IF_ERROR(TakeString(root, "cashier", false, &event.cashier));
+  if (!event.cashier.empty()) RETURN_IF_ERROR(CheckText(event.cashier, "cashier", 1, 64));
+
+  switch (event.type) {
+    case EventType::kDrawerOpen:
+      RETURN_IF_ERROR(TakeAmount(root, "amount", *currency, false, &event.amount));
+      break;
+    case EventType::kCashIn:
+    case EventType::kCashOut:
+      RETURN_IF_ERROR(TakeAmount(root, "amount", *currency, true, &event.amount));
+      RETURN_IF_ERROR(TakeString(root, "reason", true, &event.reason));
+      RETURN_IF_ERROR(CheckText(event.reason, "reason", 1, 200));
+      break;
+    case EventType::kDrawerClose:
+      RETURN_IF_ERROR(TakeAmount(root, "counted", *currency, false, &event.amount));
+      RETURN_IF_ERROR(TakeCounts(root, *currency, &event));
+      break;
+    case EventType::kZReport:
+      if (mode == Mode::kStored) {
+        RETURN_IF_ERROR(TakeInt(root, "z_number", 1, &event.z_number));
+        RETURN_IF_ERROR(TakeInt(root, "first_seq", 1, &event.first_seq));
+        RETURN_IF_ERROR(TakeInt(root, "last_seq", 0, &event.last_seq));
+        const OJson* figures = Member(root, "figures");
+        if (figures == nullptr) return Missing("figures");
+        if (!figures->is_object()) return Invalid("figures", "figures must be an object");
+        event.figures = figures->dump();
+      }
+      break;
+  }
+  return event;
+}
+
+}  // namespace
+
+std::string_view EventTypeName(EventType type) { return kTypeNames[static_cast<size_t>(type)]; }
+
+std::optional<EventType> EventTypeFromName(std::string_view name) {
+  for (size_t i = 0; i < kTypeNames.size(); ++i) {
+    if (kTypeNames[i] == name) return static_cast<EventType>(i);
+  }
+  return std::nullopt;
+}
+
+bool IsEventTypeName(std::string_view name) { return EventTypeFromName(name).has_value(); }
+
+Status CheckFreeTextNoCard(std::string_view value, std::string_view field) {
+  if (ContainsCardNumber(value)) {
+    return Status(ErrorCode::kCardNumberForbidden,
+                  std::string(field) + " looks like a full card number, which the hub never stores",
+                  std::string(field));
+  }
+  return Status::Ok();
+}
+
+Result<StoreEvent> DecodeEventRequest(std::string_view json) {
+  ASSIGN_OR_RETURN(const OJson root, ParseStrict(json));
+  return Validate(root, Mode::kTerminal);
+}
+
+Result<StoreEvent> DecodeZRequest(std::string_view json) {
+  ASSIGN_OR_RETURN(const OJson root, ParseStrict(json));
+  return Validate(root, Mode::kZRequest);
+}
+
+std::string CanonicalEvent(const StoreEvent& event) {
+  const Currency* currency = FindCurrency(event.currency);
+  const int minor = currency != nullptr ? currency->minor_units : 2;
+  OJson j = OJson::object();
+  j["id"] = event.id;
+  if (!event.terminal_id.empty()) j["terminal_id"] = event.terminal_id;
+  j["type"] = EventTypeName(event.type);
+  j["created_at"] = FormatRfc3339(event.created_at_ms);
+  j["currency"] = event.currency;
+  if (!event.cashier.empty()) j["cashier"] = event.cashier;
+  switch (event.type) {
+    case EventType::kDrawerOpen:
+      j["amount"] = FormatAmount(event.amount, minor);
+      break;
+    case EventType::kCashIn:
+    case EventType::kCashOut:
+      j["amount"] = FormatAmount(event.amount, minor);
+      j["reason"] = event.reason;
+      break;
+    case EventType::kDrawerClose:
+      j["counted"] = FormatAmount(event.amount, minor);
+      if (!event.counts.empty()) {
+        OJson counts = OJson::array();
+        for (const DenominationCount& dc : event.counts) {
+          OJson c = OJson::object();
+          c["denomination"] = FormatAmount(dc.denomination, minor);
+          c["count"] = dc.count;
+          counts.push_back(std::move(c));
+        }
+        j["counts"] = std::move(counts);
+      }
+      break;
+    case EventType::kZReport: {
+      j["z_number"] = event.z_number;
+      j["first_seq"] = event.first_seq;
+      j["last_seq"] = event.last_seq;
+      OJson figures = OJson::parse(event.figures, nullptr, /*allow_exceptions=*/false);
+      j["figures"] = figures.is_object() ? std::move(figures) : OJson::object();
+      break;
+    }
+  }
+  // Text fields were validated as UTF-8 on the way in; replace keeps a hand-built event
+  // with broken bytes printable instead of throwing.
+  return j.dump(-1, ' ', false, OJson::error_handler_t::replace);
+}
+
+Result<StoreEvent> DecodeCanonicalEvent(std::string_view canonical) {
+  Result<OJson> root = ParseStrict(canonical);
+  if (!root.ok()) {
+    return Status(ErrorCode::kInternal,
+                  "stored event does not decode: " + root.status().ToString());
+  }
+  Result<StoreEvent> event = Validate(*root, Mode::kStored);
+  if (!event.ok()) {
+    return Status(ErrorCode::kInternal,
+                  "stored event does not decode: " + event.status().ToString());
+  }
+  if (CanonicalEvent(*event) != canonical) {
+    return Status(ErrorCode::kInternal, "stored event is not in canonical form");
+  }
+  return event;
+}
+
+std::string EntryTypeOf(std::string_view canonical) {
+  // Canonical entries (sales and events) put "type" among the first three members with a
+  // plain ASCII value; a full parse is the fallback for anything else.
+  const OJson root = OJson::parse(canonical, nullptr, /*allow_exceptions=*/false);
+  if (!root.is_object()) return {};
+  const auto it = root.find("type");
+  if (it == root.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+}  // namespace machub::core
