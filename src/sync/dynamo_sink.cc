@@ -76,7 +76,7 @@ Status FileDynamoProgressStore::Save(const DynamoProgress& progress) {
   return FsyncPath(dir, O_RDONLY | O_DIRECTORY);
 }
 
-DynamoSink::DynamoSink(DynamoSinkOptions options, journal::Journal* journal,
+DynamoSink::DynamoSink(DynamoSinkOptions options, journal::SaleJournal* journal,
                        cloud::DynamoDbClient* client, DynamoProgressStore* progress)
     : options_(std::move(options)),
       journal_(journal),

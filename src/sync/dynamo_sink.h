@@ -41,7 +41,7 @@
 #include "cloud/dynamodb_client.h"
 #include "core/clock.h"
 #include "core/status.h"
-#include "journal/journal.h"
+#include "journal/sale_journal.h"
 #include "sync/backoff.h"
 
 namespace machub::sync {
@@ -104,7 +104,7 @@ struct DynamoSinkStatus {
 class DynamoSink {
  public:
   // None of the pointers is owned; all must outlive the sink.
-  DynamoSink(DynamoSinkOptions options, journal::Journal* journal, cloud::DynamoDbClient* client,
+  DynamoSink(DynamoSinkOptions options, journal::SaleJournal* journal, cloud::DynamoDbClient* client,
              DynamoProgressStore* progress);
   ~DynamoSink();  // Stop()
 
@@ -129,7 +129,7 @@ class DynamoSink {
   void Run();
 
   DynamoSinkOptions options_;
-  journal::Journal* journal_;
+  journal::SaleJournal* journal_;
   cloud::DynamoDbClient* client_;
   DynamoProgressStore* progress_store_;
   const core::Clock* clock_;
