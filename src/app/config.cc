@@ -934,6 +934,26 @@ Result<Config> LoadConfig(const ConfigInputs& inputs) {
     auto it = config.sources.find(name);
     return it == config.sources.end() ? std::string("default") : it->second;
   };
+  // Under Greengrass the nucleus sets AWS_IOT_THING_NAME and AWS_REGION for the component:
+  // a store id or region that no file, variable or flag set comes from them, so one
+  // thing-group deployment gives every device its own identity.
+  if (config.sources.find("store_id") == config.sources.end()) {
+    if (std::optional<std::string> thing = getenv("AWS_IOT_THING_NAME"); thing && !thing->empty()) {
+      if (Status st = CheckStoreId(*thing); !st.ok()) {
+        return Invalid("store_id: not configured, and the thing name AWS_IOT_THING_NAME cannot "
+                       "be a store id (it names S3 keys): " +
+                       st.message() + "; set store_id for this device");
+      }
+      config.store_id = *thing;
+      config.sources["store_id"] = "AWS_IOT_THING_NAME";
+    }
+  }
+  if (config.sources.find("sync.region") == config.sources.end()) {
+    if (std::optional<std::string> region = getenv("AWS_REGION"); region && !region->empty()) {
+      config.sync_region = *region;
+      config.sources["sync.region"] = "AWS_REGION";
+    }
+  }
   if (!config.tls_cert.empty() && config.tls_key.empty()) {
     return Invalid("tls_cert: set without tls_key (from " + source_of("tls_cert") + ")");
   }

@@ -590,5 +590,45 @@ TEST_F(ConfigTest, ShowRedactsSecretKeysOnly) {
   EXPECT_NE(toml.find("<redacted>"), std::string::npos) << toml;
 }
 
+TEST_F(ConfigTest, StoreIdAndRegionComeFromTheGreengrassEnvironmentWhenNotConfigured) {
+  env_["AWS_IOT_THING_NAME"] = "store-0042";
+  env_["AWS_REGION"] = "eu-central-1";
+  auto c = LoadConfig(Inputs());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->store_id, "store-0042");
+  EXPECT_EQ(c->sources.at("store_id"), "AWS_IOT_THING_NAME");
+  EXPECT_EQ(c->sync_region, "eu-central-1");
+  EXPECT_EQ(c->sources.at("sync.region"), "AWS_REGION");
+
+  // Anything configured wins over the environment of the nucleus.
+  auto flagged = LoadConfig(Inputs({{"store_id", "S042"}, {"sync.region", "us-west-2"}}));
+  ASSERT_TRUE(flagged.ok()) << flagged.status().ToString();
+  EXPECT_EQ(flagged->store_id, "S042");
+  EXPECT_EQ(flagged->sync_region, "us-west-2");
+  env_["MACHUB_STORE_ID"] = "S043";
+  auto from_env = LoadConfig(Inputs());
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->store_id, "S043");
+}
+
+TEST_F(ConfigTest, ThingNameThatIsNotAStoreIdIsAClearError) {
+  for (const char* bad : {"store:42", "a/b", "store 42", "caf\xc3\xa9"}) {
+    env_["AWS_IOT_THING_NAME"] = bad;
+    std::string message = ErrorOf(Inputs());
+    EXPECT_NE(message.find("AWS_IOT_THING_NAME"), std::string::npos) << message;
+    EXPECT_NE(message.find("set store_id"), std::string::npos) << message;
+  }
+  env_["AWS_IOT_THING_NAME"] = std::string(65, 'a');
+  EXPECT_NE(ErrorOf(Inputs()).find("1..64"), std::string::npos);
+  // The same bad name is harmless when store_id is configured.
+  EXPECT_TRUE(LoadConfig(Inputs({{"store_id", "S001"}})).ok());
+  // Without the variable, the default stays.
+  env_.erase("AWS_IOT_THING_NAME");
+  auto c = LoadConfig(Inputs());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->store_id, "S001");
+  EXPECT_EQ(c->sync_region, "us-east-1");
+}
+
 }  // namespace
 }  // namespace machub::app
