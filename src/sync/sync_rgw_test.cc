@@ -150,9 +150,10 @@ std::string SaleJson(const std::string& id, int i) {
                     {"unit_price", std::to_string(1 + i % 9) + ".20"},
                     {"tax_rate", "0.19"}}};
   sale["payments"] = {{{"method", "card"},
-                       {"amount", "50.00"},
+                       {"amount", "1.00"},
                        {"card_token", "tok_" + std::to_string(i)},
-                       {"last4", "1234"}}};
+                       {"last4", "1234"}},
+                      {{"method", "cash"}, {"amount", "49.00"}}};
   return sale.dump();
 }
 
