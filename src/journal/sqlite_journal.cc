@@ -14,6 +14,7 @@
 
 #include "core/chain.h"
 #include "core/log.h"
+#include "core/refund_rules.h"
 #include "core/sale_codec.h"
 #include "core/sha256.h"
 
@@ -292,12 +293,14 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
   sqlite3_stmt* find = nullptr;
-  sqlite3_stmt* exists = nullptr;
+  sqlite3_stmt* exists = nullptr;     // the original of a refund/void: its canonical bytes
+  sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
 
   ~WriterStatements() {
-    for (sqlite3_stmt* stmt : {begin, commit, rollback, find, exists, insert, upsert_terminal}) {
+    for (sqlite3_stmt* stmt :
+         {begin, commit, rollback, find, exists, reversals, insert, upsert_terminal}) {
       sqlite3_finalize(stmt);
     }
   }
@@ -525,7 +528,8 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->find,
        "SELECT canonical, seq, receipt_no, hash, received_at_ms, total, change, currency "
        "FROM sales WHERE id = ?1"},
-      {&stmts->exists, "SELECT 1 FROM sales WHERE id = ?1"},
+      {&stmts->exists, "SELECT canonical FROM sales WHERE id = ?1"},
+      {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
       {&stmts->insert,
        "INSERT INTO sales(seq, id, terminal_id, receipt_no, type, ref, created_at_ms, "
        "received_at_ms, clock_skew, currency, total, change, canonical, prev_hash, hash) "
@@ -875,19 +879,43 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
   }
 
   if (sale.type != core::SaleType::kSale) {
-    ResetOnExit reset(s.exists);
-    BindText(s.exists, 1, sale.ref);
-    int rc = sqlite3_step(s.exists);
-    if (rc == SQLITE_DONE) {
-      return Status(ErrorCode::kInvalidField,
-                    std::string(core::SaleTypeName(sale.type)) +
-                        " refers to a sale id that is not stored on this hub",
-                    "ref");
+    // The refund rules (core/refund_rules.h) against the original and every refund/void
+    // already stored for it. Both reads run inside this group's transaction on the one
+    // writer, so they also see what earlier members of the group inserted: of two racing
+    // refunds the second one is judged with the first one counted.
+    core::Sale original;
+    {
+      ResetOnExit reset(s.exists);
+      BindText(s.exists, 1, sale.ref);
+      int rc = sqlite3_step(s.exists);
+      if (rc == SQLITE_DONE) {
+        return Status(ErrorCode::kInvalidField,
+                      std::string(core::SaleTypeName(sale.type)) +
+                          " refers to a sale id that is not stored on this hub",
+                      "ref");
+      }
+      if (rc != SQLITE_ROW) {
+        *storage_rc = rc;
+        return kStorage;
+      }
+      ASSIGN_OR_RETURN(original, core::DecodeStoredCanonical(ColumnText(s.exists, 0)));
     }
-    if (rc != SQLITE_ROW) {
-      *storage_rc = rc;
-      return kStorage;
+    std::vector<core::Sale> earlier;
+    {
+      ResetOnExit reset(s.reversals);
+      BindText(s.reversals, 1, sale.ref);
+      int rc;
+      while ((rc = sqlite3_step(s.reversals)) == SQLITE_ROW) {
+        ASSIGN_OR_RETURN(core::Sale reversal,
+                         core::DecodeStoredCanonical(ColumnText(s.reversals, 0)));
+        earlier.push_back(std::move(reversal));
+      }
+      if (rc != SQLITE_DONE) {
+        *storage_rc = rc;
+        return kStorage;
+      }
     }
+    RETURN_IF_ERROR(core::CheckReversal(original, earlier, sale));
   }
 
   int64_t counter = 1;
