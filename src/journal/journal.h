@@ -36,6 +36,10 @@ struct JournalOptions {
   int max_group = 512;       // most sales in one commit
   bool group_commit = true;  // false: one transaction per sale (benchmark baseline)
   int64_t checkpoint_interval_ms = 1000;
+  // How long an id stays in the id index after its sale was received, even when its row
+  // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
+  // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.
+  int64_t id_horizon_ms = int64_t{90} * 24 * 3600 * 1000;
   const core::Clock* clock = nullptr;        // null: the system clock
   core::MetricsRegistry* metrics = nullptr;  // null: no metrics
 };
@@ -132,6 +136,9 @@ class Journal {
   // Thread-safe. `sale` must come from core::DecodeSale. The callback runs exactly once:
   // Receipt on success (created or replay); kIdConflict for the same id with a different
   // canonical body; kInvalidField (field "ref") when a refund/void names an unknown sale;
+  // the refund rules' codes (core/refund_rules.h) when a refund/void breaks them;
+  // kIdExpired when the id's row was pruned but the id is still in the id index, and
+  // kRefExpired when a refund/void names such a sale (id_horizon_ms);
   // kStorageUnavailable when the commit failed or the journal is closed.
   virtual void Append(core::Sale sale, AppendCallback done) = 0;
   std::future<Result<Receipt>> Append(core::Sale sale);

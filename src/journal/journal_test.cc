@@ -813,7 +813,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 3);
+  EXPECT_EQ(UserVersion(options.path), 4);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
@@ -1404,11 +1404,11 @@ TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   // Back to what a v1 binary left behind.
   ExecRaw(options.path,
           "DROP TABLE batches; DROP INDEX IF EXISTS sales_unuploaded; DROP INDEX sales_ref; "
-          "PRAGMA user_version=1");
+          "DROP TABLE ids; PRAGMA user_version=1");
   ASSERT_EQ(UserVersion(options.path), 1);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 3);  // v1 -> v2 -> v3
+  EXPECT_EQ(UserVersion(options.path), 4);  // v1 -> v2 -> v3 -> v4
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
   EXPECT_EQ(bounds->last_seq, 3);
@@ -1583,7 +1583,8 @@ TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
   EXPECT_EQ(*verified, 1);
 
   // The chain goes on after the anchor, across a reopen; a refund of a pruned sale is
-  // refused like any unknown ref.
+  // refused with ref_expired and a retry of a pruned sale with id_expired (the id index
+  // outlives the rows), never stored a second time.
   Receipt next = MustAppend(*journal, MakeSale("after-prune"));
   EXPECT_EQ(next.seq, 31);
   journal->Close();
@@ -1599,11 +1600,39 @@ TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
   late_refund.ref = "p10";
   Result<Receipt> refused = journal->Append(MakeSale(late_refund)).get();
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidField);
+  EXPECT_EQ(refused.status().code(), ErrorCode::kRefExpired);
+  EXPECT_EQ(refused.status().field(), "ref");
+  Result<Receipt> retry = journal->Append(MakeSale("p10")).get();
+  EXPECT_EQ(retry.status().code(), ErrorCode::kIdExpired);
+  EXPECT_EQ(retry.status().field(), "id");
+  late_refund.ref = "never-sold";
+  late_refund.id = "late-refund-2";
+  EXPECT_EQ(journal->Append(MakeSale(late_refund)).get().status().code(), ErrorCode::kInvalidField);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("after-reopen-2")).seq, 33);  // nothing took a seq
+
+  // Past the id horizon (measured from each sale's receipt), the next prune forgets the
+  // pruned ids: the index stays bounded.
+  clock_.Set(t0 + options.id_horizon_ms + 31'000);
+  ASSERT_TRUE(journal->MarkBatchUploaded(journal->RecordBatch(Batch(31, 33))->id, 1).ok());
+  ASSERT_TRUE(journal->Prune(all).ok());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), min(seq) FROM ids", -1, &stmt, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int64(stmt, 0), 1);   // the newest sale's row stays, so its id
+    EXPECT_EQ(sqlite3_column_int64(stmt, 1), 33);  // too
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(journal->Append(MakeSale("p10")).get().status().code(), ErrorCode::kOk)
+      << "beyond the documented horizon an id may be used again";
 
   // Tampering right after the anchor is still caught.
   journal->Close();
-  ExecRaw(options.path, "UPDATE sales SET prev_hash = zeroblob(32) WHERE seq = 30");
+  ExecRaw(options.path, "UPDATE sales SET prev_hash = zeroblob(32) WHERE seq = 33");
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
   verified = journal->VerifyChain();
@@ -1737,11 +1766,11 @@ TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
   // Back to v2: the index, and the flags as v2's chunked marking left them.
   ExecRaw(options.path,
           "CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0; "
-          "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; PRAGMA user_version=2");
+          "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; DROP TABLE ids; PRAGMA user_version=2");
   ASSERT_EQ(UserVersion(options.path), 2);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 3);
+  EXPECT_EQ(UserVersion(options.path), 4);
   Result<int64_t> index = journal->QueryIntOnWriterForTest(
       "SELECT count(*) FROM sqlite_master WHERE name = 'sales_unuploaded'");
   ASSERT_TRUE(index.ok());

@@ -92,6 +92,19 @@ CREATE INDEX sales_ref ON sales(ref) WHERE ref IS NOT NULL;
     R"sql(
 DROP INDEX IF EXISTS sales_unuploaded;
 )sql",
+    // v4: the id index (issue #8). Every stored id with its seq and hash, kept after its
+    // sale row is pruned, for JournalOptions::id_horizon_ms, so that a retry of a pruned
+    // sale is answered id_expired (never stored twice) and a refund of a pruned sale
+    // ref_expired (never accepted against nothing).
+    R"sql(
+CREATE TABLE ids(
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  received_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO ids(id, seq, hash, received_at_ms) SELECT id, seq, hash, received_at_ms FROM sales;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -297,10 +310,12 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
+  sqlite3_stmt* id_find = nullptr;  // the id index (schema v4): ids of pruned rows too
+  sqlite3_stmt* id_insert = nullptr;
 
   ~WriterStatements() {
-    for (sqlite3_stmt* stmt :
-         {begin, commit, rollback, find, exists, reversals, insert, upsert_terminal}) {
+    for (sqlite3_stmt* stmt : {begin, commit, rollback, find, exists, reversals, insert,
+                               upsert_terminal, id_find, id_insert}) {
       sqlite3_finalize(stmt);
     }
   }
@@ -378,6 +393,9 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
   }
   if (options.store_id.empty()) {
     return Status(ErrorCode::kInvalidArgument, "journal: the store_id is empty");
+  }
+  if (options.id_horizon_ms < int64_t{90} * 24 * 3600 * 1000) {
+    return Status(ErrorCode::kInvalidArgument, "journal: id_horizon_ms must be at least 90 days");
   }
   if (options.max_group < 1) {
     return Status(ErrorCode::kInvalidArgument, "journal: max_group must be at least 1");
@@ -530,6 +548,8 @@ Status SqliteJournal::PrepareWriterStatements() {
        "FROM sales WHERE id = ?1"},
       {&stmts->exists, "SELECT canonical FROM sales WHERE id = ?1"},
       {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
+      {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
+      {&stmts->id_insert, "INSERT INTO ids(id, seq, hash, received_at_ms) VALUES(?1, ?2, ?3, ?4)"},
       {&stmts->insert,
        "INSERT INTO sales(seq, id, terminal_id, receipt_no, type, ref, created_at_ms, "
        "received_at_ms, clock_skew, currency, total, change, canonical, prev_hash, hash) "
@@ -877,6 +897,17 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       return kStorage;
     }
   }
+  // Not among the rows: an id whose row was pruned is still in the id index.
+  {
+    Result<bool> pruned = InIdIndex(sale.id, storage_rc);
+    if (!pruned.ok()) return pruned.status();
+    if (*pruned) {
+      return Status(ErrorCode::kIdExpired,
+                    "this id was stored earlier and its row was pruned after upload; it is "
+                    "not stored again",
+                    "id");
+    }
+  }
 
   if (sale.type != core::SaleType::kSale) {
     // The refund rules (core/refund_rules.h) against the original and every refund/void
@@ -889,6 +920,14 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       BindText(s.exists, 1, sale.ref);
       int rc = sqlite3_step(s.exists);
       if (rc == SQLITE_DONE) {
+        Result<bool> pruned = InIdIndex(sale.ref, storage_rc);
+        if (!pruned.ok()) return pruned.status();
+        if (*pruned) {
+          return Status(ErrorCode::kRefExpired,
+                        "the original sale was pruned after upload, so the refund rules "
+                        "cannot be checked against it here",
+                        "ref");
+        }
         return Status(ErrorCode::kInvalidField,
                       std::string(core::SaleTypeName(sale.type)) +
                           " refers to a sale id that is not stored on this hub",
@@ -967,11 +1006,35 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       return kStorage;
     }
   }
+  {
+    sqlite3_stmt* ins = s.id_insert;
+    ResetOnExit reset(ins);
+    BindText(ins, 1, sale.id);
+    sqlite3_bind_int64(ins, 2, receipt.seq);
+    BindBlob(ins, 3, receipt.hash);
+    sqlite3_bind_int64(ins, 4, receipt.received_at_ms);
+    int rc = sqlite3_step(ins);
+    if (rc != SQLITE_DONE) {
+      *storage_rc = rc;
+      return kStorage;
+    }
+  }
   staged_seq_ = receipt.seq + 1;
   staged_hash_ = receipt.hash;
   staged_counters_[sale.terminal_id] = counter;
   *created = true;
   return receipt;
+}
+
+Result<bool> SqliteJournal::InIdIndex(const std::string& id, int* storage_rc) {
+  sqlite3_stmt* find = wstmts_->id_find;
+  ResetOnExit reset(find);
+  BindText(find, 1, id);
+  const int rc = sqlite3_step(find);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  *storage_rc = rc;
+  return Status(ErrorCode::kStorageUnavailable, "journal: storage failed");
 }
 
 void SqliteJournal::RecoverAfterFailure(int sqlite_code) {
@@ -1671,6 +1734,13 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
       sqlite3_bind_int64(stmt.get(), 2, upto);
       RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune sales"));
       result.pruned = sqlite3_changes(db);
+    }
+    {
+      // The id index outlives the rows, for id_horizon_ms after each sale was received.
+      Stmt stmt(db, "DELETE FROM ids WHERE seq <= ?1 AND received_at_ms < ?2");
+      sqlite3_bind_int64(stmt.get(), 1, upto);
+      sqlite3_bind_int64(stmt.get(), 2, clock_->NowMs() - options_.id_horizon_ms);
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune ids"));
     }
     {
       Stmt stmt(db,

@@ -185,6 +185,8 @@ class SqliteJournal final : public Journal {
   // One sale inside the open transaction: a Receipt, or a per-sale error (conflict, bad
   // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
   Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
+  // Writer thread: is `id` in the id index (schema v4)? Storage errors set *storage_rc.
+  Result<bool> InIdIndex(const std::string& id, int* storage_rc);
   void RecoverAfterFailure(int sqlite_code);
 
   // Runs `body` on the writer thread between two groups, inside one BEGIN IMMEDIATE ..
