@@ -7,7 +7,11 @@
 // journal that answers synchronously.
 //
 // Invariants: the handler answers exactly once with a status 100..599; JSON answers are
-// JSON; no answer echoes the bearer token.
+// JSON; no answer echoes the bearer token. Issue 13: a request that passes the header
+// checks has at most one Authorization and a plain decimal Content-Length; the auth-before-
+// body check (ApiHandler::CheckHeader) only ever answers 401/429, and a request it lets
+// through with a body to POST /v1/sales carries the valid token; no stored sale holds a
+// card number in any free-text field; a sale's change never comes from card payments.
 
 #include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/beast/http.hpp>
@@ -22,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/card_number.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/sale_codec.h"
@@ -30,7 +35,7 @@
 #include "http/api.h"
 #include "http/request_checks.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sale_journal.h"
 
 namespace {
 
@@ -41,9 +46,9 @@ using namespace machub;
 constexpr const char* kToken = "fuzz-token-T01-0123456789";
 
 // In-memory journal with the real one's idempotency and ref rules; answers synchronously.
-class MemoryJournal final : public journal::Journal {
+class MemoryJournal final : public journal::SaleJournal {
  public:
-  using Journal::Append;
+  using SaleJournal::Append;
 
   void Append(core::Sale sale, AppendCallback done) override {
     const std::string canonical = core::CanonicalSale(sale);
@@ -60,6 +65,7 @@ class MemoryJournal final : public journal::Journal {
       for (const auto& s : stored_) found = found || s.sale.id == sale.ref;
       if (!found) return done(Status(ErrorCode::kInvalidField, "unknown sale", "ref"));
     }
+    CheckNoCardNumbers(sale);
     core::StoredSale s;
     s.seq = static_cast<int64_t>(stored_.size()) + 1;
     s.receipt_no = sale.terminal_id + "-" + std::to_string(100000 + s.seq);
@@ -98,9 +104,31 @@ class MemoryJournal final : public journal::Journal {
   Result<int64_t> VerifyChain() override { return static_cast<int64_t>(stored_.size()); }
   Status IntegrityCheck() override { return Status::Ok(); }
   Status Health() const override { return Status::Ok(); }
-  void Close() override {}
 
  private:
+  // Whatever the validation accepted must hold no card number in any free-text field, and
+  // card (non-cash) payments must not exceed the total.
+  static void CheckNoCardNumbers(const core::Sale& sale) {
+    for (const std::string* text : {&sale.id, &sale.terminal_id, &sale.ref, &sale.cashier}) {
+      Check(!core::ContainsCardNumber(*text), "card number stored in a sale field");
+    }
+    int64_t non_cash = 0;
+    for (const auto& line : sale.lines) {
+      Check(!core::ContainsCardNumber(line.sku) && !core::ContainsCardNumber(line.name),
+            "card number stored in a line");
+    }
+    for (const auto& p : sale.payments) {
+      for (const std::string* text : {&p.method, &p.card_token, &p.last4, &p.brand, &p.auth_code}) {
+        Check(!core::ContainsCardNumber(*text), "card number stored in a payment");
+      }
+      if (p.method != "cash") non_cash += p.amount;
+    }
+    if (sale.type == core::SaleType::kSale) {
+      Check(non_cash <= sale.total, "change given from a card payment");
+    }
+    Check(!sale.id.empty() && sale.id != "." && sale.id != "..", "unsafe sale id stored");
+  }
+
   static journal::Receipt ReceiptOf(const core::StoredSale& s, bool created) {
     journal::Receipt r;
     r.created = created;
@@ -180,6 +208,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         header_checked = true;
         early = http::CheckRequestHeader(parser.get());
         if (early) break;
+        const auto& header = parser.get();
+        Check(header.count(bhttp::field::authorization) <= 1, "two Authorization headers passed");
+        Check(header.count(bhttp::field::content_length) <= 1, "two Content-Length passed");
+        // Auth before body, as the server does it (server.h header_check).
+        http::Request head;
+        head.method = std::string(header.method_string());
+        head.target = std::string(header.target());
+        for (const auto& field : header) {
+          head.headers.emplace_back(http::AsciiLower(std::string_view(field.name_string().data(),
+                                                                      field.name_string().size())),
+                                    std::string(field.value().data(), field.value().size()));
+        }
+        head.remote_address = "127.0.0.1";
+        if (std::optional<http::Response> refused = handler.CheckHeader(head)) {
+          Check(refused->status == 401 || refused->status == 429, "header check: other status");
+          CheckResponse(refused);
+          return 0;  // the connection closes; the body is never read
+        }
         parser.eager(true);  // bhttp::async_read of the body, as the server does
         continue;
       }

@@ -2,10 +2,14 @@
 # Cross-builds machub for 64-bit ARM Linux (Raspberry Pi 4B) with Debian's cross toolchain,
 # runs the unit tests and a hub smoke test under qemu-user, and packs the result.
 #
-# Usage: scripts/build-aarch64.sh [--arch arm64|armhf] [--no-test] [--jobs N]
+# Usage: scripts/build-aarch64.sh [--arch arm64|armhf] [--no-test] [--smoke-only] [--no-pack]
+#                                 [--jobs N]
 #   --arch armhf   32-bit ARMv7 hard-float instead (Raspberry Pi OS 32-bit); same as
 #                  scripts/build-armhf.sh
 #   --no-test      build and pack only
+#   --smoke-only   build only the hub and run its smoke test under qemu, not the unit tests
+#                  (what the `aarch64` stage of scripts/test.sh runs by default)
+#   --no-pack      no zip, no .deb (CI checks the binary, not the packaging)
 #   --jobs N       parallel compile jobs (default 2: the machine is shared)
 # Environment: MACHUB_CROSS_BUILD_DIR (default build/<arch>-cross), MACHUB_BUILD_TYPE
 # (default Release).
@@ -30,13 +34,17 @@ root="$(pwd)"
 
 arch="arm64"
 run_tests=1
+run_unit=1
+pack=1
 jobs=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) arch="$2"; shift 2 ;;
     --no-test) run_tests=0; shift ;;
+    --smoke-only) run_unit=0; shift ;;
+    --no-pack) pack=0; shift ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "build-aarch64.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -76,7 +84,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
 unit_tests="core_test journal_test http_test app_test cloud_test local_sink_test sync_test catalog_test
   greengrass_check_test"
 targets="machub"
-if [ "$run_tests" -eq 1 ]; then
+if [ "$run_tests" -eq 1 ] && [ "$run_unit" -eq 1 ]; then
   for t in $unit_tests; do
     # A test target some checkouts do not have yet is skipped, not an error.
     if ninja -C "$build" -t query "$t" >/dev/null 2>&1; then targets="$targets $t"; fi
@@ -97,7 +105,7 @@ version="$("$qemu" "$bin" --version | awk '{print $2}')"
 
 unit_failed=0
 # --- 3. unit tests under qemu-user -------------------------------------------------------
-if [ "$run_tests" -eq 1 ]; then
+if [ "$run_tests" -eq 1 ] && [ "$run_unit" -eq 1 ]; then
   say "running unit tests under $qemu"
   # Only the unit-test executables were built: the entries of the others (integration
   # tests, tests that start RGW or other peers, the chaos and soak runs, which drive host
@@ -124,6 +132,17 @@ fi
 t_smoke=$(date +%s)
 
 # --- 5. pack --------------------------------------------------------------------------------
+if [ "$pack" -eq 0 ]; then
+  t_end=$(date +%s)
+  echo "rss_idle_kb_under_qemu: $rss_kb (VmRSS of the $qemu process: an upper bound)"
+  echo "seconds: deps $((t_deps - t_start)), build $((t_build - t_deps)), unit tests $((t_test - t_build)), smoke $((t_smoke - t_test)), total $((t_end - t_start))"
+  if [ "$unit_failed" -ne 0 ] || [ "$smoke_failed" -ne 0 ]; then
+    say "FAILED (unit tests: $unit_failed, smoke test: $smoke_failed)"
+    exit 1
+  fi
+  say "OK (not packed)"
+  exit 0
+fi
 name="machub-$version-linux-$gg_arch"
 stage="$build/dist/$name"
 rm -rf "$stage"

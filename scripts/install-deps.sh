@@ -11,7 +11,9 @@ PACKAGES="build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
   PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev s3cmd
-  radosgw ceph-mon ceph-osd ceph-common"
+  radosgw ceph-mon ceph-osd ceph-common awscli"
+  # node + npm for dynalite (the DynamoDB peer); a node already on PATH is kept.
+  command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
 # --bench: bench/compare_postgres.sh's PostgreSQL 15 (initdb, postgres, pgbench).
 if [ "${1:-}" = "--bench" ]; then
@@ -22,7 +24,22 @@ missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+
+# --test: dynalite from npm, pinned by tests/peers/npm/package-lock.json. Install scripts are
+# skipped: its LevelDB binding (classic-level) ships prebuilt binaries for linux x64 and
+# arm64 inside the npm package and node-gyp-build loads them; nothing else is downloaded.
+install_test_peers() {
+  [ "${1:-}" = "--test" ] || return 0
+  npm_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/peers/npm"
+  [ -f "$npm_dir/node_modules/dynalite/cli.js" ] && return 0
+  echo "machub: installing dynalite (npm ci in $npm_dir)" >&2
+  (cd "$npm_dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+}
+
+if [ -z "$missing" ]; then
+  install_test_peers "${1:-}"
+  exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -30,3 +47,4 @@ echo "machub: installing$missing" >&2
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+install_test_peers "${1:-}"

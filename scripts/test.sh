@@ -8,11 +8,17 @@
 #         chaos and soak runs, which the dev stage covers with the same code), then every
 #         libFuzzer target for MACHUB_FUZZ_SECONDS (default 15) each from the same build.
 #   tsan  clang, ThreadSanitizer: the journal, uploader and server tests (label `tsan`).
+#   aarch64  the Raspberry Pi build: cross-compiles `machub` for arm64 with Debian's cross
+#         toolchain (scripts/cross-deps.sh installs it) and runs its smoke test under
+#         qemu-aarch64 (tests/deploy/qemu_smoke.sh: /healthz, a sale, its retry, SIGTERM).
+#         MACHUB_AARCH64_UNIT_TESTS=1 also cross-builds the unit tests and runs them under
+#         qemu (about 15 more minutes on 2 cores: not in CI by default, see
+#         docs/BENCHMARKS.md "aarch64").
 # Tests that need root (tmpfs, ggc_user) skip with a message otherwise.
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh --test
-stages="${MACHUB_TEST_STAGES:-dev asan tsan}"
+stages="${MACHUB_TEST_STAGES:-dev asan tsan aarch64}"
 jobs="$(nproc)"
 
 # The SigV4 vector suite lives beside the repository in ../shared when present.
@@ -53,8 +59,16 @@ for s in $stages; do
       TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
         ctest --preset tsan -j2 --timeout 900 -L tsan
       ;;
+    aarch64)
+      stage aarch64 "cross-build for arm64, smoke test under qemu-aarch64"
+      if [ "${MACHUB_AARCH64_UNIT_TESTS:-0}" = 1 ]; then
+        sh scripts/build-aarch64.sh --arch arm64 --no-pack --jobs "$jobs"
+      else
+        sh scripts/build-aarch64.sh --arch arm64 --smoke-only --no-pack --jobs "$jobs"
+      fi
+      ;;
     *)
-      echo "unknown stage '$s' (dev, asan, tsan)" >&2
+      echo "unknown stage '$s' (dev, asan, tsan, aarch64)" >&2
       exit 2
       ;;
   esac

@@ -232,6 +232,18 @@ std::vector<ConfigKey> BuildKeys() {
                            "certificate signed by it, and a terminal's token is accepted only "
                            "with a certificate whose subject CN or a DNS/URI SAN is its "
                            "terminal id (else 403)"));
+  keys.push_back(BoolKey("tls_auto", &Config::tls_auto,
+                         "Without tls_cert: serve HTTPS with <data_dir>/tls/server.pem, issued "
+                         "by a store CA kept in <data_dir>/tls (as machub tls init does) and "
+                         "renewed 30 days before it expires; terminals trust tls/ca.pem"));
+  keys.push_back(StringKey("tls_hosts", &Config::tls_hosts,
+                           "tls_auto: comma-separated host names and IP addresses for the "
+                           "certificate; empty: the host name, NAME.local, localhost, "
+                           "loopback and a specific listen address"));
+  keys.push_back(IntKey("tls_reload_s", &Config::tls_reload_s, 0, 86400,
+                        "How often (seconds, on a new connection) tls_cert and tls_key are "
+                        "checked; a renewed pair is used for new connections without a "
+                        "restart. 0: read once at start"));
   keys.push_back(IntKey("body_limit_bytes", &Config::body_limit_bytes, 1024, 64 << 20,
                         "Largest request body; larger gets 413 payload_too_large"));
   keys.push_back(IntKey("header_limit_bytes", &Config::header_limit_bytes, 1024, 1 << 20,
@@ -246,6 +258,13 @@ std::vector<ConfigKey> BuildKeys() {
                         "On SIGTERM/SIGINT, time given to in-flight requests before closing"));
   keys.push_back(IntKey("max_connections", &Config::max_connections, 1, 1'000'000,
                         "Most simultaneous connections; more are refused"));
+  keys.push_back(IntKey("first_request_timeout_ms", &Config::first_request_timeout_ms, 100, kHour,
+                        "A new connection must start its first request within this"));
+  keys.push_back(IntKey("max_connections_per_address", &Config::max_connections_per_address, 1,
+                        1'000'000, "Most simultaneous connections from one remote address"));
+  keys.push_back(IntKey("reserved_connections", &Config::reserved_connections, 0, 1'000'000,
+                        "Connections kept for terminals that authenticated; connections "
+                        "without an authenticated request get max_connections minus this"));
   keys.push_back(FloatKey("rate_per_terminal", &Config::rate_per_terminal, 0, 1e6,
                           "Sustained requests per second per terminal (0: unlimited); above "
                           "it 429 rate_limited"));
@@ -271,8 +290,9 @@ std::vector<ConfigKey> BuildKeys() {
                          "With no token configured at all, create one for terminal T01 and "
                          "print it once with a curl example"));
   // [sync]: uploads to S3 (or a local folder standing in for it) and the catalog download.
-  keys.push_back(BoolKey("sync.enabled", &Config::sync_enabled,
-                         "Upload the journal (false: keep everything local, backlog still reported)"));
+  keys.push_back(
+      BoolKey("sync.enabled", &Config::sync_enabled,
+              "Upload the journal (false: keep everything local, backlog still reported)"));
   keys.push_back(StringKey("sync.bucket", &Config::sync_bucket,
                            "S3 bucket; empty: upload to the local folder sync.dir instead"));
   keys.push_back(StringKey("sync.endpoint", &Config::sync_endpoint,
@@ -280,31 +300,35 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(StringKey("sync.region", &Config::sync_region, "AWS region of the bucket"));
   keys.push_back(StringKey("sync.addressing", &Config::sync_addressing,
                            "auto, path or virtual (bucket in the host name)"));
-  keys.push_back(StringKey("sync.dir", &Config::sync_dir,
-                           "Local folder standing in for S3 when no bucket is set; empty: <data_dir>/s3"));
+  keys.push_back(
+      StringKey("sync.dir", &Config::sync_dir,
+                "Local folder standing in for S3 when no bucket is set; empty: <data_dir>/s3"));
   keys.push_back(StringKey("sync.prefix", &Config::sync_prefix,
                            "Key prefix: <prefix>/sales/store=<store_id>/... (may be empty)"));
   keys.push_back(StringKey("sync.ca_file", &Config::sync_ca_file,
                            "PEM CA bundle for https endpoints; empty: the system's"));
   keys.push_back(StringKey("sync.access_key_id", &Config::sync_access_key_id,
-                           "Explicit AWS access key id; empty: environment, shared files, or container (Greengrass TES) credentials"));
+                           "Explicit AWS access key id; empty: environment, shared files, or "
+                           "container (Greengrass TES) credentials"));
   keys.push_back(SecretKey(StringKey("sync.secret_access_key", &Config::sync_secret_access_key,
                                      "Explicit AWS secret access key (never logged)")));
   keys.push_back(SecretKey(StringKey("sync.session_token", &Config::sync_session_token,
                                      "Explicit AWS session token (never logged)")));
   keys.push_back(StringKey("sync.format", &Config::sync_format, "Object format: jsonl or csv"));
-  keys.push_back(IntKey("sync.gzip_level", &Config::sync_gzip_level, 1, 9,
-                        "gzip level of uploaded objects"));
+  keys.push_back(
+      IntKey("sync.gzip_level", &Config::sync_gzip_level, 1, 9, "gzip level of uploaded objects"));
   keys.push_back(IntKey("sync.batch_max_sales", &Config::sync_batch_max_sales, 1, 1'000'000,
                         "Most sales in one S3 object"));
   keys.push_back(IntKey("sync.batch_max_bytes", &Config::sync_batch_max_bytes, 1024, 15LL << 20,
                         "Most raw (uncompressed) bytes in one S3 object"));
   keys.push_back(IntKey("sync.batch_max_age_s", &Config::sync_batch_max_age_s, 0, 86400,
                         "A batch is cut when its oldest sale is this old"));
-  keys.push_back(StringKey("sync.conditional_put", &Config::sync_conditional_put,
-                           "auto, on or off: whether the store honours If-None-Match (off: HEAD before PUT)"));
-  keys.push_back(IntKey("sync.bandwidth_limit_bytes_per_s", &Config::sync_bandwidth_limit_bytes_per_s,
-                        0, 1LL << 40, "Upload bandwidth cap (0: none)"));
+  keys.push_back(
+      StringKey("sync.conditional_put", &Config::sync_conditional_put,
+                "auto, on or off: whether the store honours If-None-Match (off: HEAD before PUT)"));
+  keys.push_back(IntKey("sync.bandwidth_limit_bytes_per_s",
+                        &Config::sync_bandwidth_limit_bytes_per_s, 0, 1LL << 40,
+                        "Upload bandwidth cap (0: none)"));
   keys.push_back(IntKey("sync.probe_interval_ms", &Config::sync_probe_interval_ms, 100, 60'000,
                         "While offline, how often a cheap probe checks the store"));
   keys.push_back(IntKey("sync.backoff_cap_ms", &Config::sync_backoff_cap_ms, 100, kHour,
@@ -313,14 +337,17 @@ std::vector<ConfigKey> BuildKeys() {
                         "Retry period after a non-retryable error (auth, configuration)"));
   keys.push_back(IntKey("sync.request_timeout_ms", &Config::sync_request_timeout_ms, 1000, kHour,
                         "Longest one S3 request may take"));
-  keys.push_back(IntKey("sync.retention_days", &Config::sync_retention_days, 0, 3650,
-                        "Uploaded sales older than this are pruned (0: keep forever); unsynced sales never are"));
-  keys.push_back(IntKey("sync.min_free_disk_mb", &Config::sync_min_free_disk_mb, 0, 1LL << 30,
-                        "Below this much free disk, uploaded sales are pruned first, whatever their age"));
+  keys.push_back(IntKey(
+      "sync.retention_days", &Config::sync_retention_days, 0, 3650,
+      "Uploaded sales older than this are pruned (0: keep forever); unsynced sales never are"));
+  keys.push_back(
+      IntKey("sync.min_free_disk_mb", &Config::sync_min_free_disk_mb, 0, 1LL << 30,
+             "Below this much free disk, uploaded sales are pruned first, whatever their age"));
   keys.push_back(IntKey("sync.min_free_disk_percent", &Config::sync_min_free_disk_percent, 0, 90,
                         "Same, as a percentage of the filesystem"));
-  keys.push_back(IntKey("sync.catalog_interval_s", &Config::sync_catalog_interval_s, 0, 86400,
-                        "How often the catalog is fetched (conditional GET); 0: never, serve the local copy"));
+  keys.push_back(
+      IntKey("sync.catalog_interval_s", &Config::sync_catalog_interval_s, 0, 86400,
+             "How often the catalog is fetched (conditional GET); 0: never, serve the local copy"));
   return keys;
 }
 

@@ -49,6 +49,9 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;  // mutual TLS: PEM CA of the terminals' client certificates
+  bool tls_auto = false;      // no tls_cert: issue <data_dir>/tls/server.pem (machub tls init)
+  std::string tls_hosts;      // tls_auto: comma-separated names/IPs; empty: host name etc.
+  int64_t tls_reload_s = 60;  // how often tls_cert/tls_key are checked for renewal; 0: never
   int64_t body_limit_bytes = 256 * 1024;
   int64_t header_limit_bytes = 16 * 1024;
   int64_t read_timeout_ms = 15'000;
@@ -56,6 +59,9 @@ struct Config {
   int64_t idle_timeout_ms = 120'000;
   int64_t drain_timeout_ms = 5'000;
   int max_connections = 2048;
+  int64_t first_request_timeout_ms = 5'000;
+  int max_connections_per_address = 64;
+  int reserved_connections = 64;
   double rate_per_terminal = 50.0;
   double rate_burst = 100.0;
   int64_t clock_skew_bound_s = 300;

@@ -28,15 +28,16 @@
 
 #include "app/config.h"
 #include "app/config_cli.h"
-#include "app/sync_wiring.h"
 #include "app/greengrass_check.h"
 #include "app/http_client.h"
 #include "app/loadgen.h"
 #include "app/serve.h"
+#include "app/sync_wiring.h"
+#include "app/tls_init.h"
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/time_format.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 
 namespace machub::app {
 namespace {
@@ -85,9 +86,9 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-// Opens the journal of an existing data folder. Journal::Open would create an empty one;
+// Opens the journal of an existing data folder. SqliteJournal::Open would create an empty one;
 // a tool pointed at the wrong folder should say so instead.
-Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& config) {
+Result<std::unique_ptr<journal::SqliteJournal>> OpenExistingJournal(const Config& config) {
   std::string path = config.data_dir + "/journal.db";
   if (!FileExists(path)) {
     return Status(ErrorCode::kInvalidArgument, "no journal at " + path + " (wrong --data-dir?)");
@@ -96,7 +97,7 @@ Result<std::unique_ptr<journal::Journal>> OpenExistingJournal(const Config& conf
   options.path = path;
   options.store_id = config.store_id;
   options.clock_skew_bound_ms = config.clock_skew_bound_s * 1000;
-  return journal::Journal::Open(options);
+  return journal::SqliteJournal::Open(options);
 }
 
 // --- token ---
@@ -299,6 +300,39 @@ int RunJournalVerify(const ToolFlags& tool) {
   return kExitOk;
 }
 
+// --- tls ---
+
+int RunTlsInit(const ToolFlags& tool, TlsInitOptions options, const std::string& out_dir) {
+  if (out_dir.empty()) {
+    auto config = tool.Load();
+    if (!config.ok()) return Fail(kExitUsage, config.status().message());
+    if (Status st = EnsureDataDir(config->data_dir); !st.ok()) {
+      return Fail(kExitFailure, st.message());
+    }
+    options.dir = TlsDir(config->data_dir);
+  } else {
+    options.dir = out_dir;
+  }
+  auto r = TlsInit(options);
+  if (!r.ok()) {
+    return Fail(r.status().code() == ErrorCode::kInvalidArgument ? kExitUsage : kExitFailure,
+                r.status().message());
+  }
+  std::printf("ca_fingerprint_sha256 %s\n", r->ca_fingerprint_sha256.c_str());
+  std::printf("ca_pem %s\n", r->ca_pem.c_str());
+  std::printf("tls_cert %s\n", r->server_pem.c_str());
+  std::printf("tls_key %s\n", r->server_key.c_str());
+  std::fprintf(stderr,
+               "machub tls init: %s; server certificate valid until %s (Unix %lld).\n"
+               "Terminals trust %s (compare its SHA-256 fingerprint above); the hub serves\n"
+               "HTTPS with tls_cert = \"%s\" and tls_key = \"%s\".\n",
+               r->ca_created ? "new store CA" : "existing store CA kept",
+               core::FormatRfc3339(r->server_not_after_unix * 1000).c_str(),
+               static_cast<long long>(r->server_not_after_unix), r->ca_pem.c_str(),
+               r->server_pem.c_str(), r->server_key.c_str());
+  return kExitOk;
+}
+
 // --- loadgen ---
 
 int RunLoadgenCommand(const LoadgenOptions& options) {
@@ -441,6 +475,26 @@ int Main(int argc, char** argv) {
     };
   });
 
+  // tls
+  CLI::App* tls = app.add_subcommand("tls", "The store's TLS certificates");
+  tls->require_subcommand(1);
+  ToolFlags tls_tool;
+  TlsInitOptions tls_options;
+  std::string tls_out;
+  CLI::App* tls_init = tls->add_subcommand(
+      "init", "Create a store CA (kept if present) and a new server certificate in <data_dir>/tls");
+  tls_init->add_option("--host", tls_options.hosts, "DNS name terminals use (repeatable)");
+  tls_init->add_option("--ip", tls_options.ips, "IP address terminals use (repeatable)");
+  tls_init->add_option("--days", tls_options.server_days, "Server certificate validity in days")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3650));
+  tls_init->add_flag("--new-ca", tls_options.new_ca,
+                     "Replace an existing CA (every terminal must then trust the new ca.pem)");
+  tls_init->add_option("--out", tls_out, "Output folder instead of <data_dir>/tls")
+      ->type_name("DIR");
+  tls_tool.Register(tls_init, /*with_store_id=*/false);
+  tls_init->callback([&] { run = [&] { return RunTlsInit(tls_tool, tls_options, tls_out); }; });
+
   // config
   CLI::App* config_cmd = app.add_subcommand("config", "Configuration keys and values");
   config_cmd->require_subcommand(1);
@@ -470,7 +524,8 @@ int Main(int argc, char** argv) {
   bool requeue_quarantined = false;
   int64_t give_up_after_ms = 60000;
   CLI::App* sync_cmd = app.add_subcommand(
-      "sync", "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
+      "sync",
+      "Upload the journal's backlog (accepts the same flags as serve; not while serve runs)");
   sync_flags.Register(sync_cmd);
   sync_cmd->add_flag("--once", sync_once, "Upload everything not yet uploaded, then exit");
   sync_cmd->add_flag("--requeue-quarantined", requeue_quarantined,

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +14,7 @@
 
 #include "app/salegen.h"
 #include "app/sync_wiring.h"
+#include "app/tls_init.h"
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -20,7 +22,7 @@
 #include "core/time_format.h"
 #include "http/api.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 #include "sync/catalog.h"
 #include "sync/service.h"
 
@@ -156,9 +158,78 @@ const char* SignalName(int sig) {
   }
 }
 
+// tls_auto: the names and addresses the server certificate is issued for. tls_hosts
+// (comma-separated) when set; otherwise this machine's host name (and NAME.local, what
+// mDNS resolves on a shop LAN), localhost, the loopback addresses and a specific listen
+// address.
+TlsInitOptions AutoTlsOptions(const Config& config) {
+  TlsInitOptions o;
+  o.dir = TlsDir(config.data_dir);
+  auto add = [&o](std::string item) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) return;
+    const bool ip = item.find(':') != std::string::npos ||
+                    item.find_first_not_of("0123456789.") == std::string::npos;
+    auto& list = ip ? o.ips : o.hosts;
+    for (const std::string& have : list) {
+      if (have == item) return;
+    }
+    list.push_back(std::move(item));
+  };
+  if (!config.tls_hosts.empty()) {
+    size_t start = 0;
+    for (;;) {
+      const size_t comma = config.tls_hosts.find(',', start);
+      add(config.tls_hosts.substr(start, comma == std::string::npos ? comma : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return o;
+  }
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0') {
+    std::string host = name;
+    add(host);
+    if (host.find('.') == std::string::npos) add(host + ".local");
+  }
+  add("localhost");
+  add("127.0.0.1");
+  add("::1");
+  if (config.listen_host != "0.0.0.0" && config.listen_host != "::") add(config.listen_host);
+  return o;
+}
+
+// A certificate with less than this left is renewed (at start and while running).
+constexpr int64_t kTlsRenewBeforeS = 30 * 86400;
+
+// tls_auto: issues <data_dir>/tls/server.pem when it is missing or due for renewal (the
+// store CA is created once and kept). Returns false when that failed and no usable
+// certificate exists.
+bool EnsureAutoTls(const Config& config) {
+  const TlsInitOptions options = AutoTlsOptions(config);
+  const std::string cert = options.dir + "/server.pem";
+  auto left = CertificateSecondsLeft(cert);
+  const bool present = left.ok() && ::access((options.dir + "/server.key").c_str(), R_OK) == 0;
+  if (present && *left > kTlsRenewBeforeS) return true;
+  auto r = TlsInit(options);
+  if (!r.ok()) {
+    core::LogError("tls_init_failed", {{"error", r.status().message()}});
+    return present && *left > 0;
+  }
+  core::LogInfo("tls_certificate_issued",
+                {{"ca", r->ca_pem},
+                 {"ca_created", r->ca_created},
+                 {"ca_fingerprint_sha256", r->ca_fingerprint_sha256},
+                 {"not_after", core::FormatRfc3339(r->server_not_after_unix * 1000)}});
+  return true;
+}
+
 }  // namespace
 
-int RunServe(const Config& config) {
+int RunServe(const Config& given) {
+  // tls_auto fills in tls_cert and tls_key below.
+  Config config = given;
   // A file-size limit (systemd LimitFSIZE=, ulimit -f) must turn into EFBIG for SQLite,
   // hence 503 storage_unavailable, not a process killed by SIGXFSZ. Likewise a terminal
   // that hangs up must not kill the hub with SIGPIPE.
@@ -194,6 +265,12 @@ int RunServe(const Config& config) {
     core::LogError("data_dir_locked", {{"error", data_lock.status().message()}});
     return 1;
   }
+  const bool auto_tls = config.tls_auto && config.tls_cert.empty();
+  if (auto_tls) {
+    if (!EnsureAutoTls(config)) return 1;
+    config.tls_cert = TlsDir(config.data_dir) + "/server.pem";
+    config.tls_key = TlsDir(config.data_dir) + "/server.key";
+  }
 
   core::MetricsRegistry metrics;
   journal::JournalOptions jopts;
@@ -205,7 +282,7 @@ int RunServe(const Config& config) {
   jopts.metrics = &metrics;
   // 100 ms gave the smallest commit stalls in the measurement of docs/JOURNAL.md.
   jopts.checkpoint_interval_ms = 100;
-  auto journal = journal::Journal::Open(jopts);
+  auto journal = journal::SqliteJournal::Open(jopts);
   if (!journal.ok()) {
     core::LogError("journal_open_failed",
                    {{"path", jopts.path}, {"error", journal.status().message()}});
@@ -314,6 +391,20 @@ int RunServe(const Config& config) {
   sopts.tls_cert_file = config.tls_cert;
   sopts.tls_key_file = config.tls_key;
   sopts.tls_client_ca_file = config.tls_client_ca;
+  sopts.tls_reload_check_ms = config.tls_reload_s * 1000;
+  sopts.first_request_timeout_ms = config.first_request_timeout_ms;
+  sopts.max_connections_per_address = config.max_connections_per_address;
+  sopts.reserved_connections = config.reserved_connections;
+  sopts.header_check = [&api](const http::Request& header) { return api.CheckHeader(header); };
+  sopts.on_early_answer = [&api](int status) { api.CountServerAnswer(status); };
+  sopts.on_refused = [&metrics](std::string_view reason) {
+    metrics
+        .GetCounter("machub_http_connections_refused_total",
+                    "Connections refused at accept, by reason (max_connections, per_address, "
+                    "anonymous)",
+                    {{"reason", std::string(reason)}})
+        .Inc();
+  };
   auto server = http::Server::Start(sopts, [&api](http::Request&& request, http::Respond respond) {
     api.Handle(std::move(request), std::move(respond));
   });
@@ -362,9 +453,16 @@ int RunServe(const Config& config) {
   // token create` or `token rotate` next to the running hub) without a restart.
   int sig = 0;
   const struct timespec kTokensPoll = {0, 500'000'000};
+  // tls_auto: the certificate's remaining validity is checked hourly; a renewed one is
+  // picked up by the server (tls_reload_s) for new connections.
+  auto next_tls_check = std::chrono::steady_clock::now() + std::chrono::hours(1);
   for (;;) {
     sig = sigtimedwait(&signals, nullptr, &kTokensPoll);
     if (sig > 0) break;
+    if (auto_tls && std::chrono::steady_clock::now() >= next_tls_check) {
+      next_tls_check = std::chrono::steady_clock::now() + std::chrono::hours(1);
+      EnsureAutoTls(config);
+    }
     const TokensFileStamp stamp = StampOf(tokens_file);
     if (stamp == tokens_stamp) continue;
     tokens_stamp = stamp;

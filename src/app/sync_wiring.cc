@@ -8,7 +8,7 @@
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "journal/journal.h"
+#include "journal/sqlite_journal.h"
 #include "sync/verify.h"
 
 namespace machub::app {
@@ -70,7 +70,7 @@ int RunSyncOnce(const Config& config, bool requeue_quarantined, int64_t give_up_
   journal::JournalOptions jopts;
   jopts.path = config.data_dir + "/journal.db";
   jopts.store_id = config.store_id;
-  auto journal = journal::Journal::Open(jopts);
+  auto journal = journal::SqliteJournal::Open(jopts);
   if (!journal.ok()) {
     std::cerr << "machub sync: " << journal.status().ToString() << "\n";
     return journal.status().code() == ErrorCode::kInvalidArgument ? 2 : 1;

@@ -427,6 +427,11 @@ Status CheckText(const std::string& value, const Path& path, int64_t min_chars, 
   return Status::Ok();
 }
 
+// Request-only rules (card numbers, id first character, card overpayment) are skipped for
+// bytes the journal already stored: a row written before a rule was added must stay
+// readable, and the stored-row reader (TryDecodeCanonicalLayout) skips them too.
+enum class Rules { kRequest, kStored };
+
 bool IdChars(std::string_view s, bool allow_colon) {
   for (char c : s) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -436,23 +441,27 @@ bool IdChars(std::string_view s, bool allow_colon) {
   return true;
 }
 
-Status CheckSaleId(const std::string& value, const Path& path) {
-  if (value.empty() || value.size() > 64 || !IdChars(value, true)) {
-    return Invalid(
-        path, path.Name() + " must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'");
+bool AsciiAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Sale ids name files, S3 keys and URL path segments downstream: the first character is a
+// letter or digit, so ".", "..", ".hidden" and "-flag" are refused.
+Status CheckSaleId(const std::string& value, const Path& path, Rules rules) {
+  if (value.empty() || value.size() > 64 ||
+      (rules == Rules::kRequest && !AsciiAlnum(value.front())) || !IdChars(value, true)) {
+    return Invalid(path, path.Name() +
+                             " must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or "
+                             "'-', starting with a letter or digit");
   }
   return Status::Ok();
 }
 
-// The message never quotes the value: refusing a card number must not repeat it.
-Status CheckNoCardNumber(const std::string& value, const Path& path) {
-  if (ContainsCardNumber(value)) {
-    return Status(
-        ErrorCode::kCardNumberForbidden,
-        path.Name() + " looks like a full card number; send the processor's token and last4",
-        path.str());
-  }
-  return Status::Ok();
+// The message never quotes the value: refusing a card number must not repeat it. The
+// path is only built when the value is refused (the common case allocates nothing).
+Status CheckCard(const std::string& value, const Path& path, Rules rules) {
+  if (rules == Rules::kStored || !ContainsCardNumber(value)) return Status::Ok();
+  return CheckNoCardNumber(value, path.str());
 }
 
 enum class DecimalKind { kQty, kAmount, kTaxRate };
@@ -536,14 +545,16 @@ LineMath ComputeLineAmounts(Line* line) {
   return LineMath::kOk;
 }
 
-Status ValidateLine(RawLine& raw, size_t index, const Currency& currency, Line* line) {
+Status ValidateLine(RawLine& raw, size_t index, const Currency& currency, Rules rules, Line* line) {
   const Path element{"lines", index, {}};
   if (raw.kind != Kind::kObject) return Invalid(element, "each line must be an object");
   const Path sku = element.Member("sku");
   RETURN_IF_ERROR(TakeString(raw.f[kSku], sku, true, &line->sku));
+  RETURN_IF_ERROR(CheckCard(line->sku, sku, rules));
   RETURN_IF_ERROR(CheckText(line->sku, sku, 1, 64));
   const Path name = element.Member("name");
   RETURN_IF_ERROR(TakeString(raw.f[kName], name, false, &line->name));
+  RETURN_IF_ERROR(CheckCard(line->name, name, rules));
   RETURN_IF_ERROR(CheckText(line->name, name, 0, 200));
   RETURN_IF_ERROR(TakeDecimal(raw.f[kQty], element.Member("qty"), true, DecimalKind::kQty, 3,
                               currency.code, &line->qty_milli));
@@ -567,26 +578,32 @@ Status ValidateLine(RawLine& raw, size_t index, const Currency& currency, Line* 
   return Invalid(discount, "discount must not exceed the line amount (qty x unit_price)");
 }
 
-Status ValidatePayment(RawPayment& raw, size_t index, const Currency& currency, Payment* payment) {
+Status ValidatePayment(RawPayment& raw, size_t index, const Currency& currency, Rules rules,
+                       Payment* payment) {
   const Path element{"payments", index, {}};
   if (raw.kind != Kind::kObject) return Invalid(element, "each payment must be an object");
 
   const Path method = element.Member("method");
   RETURN_IF_ERROR(TakeString(raw.f[kMethod], method, true, &payment->method));
-  RETURN_IF_ERROR(CheckNoCardNumber(payment->method, method));
+  RETURN_IF_ERROR(CheckCard(payment->method, method, rules));
   if (payment->method.empty() || payment->method.size() > 32 ||
       payment->method.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
           std::string::npos) {
     return Invalid(method, "method must be 1 to 32 characters of a-z, 0-9 or '_'");
   }
-  RETURN_IF_ERROR(TakeDecimal(raw.f[kAmount], element.Member("amount"), true, DecimalKind::kAmount,
+  const Path amount = element.Member("amount");
+  RETURN_IF_ERROR(TakeDecimal(raw.f[kAmount], amount, true, DecimalKind::kAmount,
                               currency.minor_units, currency.code, &payment->amount));
+  // Under 13 digits of minor units an amount cannot hold a PAN.
+  if (rules == Rules::kRequest && payment->amount >= 1'000'000'000'000) {
+    RETURN_IF_ERROR(CheckNoCardNumberInAmount(payment->amount, currency.minor_units, amount.str()));
+  }
 
   const Path token = element.Member("card_token");
   bool token_present = false;
   RETURN_IF_ERROR(
       TakeString(raw.f[kCardToken], token, false, &payment->card_token, &token_present));
-  RETURN_IF_ERROR(CheckNoCardNumber(payment->card_token, token));
+  RETURN_IF_ERROR(CheckCard(payment->card_token, token, rules));
   RETURN_IF_ERROR(CheckText(payment->card_token, token, 0, 128));
   if (payment->method == "card") {
     if (!token_present) return Missing(token, "card_token is required for card payments");
@@ -598,7 +615,7 @@ Status ValidatePayment(RawPayment& raw, size_t index, const Currency& currency, 
   const Path last4 = element.Member("last4");
   bool last4_present = false;
   RETURN_IF_ERROR(TakeString(raw.f[kLast4], last4, false, &payment->last4, &last4_present));
-  RETURN_IF_ERROR(CheckNoCardNumber(payment->last4, last4));
+  RETURN_IF_ERROR(CheckCard(payment->last4, last4, rules));
   if (last4_present && (payment->last4.size() != 4 ||
                         payment->last4.find_first_not_of("0123456789") != std::string::npos)) {
     return Invalid(last4, "last4 must be exactly 4 digits");
@@ -606,12 +623,12 @@ Status ValidatePayment(RawPayment& raw, size_t index, const Currency& currency, 
 
   const Path brand = element.Member("brand");
   RETURN_IF_ERROR(TakeString(raw.f[kBrand], brand, false, &payment->brand));
-  RETURN_IF_ERROR(CheckNoCardNumber(payment->brand, brand));
+  RETURN_IF_ERROR(CheckCard(payment->brand, brand, rules));
   RETURN_IF_ERROR(CheckText(payment->brand, brand, 0, 32));
 
   const Path auth = element.Member("auth_code");
   RETURN_IF_ERROR(TakeString(raw.f[kAuthCode], auth, false, &payment->auth_code));
-  RETURN_IF_ERROR(CheckNoCardNumber(payment->auth_code, auth));
+  RETURN_IF_ERROR(CheckCard(payment->auth_code, auth, rules));
   RETURN_IF_ERROR(CheckText(payment->auth_code, auth, 0, 64));
 
   Raw& offline = raw.f[kOffline];
@@ -624,7 +641,7 @@ Status ValidatePayment(RawPayment& raw, size_t index, const Currency& currency, 
   return Status::Ok();
 }
 
-Result<Sale> Validate(RawSale& raw) {
+Result<Sale> Validate(RawSale& raw, Rules rules) {
   if (raw.has_unknown) {
     return Status(ErrorCode::kInvalidField,
                   "unknown field: the hub accepts only the fields of the sale format, so that "
@@ -635,10 +652,12 @@ Result<Sale> Validate(RawSale& raw) {
 
   constexpr Path kIdPath = Root("id");
   RETURN_IF_ERROR(TakeString(raw.f[kId], kIdPath, true, &sale.id));
-  RETURN_IF_ERROR(CheckSaleId(sale.id, kIdPath));
+  RETURN_IF_ERROR(CheckCard(sale.id, kIdPath, rules));
+  RETURN_IF_ERROR(CheckSaleId(sale.id, kIdPath, rules));
 
   constexpr Path kTerminalPath = Root("terminal_id");
   RETURN_IF_ERROR(TakeString(raw.f[kTerminalId], kTerminalPath, true, &sale.terminal_id));
+  RETURN_IF_ERROR(CheckCard(sale.terminal_id, kTerminalPath, rules));
   if (sale.terminal_id.empty() || sale.terminal_id.size() > 32 ||
       !IdChars(sale.terminal_id, false)) {
     return Invalid(kTerminalPath,
@@ -666,7 +685,8 @@ Result<Sale> Validate(RawSale& raw) {
     }
   } else {
     RETURN_IF_ERROR(TakeString(raw.f[kRef], kRefPath, true, &sale.ref));
-    RETURN_IF_ERROR(CheckSaleId(sale.ref, kRefPath));
+    RETURN_IF_ERROR(CheckCard(sale.ref, kRefPath, rules));
+    RETURN_IF_ERROR(CheckSaleId(sale.ref, kRefPath, rules));
     if (sale.ref == sale.id) return Invalid(kRefPath, "ref must name another sale, not this one");
   }
 
@@ -689,7 +709,7 @@ Result<Sale> Validate(RawSale& raw) {
 
   constexpr Path kCashierPath = Root("cashier");
   RETURN_IF_ERROR(TakeString(raw.f[kCashier], kCashierPath, false, &sale.cashier));
-  RETURN_IF_ERROR(CheckNoCardNumber(sale.cashier, kCashierPath));
+  RETURN_IF_ERROR(CheckCard(sale.cashier, kCashierPath, rules));
   RETURN_IF_ERROR(CheckText(sale.cashier, kCashierPath, 0, 64));
 
   // Lines.
@@ -704,7 +724,7 @@ Result<Sale> Validate(RawSale& raw) {
   sale.lines.resize(raw.lines.size());
   for (size_t i = 0; i < raw.lines.size(); ++i) {
     Line& line = sale.lines[i];
-    RETURN_IF_ERROR(ValidateLine(raw.lines[i], i, *currency, &line));
+    RETURN_IF_ERROR(ValidateLine(raw.lines[i], i, *currency, rules, &line));
     sale.subtotal += line.net;
     sale.tax_total += line.tax;
     // Each term is <= 10^15 and there are <= 1000 of them: the sums cannot overflow
@@ -726,7 +746,7 @@ Result<Sale> Validate(RawSale& raw) {
     }
     sale.payments.resize(raw.payments.size());
     for (size_t i = 0; i < raw.payments.size(); ++i) {
-      RETURN_IF_ERROR(ValidatePayment(raw.payments[i], i, *currency, &sale.payments[i]));
+      RETURN_IF_ERROR(ValidatePayment(raw.payments[i], i, *currency, rules, &sale.payments[i]));
       sale.paid += sale.payments[i].amount;
       if (sale.paid > kMaxAmount) return AmountTooLarge(kPaymentsPath);
     }
@@ -752,6 +772,19 @@ Result<Sale> Validate(RawSale& raw) {
       return Status(ErrorCode::kTotalMismatch,
                     "payments add up to " + FormatAmount(sale.paid, currency->minor_units) +
                         ", less than the total " + FormatAmount(sale.total, currency->minor_units),
+                    "payments");
+    }
+    // Change is given only in cash: card (and every other non-cash) payments together
+    // must not exceed the total.
+    int64_t non_cash = 0;
+    for (const Payment& p : sale.payments) {
+      if (p.method != "cash") non_cash += p.amount;
+    }
+    if (rules == Rules::kRequest && non_cash > sale.total) {
+      return Status(ErrorCode::kCardOverpayment,
+                    "non-cash payments add up to " + FormatAmount(non_cash, currency->minor_units) +
+                        ", more than the total " + FormatAmount(sale.total, currency->minor_units) +
+                        "; change is given only from cash",
                     "payments");
     }
     sale.change = sale.paid - sale.total;
@@ -914,7 +947,9 @@ void WritePayments(Writer& w, const Sale& sale, int minor, bool always_offline) 
 
 }  // namespace
 
-Result<Sale> DecodeSale(std::string_view json) {
+namespace {
+
+Result<Sale> Decode(std::string_view json, Rules rules) {
   RawSale raw;
   SaxHandler handler(&raw);
   try {
@@ -937,8 +972,12 @@ Result<Sale> DecodeSale(std::string_view json) {
     case SaxHandler::Failure::kNotObject:
       return Status(ErrorCode::kInvalidJson, "request body must be a JSON object");
   }
-  return Validate(raw);
+  return Validate(raw, rules);
 }
+
+}  // namespace
+
+Result<Sale> DecodeSale(std::string_view json) { return Decode(json, Rules::kRequest); }
 
 std::string CanonicalSale(const Sale& sale) {
   const int minor = MinorUnits(sale);
@@ -969,7 +1008,7 @@ std::string CanonicalSale(const Sale& sale) {
 }
 
 Result<Sale> DecodeCanonical(std::string_view canonical) {
-  Result<Sale> sale = DecodeSale(canonical);
+  Result<Sale> sale = Decode(canonical, Rules::kStored);
   if (!sale.ok()) {
     // Stored bytes that no longer decode are corruption (or a rule tightened without a
     // migration), never the client's fault.

@@ -7,7 +7,8 @@
 // kMissingField, kInvalidField (wrong type, bad format, out of range, unknown currency,
 // a refund without ref, ...), kTotalMismatch ("total" differs from the computation, or a
 // sale paid less than its total: field "payments"), kCardNumberForbidden (a card number
-// in any payment field, field like "payments[1].card_token").
+// in any free-text field, field like "payments[1].card_token"), kCardOverpayment
+// (non-cash payments above the total, field "payments").
 //
 // Precisely (one error is reported; the first in this order):
 //  1. kInvalidJson, field "": not JSON, invalid UTF-8, trailing bytes, root not an object,
@@ -23,7 +24,7 @@
 //  - JSON null counts as absent everywhere. Absent required field: kMissingField. Any
 //    other wrong JSON type: kInvalidField. Money, qty and tax_rate must be JSON strings
 //    ("must be a decimal string"); a JSON number is refused.
-//  - id, ref: 1..64 of [A-Za-z0-9._:-]. terminal_id: 1..32 of [A-Za-z0-9._-].
+//  - id, ref: 1..64 of [A-Za-z0-9._:-], the first a letter or digit. terminal_id: 1..32 of [A-Za-z0-9._-].
 //    type: "sale" (default) | "refund" | "void". ref: required for refund/void
 //    (kMissingField), forbidden for a sale, must differ from id. created_at: RFC 3339
 //    (time_format.h). currency: known to FindCurrency.
@@ -37,14 +38,18 @@
 //    tax_rate: <= 6 places, 0..1 (default 0).
 //  - payments: optional, <= 20 objects. card_token is required (kMissingField) and
 //    non-empty when method == "card". offline: bool.
-//  - kCardNumberForbidden (card_number.h) for method, card_token, last4, brand,
-//    auth_code of every payment and for cashier, checked before that field's format.
+//  - kCardNumberForbidden (card_number.h, CheckNoCardNumber) for every free-text field:
+//    id, terminal_id, ref, cashier, each line's sku and name, each payment's method,
+//    card_token, last4, brand, auth_code — checked before that field's format; and for a
+//    payment amount (CheckNoCardNumberInAmount), after it parsed.
 //  - Amounts: gross = round_half_up(qty_milli * unit_price / 1000); net = gross -
 //    discount; tax = round_half_up(net * tax_rate_micro / 10^6); subtotal, tax_total,
 //    total = subtotal + tax_total, paid: sums. Any gross or sum above 10^15 minor units:
 //    kInvalidField "amount too large" (field "lines[i]", "lines" or "payments").
 //  - total, when sent, must equal the computed total (kTotalMismatch "total").
-//    Sale: paid >= total (else kTotalMismatch "payments"), change = paid - total.
+//    Sale: paid >= total (else kTotalMismatch "payments"); the payments whose method is
+//    not "cash" add up to at most the total (else kCardOverpayment "payments": change is
+//    given only from cash); change = paid - total.
 //    Refund/void: when payments are sent their sum must equal the total (kTotalMismatch
 //    "payments"); change = 0.
 // Messages are sentences that never quote a client's value (only limits and, for
@@ -85,7 +90,9 @@ Result<Sale> DecodeSale(std::string_view json);
 std::string CanonicalSale(const Sale& sale);
 
 // Inverse of CanonicalSale (used when reading the journal): DecodeSale on the stored
-// bytes, so every computed field is filled. Bytes that do not decode are corruption:
+// bytes, so every computed field is filled — except the request-only rules (card numbers,
+// an id's first character, card overpayment), so that rows stored before a rule was added
+// stay readable. Bytes that do not decode are corruption:
 // kInternal (with the decoder's reason in the message).
 Result<Sale> DecodeCanonical(std::string_view canonical);
 

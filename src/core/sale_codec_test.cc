@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace machub::core {
 namespace {
@@ -814,6 +816,116 @@ TEST(SaleCodec, DISABLED_Benchmark) {
   std::printf("CanonicalSale   %.2f us/op\n", us(end - mid));
   std::printf("DecodeCanonical %.2f us/op\n", us(end2 - end));
   EXPECT_GT(sink, 0u);
+}
+
+// Issue 13: a card number in ANY free-text field is refused, with the field's path and
+// without the number in the message.
+TEST(DecodeSale, CardNumberInEveryFreeTextField) {
+  const std::function<void(OJson&, const std::string&)> kSetters[] = {
+      [](OJson& j, const std::string& v) { j["id"] = v; },
+      [](OJson& j, const std::string& v) { j["terminal_id"] = v; },
+      [](OJson& j, const std::string& v) {
+        j["type"] = "refund";
+        j["ref"] = v;
+        j.erase("total");
+        j["payments"] = OJson::array();
+      },
+      [](OJson& j, const std::string& v) { j["cashier"] = v; },
+      [](OJson& j, const std::string& v) { j["lines"][0]["sku"] = v; },
+      [](OJson& j, const std::string& v) { j["lines"][0]["name"] = v; },
+      [](OJson& j, const std::string& v) { j["payments"][1]["card_token"] = v; },
+      [](OJson& j, const std::string& v) { j["payments"][1]["brand"] = v; },
+      [](OJson& j, const std::string& v) { j["payments"][1]["auth_code"] = v; },
+  };
+  const char* kFields[] = {"id",
+                           "terminal_id",
+                           "ref",
+                           "cashier",
+                           "lines[0].sku",
+                           "lines[0].name",
+                           "payments[1].card_token",
+                           "payments[1].brand",
+                           "payments[1].auth_code"};
+  // Forms that fit the id alphabet (ids) and free text (the rest).
+  const std::string kIdForms[] = {"4111111111111111", "4111.1111.1111.1111", "4111_1111_1111_1111",
+                                  "4111-1111-1111-1111"};
+  const std::string kTextForms[] = {"4111  1111  1111  1111", "4111 - 1111 - 1111 - 1111",
+                                    "4111/1111/1111/1111",
+                                    "\xEF\xBC\x94\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91"
+                                    "1111 1111 1111"};
+  for (size_t f = 0; f < std::size(kFields); ++f) {
+    const bool id_like = f < 3;
+    std::vector<std::string> forms(std::begin(kIdForms), std::end(kIdForms));
+    if (!id_like) forms.insert(forms.end(), std::begin(kTextForms), std::end(kTextForms));
+    for (const std::string& form : forms) {
+      OJson j = Base();
+      kSetters[f](j, form);
+      Result<Sale> r = Decode(j);
+      ASSERT_FALSE(r.ok()) << kFields[f] << " accepted " << form;
+      EXPECT_EQ(r.status().code(), ErrorCode::kCardNumberForbidden)
+          << kFields[f] << ": " << r.status().ToString();
+      EXPECT_EQ(r.status().field(), kFields[f]);
+      EXPECT_EQ(r.status().ToString().find("1111"), std::string::npos);
+    }
+  }
+}
+
+TEST(DecodeSale, CardNumberInPaymentAmount) {
+  OJson j = Base();
+  j["payments"][0]["amount"] = "4222222222222";  // 13-digit Luhn-valid major part
+  Result<Sale> r = Decode(j);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kCardNumberForbidden);
+  EXPECT_EQ(r.status().field(), "payments[0].amount");
+}
+
+TEST(DecodeSale, StoredBytesSkipRequestOnlyRules) {
+  // A row stored before a rule was added stays readable: DecodeCanonical does not apply
+  // the card-number, id-first-character or overpayment rules, DecodeSale does.
+  const std::string canonical =
+      R"({"id":".x","terminal_id":"T","created_at":"2026-01-01T00:00:00.000Z","currency":"EUR",)"
+      R"("lines":[{"sku":"4111.1111.1111.1111","qty":"1","unit_price":"1.00","discount":"0.00",)"
+      R"("tax_rate":"0"}],"payments":[{"method":"card","amount":"5.00","card_token":"t"}]})";
+  EXPECT_FALSE(DecodeSale(canonical).ok());
+  Result<Sale> stored = DecodeCanonical(canonical);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->change, 400);
+}
+
+TEST(DecodeSale, CardOverpaymentRefused) {
+  OJson j = Base();
+  j["payments"] = OJson::parse(
+      R"([{"method": "card", "amount": "10.00", "card_token": "tok_abc", "last4": "4242"}])");
+  Result<Sale> r = Decode(j);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(ErrorCodeName(r.status().code()), "card_overpayment");
+  EXPECT_EQ(r.status().field(), "payments");
+  // Cash gives change; card for part of it and cash over the rest is fine.
+  j["payments"] = OJson::parse(
+      R"([{"method": "card", "amount": "5.00", "card_token": "tok_abc"},
+          {"method": "cash", "amount": "5.00"}])");
+  r = Decode(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->change, 242);
+  // Card exactly the total: no change, accepted.
+  j["payments"] = OJson::parse(R"([{"method": "card", "amount": "7.58", "card_token": "t"}])");
+  EXPECT_TRUE(Decode(j).ok());
+}
+
+TEST(DecodeSale, SaleIdSafeAlphabet) {
+  for (const char* bad : {".", "..", ".hidden", "-x", "_x", ":x", "a/b", "a b"}) {
+    OJson j = Base();
+    j["id"] = bad;
+    Result<Sale> r = Decode(j);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidField) << bad;
+    EXPECT_EQ(r.status().field(), "id");
+  }
+  for (const char* good : {"a", "9b1de4a2-0001", "T01:2026.11.27_0001", "a.."}) {
+    OJson j = Base();
+    j["id"] = good;
+    EXPECT_TRUE(Decode(j).ok()) << good;
+  }
 }
 
 }  // namespace

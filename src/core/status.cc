@@ -16,6 +16,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "total_mismatch";
     case ErrorCode::kCardNumberForbidden:
       return "card_number_forbidden";
+    case ErrorCode::kCardOverpayment:
+      return "card_overpayment";
     case ErrorCode::kIdConflict:
       return "id_conflict";
     case ErrorCode::kNotFound:

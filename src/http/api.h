@@ -30,7 +30,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "http/server.h"
-#include "journal/journal.h"
+#include "journal/sale_journal.h"
 
 namespace machub::http {
 
@@ -66,11 +66,24 @@ struct StatusProviders {
 
 class ApiHandler {
  public:
-  ApiHandler(ApiOptions options, journal::Journal* journal, core::MetricsRegistry* metrics,
+  ApiHandler(ApiOptions options, journal::SaleJournal* journal, core::MetricsRegistry* metrics,
              const core::Clock* clock, StatusProviders status = {});
   ~ApiHandler();
 
   void Handle(Request&& request, Respond respond);
+
+  // ServerOptions::header_check: auth before body. For an authenticated route with a
+  // missing, unknown or expired token (or from an address over its failed-authentication
+  // limit), the 401/429 answer, counted and logged (rate-limited) like Handle's; nullopt
+  // otherwise. Thread-safe. Failed authentications per remote address: a burst of 20,
+  // then one per second; over it, every authenticated request from that address gets 429
+  // rate_limited until the bucket refills. 401 log lines: at most one a second, with the
+  // count of those not logged.
+  std::optional<Response> CheckHeader(const Request& header);
+
+  // ServerOptions::on_early_answer: counts an answer the server gave without the handler
+  // (400, 413, 431, 503) in machub_http_requests_total{route="server"}. Thread-safe.
+  void CountServerAnswer(int http_status);
 
   // The body of GET /v1/status (also used by `machub status --data`).
   std::string StatusJson();

@@ -17,6 +17,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kMissingField:
     case ErrorCode::kTotalMismatch:
     case ErrorCode::kCardNumberForbidden:
+    case ErrorCode::kCardOverpayment:
       return 422;
     case ErrorCode::kUnauthorized:
       return 401;

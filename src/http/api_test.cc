@@ -15,6 +15,7 @@
 #include "http/auth.h"
 #include "http/rate_limiter.h"
 #include "http/test_util.h"
+#include "journal/sqlite_journal.h"
 
 namespace machub::http {
 namespace {
@@ -24,9 +25,9 @@ using nlohmann::json;
 
 // An in-memory Journal with the real one's idempotency rules; answers synchronously on
 // the calling thread. `fail` makes every call fail with that status.
-class FakeJournal final : public journal::Journal {
+class FakeJournal final : public journal::SaleJournal {
  public:
-  using Journal::Append;
+  using SaleJournal::Append;
 
   explicit FakeJournal(const core::Clock* clock) : clock_(clock) {}
 
@@ -72,7 +73,6 @@ class FakeJournal final : public journal::Journal {
     std::lock_guard<std::mutex> lock(mu_);
     return fail_;
   }
-  void Close() override {}
 
   void SetFailure(Status status) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -686,7 +686,7 @@ class RealJournalTest : public ::testing::Test {
     options.path = dir_ + "/journal.db";
     options.store_id = "S042";
     options.metrics = &metrics_;
-    auto opened = journal::Journal::Open(options);
+    auto opened = journal::SqliteJournal::Open(options);
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     journal_ = std::move(opened).value();
     ApiOptions api_options;
@@ -707,7 +707,7 @@ class RealJournalTest : public ::testing::Test {
 
   std::string dir_;
   core::MetricsRegistry metrics_;
-  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<journal::SqliteJournal> journal_;
   std::unique_ptr<ApiHandler> api_;
   std::unique_ptr<Server> server_;
 };

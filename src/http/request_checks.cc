@@ -42,6 +42,20 @@ std::optional<EarlyError> CheckRequestHeader(const bhttp::request_header<>& req)
                         "with Content-Length"};
     }
   }
+  // API.md: Content-Length is one decimal number. A list ("238, 238", which RFC 9110
+  // lets a recipient collapse) or two Content-Length lines is refused rather than guessed.
+  const size_t cl_count = req.count(bhttp::field::content_length);
+  if (cl_count > 1 ||
+      (cl_count == 1 &&
+       TrimOws(Sv(req[bhttp::field::content_length])).find_first_not_of("0123456789") !=
+           std::string_view::npos)) {
+    return EarlyError{400, std::string(kBadRequestCode),
+                      "Content-Length must be a single decimal number"};
+  }
+  // Two Authorization headers: readers disagree on which one counts.
+  if (req.count(bhttp::field::authorization) > 1) {
+    return EarlyError{400, std::string(kBadRequestCode), "more than one Authorization header"};
+  }
   return std::nullopt;
 }
 

@@ -32,9 +32,10 @@ void ConfigureRequestParser(
     boost::beast::http::request_parser<boost::beast::http::string_body>& parser,
     const ServerOptions& options);
 
-// Checks a parsed request header (before the body is read). Request smuggling: a
-// Transfer-Encoding other than exactly one "chunked", or one together with
-// Content-Length, is a 400 bad_request.
+// Checks a parsed request header (before the body is read). Each is a 400 bad_request:
+// request smuggling (a Transfer-Encoding other than exactly one "chunked", or one together
+// with Content-Length), a Content-Length that is not one decimal number (a list such as
+// "238, 238", or two Content-Length lines), more than one Authorization header.
 std::optional<EarlyError> CheckRequestHeader(const boost::beast::http::request_header<>& header);
 
 // The answer for a read error: 413 over the body limit, 431 over the header limit, 400

@@ -1,8 +1,11 @@
 #include "http/server.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -60,6 +63,73 @@ constexpr size_t kLingerMaxBytes = 1 << 20;
 // After the drain, how long Stop waits for every session to observe its close.
 constexpr auto kCloseWait = std::chrono::seconds(2);
 
+// A certificate chain and its key as read from the PEM files, shared by the sessions that
+// install it into their SSL object (which takes its own references).
+struct TlsIdentity {
+  X509* leaf = nullptr;
+  STACK_OF(X509) * chain = nullptr;  // the certificates after the leaf (may be empty)
+  EVP_PKEY* key = nullptr;
+  TlsIdentity() = default;
+  TlsIdentity(const TlsIdentity&) = delete;
+  TlsIdentity& operator=(const TlsIdentity&) = delete;
+  ~TlsIdentity() {
+    X509_free(leaf);
+    if (chain != nullptr) sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
+  }
+};
+
+// What tells a replaced file from the one loaded: inode, size and modification time.
+struct FileStamp {
+  ino_t inode = 0;
+  off_t size = -1;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp StampOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_ino, st.st_size,
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+Result<std::shared_ptr<const TlsIdentity>> LoadTlsIdentity(const std::string& cert_file,
+                                                           const std::string& key_file) {
+  auto id = std::make_shared<TlsIdentity>();
+  BIO* bio = BIO_new_file(cert_file.c_str(), "r");
+  if (bio == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "cannot read TLS certificate " + cert_file);
+  }
+  id->leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  id->chain = sk_X509_new_null();
+  while (id->leaf != nullptr && id->chain != nullptr) {
+    X509* next = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (next == nullptr) break;
+    if (sk_X509_push(id->chain, next) == 0) X509_free(next);
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the end of the file is reported as an error
+  if (id->leaf == nullptr || id->chain == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "no PEM certificate in " + cert_file);
+  }
+  bio = BIO_new_file(key_file.c_str(), "r");
+  if (bio == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "cannot read TLS private key " + key_file);
+  }
+  id->key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (id->key == nullptr) {
+    return Status(ErrorCode::kInvalidArgument, "no PEM private key in " + key_file);
+  }
+  if (X509_check_private_key(id->leaf, id->key) != 1) {
+    ERR_clear_error();
+    return Status(ErrorCode::kInvalidArgument,
+                  "TLS private key " + key_file + " does not match " + cert_file);
+  }
+  return std::shared_ptr<const TlsIdentity>(std::move(id));
+}
+
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -78,19 +148,74 @@ struct Core {
   const Handler handler;
   asio::io_context ioc;
   std::optional<ssl::context> tls;
+  // Certificate reload (tls_reload_check_ms > 0): the identity new connections get, and
+  // the stamps of the files it came from (stamps and next check: accept strand only).
+  std::mutex tls_mu;
+  std::shared_ptr<const TlsIdentity> tls_identity;  // guarded by tls_mu
+  FileStamp cert_stamp, key_stamp;
+  std::chrono::steady_clock::time_point next_tls_check{};
+
+  std::shared_ptr<const TlsIdentity> CurrentTlsIdentity() {
+    std::lock_guard<std::mutex> lock(tls_mu);
+    return tls_identity;
+  }
+
+  // Accept strand. Reloads the pair when a file changed since the last load.
+  void MaybeReloadTls() {
+    if (!tls || options.tls_reload_check_ms <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_tls_check) return;
+    next_tls_check = now + std::chrono::milliseconds(options.tls_reload_check_ms);
+    const FileStamp cert = StampOf(options.tls_cert_file);
+    const FileStamp key = StampOf(options.tls_key_file);
+    if (cert == cert_stamp && key == key_stamp) return;
+    auto loaded = LoadTlsIdentity(options.tls_cert_file, options.tls_key_file);
+    if (!loaded.ok()) {
+      // Probably caught between the two renames of a renewal: retry at the next check.
+      core::LogWarn("tls_reload_failed", {{"error", loaded.status().message()}});
+      return;
+    }
+    cert_stamp = cert;
+    key_stamp = key;
+    {
+      std::lock_guard<std::mutex> lock(tls_mu);
+      tls_identity = std::move(*loaded);
+    }
+    core::LogInfo("tls_reloaded", {{"cert", options.tls_cert_file}});
+  }
+
   std::atomic<bool> draining{false};
   std::atomic<int> connections{0};
+  std::atomic<int> anonymous{0};  // connections that never carried an authenticated request
 
   std::mutex mu;
+  // Open anonymous connections by remote address (authenticated ones are not capped).
+  std::unordered_map<std::string, int> per_address;
   std::condition_variable cv;  // in_flight or connections dropped
   bool stopped = false;        // Respond calls are dropped; sessions never re-arm
   int in_flight = 0;           // requests handed to the handler and not yet answered
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
 
-  void ConnectionClosed() {
+  // An anonymous connection leaves the per-address and anonymous counts (closed, or
+  // authenticated); the caller holds `mu`.
+  void LeaveAnonymousLocked(const std::string& remote) {
+    anonymous.fetch_sub(1);
+    if (auto it = per_address.find(remote); it != per_address.end() && --it->second <= 0) {
+      per_address.erase(it);
+    }
+  }
+  void Authenticated(const std::string& remote) {
+    std::lock_guard<std::mutex> lock(mu);
+    LeaveAnonymousLocked(remote);
+  }
+  void ConnectionClosed(const std::string& remote, bool authenticated) {
     std::lock_guard<std::mutex> lock(mu);
     connections.fetch_sub(1);
+    if (!authenticated) LeaveAnonymousLocked(remote);
     cv.notify_all();
+  }
+  void EarlyAnswer(int status) const {
+    if (options.on_early_answer) options.on_early_answer(status);
   }
   void RequestDone() {
     std::lock_guard<std::mutex> lock(mu);
@@ -170,7 +295,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         remote_(std::move(remote)) {}
 
   ~Session() override {
-    if (!closed_) core_->ConnectionClosed();
+    if (!closed_) core_->ConnectionClosed(remote_, authenticated_);
     std::lock_guard<std::mutex> lock(core_->mu);
     core_->sessions.erase(this);
   }
@@ -223,6 +348,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void Begin() {
     if constexpr (kTls) {
+      if (auto id = core_->CurrentTlsIdentity()) {
+        // A reloaded certificate replaces the context's for this connection.
+        if (SSL_use_cert_and_key(stream_.native_handle(), id->leaf, id->key, id->chain, 1) != 1) {
+          ERR_clear_error();
+          return HardClose();
+        }
+      }
       state_ = State::kHandshake;
       Lowest().expires_after(Ms(core_->options.read_timeout_ms));
       stream_.async_handshake(ssl::stream_base::server,
@@ -254,9 +386,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_.emplace();
     ConfigureRequestParser(*parser_, core_->options);
     if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
-    // Idle: only the idle timeout applies until the first byte of the next request.
+    // Idle: only the idle timeout applies until the first byte of the next request; a
+    // new connection gets the much shorter first-request deadline (an idle flood).
     state_ = State::kIdle;
-    Lowest().expires_after(Ms(core_->options.idle_timeout_ms));
+    Lowest().expires_after(Ms(requests_ == 0 ? core_->options.first_request_timeout_ms
+                                             : core_->options.idle_timeout_ms));
     stream_.async_read_some(buffer_.prepare(kFirstReadSize),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec || self->state_ == State::kClosed) return self->HardClose();
@@ -314,6 +448,27 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (auto error = CheckRequestHeader(req)) {
       return WriteEarlyError(error->status, error->code, error->message);
     }
+    // Auth before body: a request the handler would refuse for its token is answered
+    // now, before any body byte is read or continued.
+    if (core_->options.header_check) {
+      Request header;
+      header.method = std::string(req.method_string());
+      header.target = std::string(req.target());
+      for (const auto& field : req) {
+        header.headers.emplace_back(AsciiLower(Sv(field.name_string())),
+                                    std::string(field.value().data(), field.value().size()));
+      }
+      header.remote_address = remote_;
+      header.client_cert_verified = client_cert_verified_;
+      header.client_identities = client_identities_;
+      if (std::optional<Response> refused = core_->options.header_check(header)) {
+        version_ = req.version();
+        keep_alive_ = false;
+        head_ = false;
+        counted_ = false;
+        return Write(std::move(*refused));
+      }
+    }
     if (!parser_->is_done() && req.version() >= 11 &&
         IEquals(TrimOws(Sv(req[bhttp::field::expect])), "100-continue")) {
       continue_.emplace(bhttp::status::continue_, req.version());
@@ -352,6 +507,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     keep_alive_ = false;
     head_ = false;
     counted_ = false;
+    core_->EarlyAnswer(status);
     Write(ErrorResponse(status, code, message));
   }
 
@@ -401,6 +557,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return;
     }
     state_ = State::kWriting;
+    ++requests_;
+    if (r.authenticated && !authenticated_) {
+      authenticated_ = true;  // now one of the terminals' connections
+      core_->Authenticated(remote_);
+    }
     response_.emplace();
     response_->version(version_);
     if (r.status < 100 || r.status > 999) {
@@ -476,7 +637,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     Lowest().close();
     if (!closed_) {
       closed_ = true;
-      core_->ConnectionClosed();
+      core_->ConnectionClosed(remote_, authenticated_);
     }
   }
 
@@ -493,8 +654,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   unsigned version_ = 11;
   bool keep_alive_ = false;
   bool head_ = false;
-  bool counted_ = false;  // this request is in core_->in_flight
-  bool closed_ = false;   // core_->connections already decremented
+  bool counted_ = false;        // this request is in core_->in_flight
+  bool closed_ = false;         // core_->connections already decremented
+  bool authenticated_ = false;  // an answer said its request authenticated
+  int64_t requests_ = 0;        // answers written on this connection
   bool client_cert_verified_ = false;
   std::vector<std::string> client_identities_;  // of the verified client certificate
 };
@@ -652,14 +815,15 @@ class ServerImpl final : public Server {
       socket.close(ignored);
       return;
     }
-    if (core_->connections.load() >= core_->options.max_connections) {
+    beast::error_code ignored;
+    const auto remote = socket.remote_endpoint(ignored);
+    std::string remote_text = ignored ? std::string() : remote.address().to_string();
+    if (const char* refusal = Admit(remote_text)) {
+      Refused(refusal);
       RefuseBusy(socket);
     } else {
-      beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // small answers, no Nagle delay
-      const auto remote = socket.remote_endpoint(ignored);
-      std::string remote_text = ignored ? std::string() : remote.address().to_string();
-      core_->connections.fetch_add(1);
+      core_->MaybeReloadTls();
       if (core_->tls) {
         std::make_shared<Session<true>>(core_, std::move(socket), std::move(remote_text))->Start();
       } else {
@@ -667,6 +831,36 @@ class ServerImpl final : public Server {
       }
     }
     DoAccept();
+  }
+
+  // Admission (server.h): nullptr when the connection may open (and then it is counted),
+  // else the reason it is refused.
+  const char* Admit(const std::string& remote) {
+    const ServerOptions& o = core_->options;
+    std::lock_guard<std::mutex> lock(core_->mu);
+    if (core_->connections.load() >= o.max_connections) return "max_connections";
+    if (core_->anonymous.load() >= std::max(1, o.max_connections - o.reserved_connections)) {
+      return "anonymous";
+    }
+    int& mine = core_->per_address[remote];
+    if (mine >= o.max_connections_per_address) return "per_address";
+    ++mine;
+    core_->connections.fetch_add(1);
+    core_->anonymous.fetch_add(1);
+    return nullptr;
+  }
+
+  // Counted always; logged at most once a second with how many were not logged.
+  void Refused(const char* reason) {
+    if (core_->options.on_refused) core_->options.on_refused(reason);
+    ++refused_since_log_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_refusal_log_ >= std::chrono::seconds(1)) {
+      core::LogWarn("http_connection_refused",
+                    {{"reason", reason}, {"refused_since_last_log", refused_since_log_}});
+      refused_since_log_ = 0;
+      last_refusal_log_ = now;
+    }
   }
 
   // Over max_connections: a plain-text client gets a short 503 written without blocking
@@ -681,6 +875,7 @@ class ServerImpl final : public Server {
                "Connection: close\r\nContent-Length: " +
                std::to_string(body.size()) + "\r\n\r\n" + body;
       }();
+      core_->EarlyAnswer(503);
       socket.non_blocking(true, ec);
       if (!ec) socket.write_some(asio::buffer(kAnswer), ec);
       socket.shutdown(tcp::socket::shutdown_send, ec);
@@ -695,6 +890,9 @@ class ServerImpl final : public Server {
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::atomic<bool> stop_called_{false};
+  // Refusal log throttle; used on the acceptor's strand only.
+  int64_t refused_since_log_ = 0;
+  std::chrono::steady_clock::time_point last_refusal_log_{};
 };
 
 Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
@@ -757,13 +955,21 @@ Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
   if (!handler) return Status(ErrorCode::kInvalidArgument, "no request handler");
   if (options.threads < 1 || options.max_connections < 1 || options.read_timeout_ms <= 0 ||
-      options.write_timeout_ms <= 0 || options.idle_timeout_ms <= 0) {
+      options.write_timeout_ms <= 0 || options.idle_timeout_ms <= 0 ||
+      options.first_request_timeout_ms <= 0 || options.max_connections_per_address < 1 ||
+      options.reserved_connections < 0) {
     return Status(ErrorCode::kInvalidArgument,
                   "threads, max_connections and timeouts must be positive");
   }
   try {
     auto core = std::make_shared<Core>(options, std::move(handler));
     RETURN_IF_ERROR(LoadTls(options, &core->tls));
+    if (core->tls && options.tls_reload_check_ms > 0) {
+      core->cert_stamp = StampOf(options.tls_cert_file);
+      core->key_stamp = StampOf(options.tls_key_file);
+      core->next_tls_check =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(options.tls_reload_check_ms);
+    }
     auto server = std::make_unique<ServerImpl>(core);
     RETURN_IF_ERROR(server->Listen());
     server->Run();

@@ -439,7 +439,9 @@ TEST(ServerTest, DroppedOrThrowingHandlerAnswers500) {
 // time (each waits at a barrier after its first answer), then each sends two more.
 TEST(ServerTest, ThreeHundredConcurrentKeepAliveConnections) {
   EchoHandler echo;
-  auto server = MustStart(TestOptions(), echo.handler());
+  ServerOptions options = TestOptions();
+  options.max_connections_per_address = 1000;  // the echo handler authenticates nobody
+  auto server = MustStart(options, echo.handler());
   ASSERT_NE(server, nullptr);
   constexpr int kConnections = 300;
   constexpr int kRequestsEach = 3;
@@ -520,6 +522,7 @@ TEST(ServerTest, ConnectionsBeyondMaxGet503) {
   EchoHandler echo;
   ServerOptions options = TestOptions();
   options.max_connections = 2;
+  options.reserved_connections = 0;  // the echo handler authenticates nobody
   auto server = MustStart(options, echo.handler());
   ASSERT_NE(server, nullptr);
   Client a(server->port());
@@ -532,6 +535,87 @@ TEST(ServerTest, ConnectionsBeyondMaxGet503) {
   EXPECT_EQ(res[bhttp::field::retry_after], "1");
   EXPECT_EQ(a.Call("GET", "/a").result_int(), 200);
   EXPECT_EQ(server->connections(), 2);
+  server->Stop();
+}
+
+// Issue 13: anonymous connections are capped per address and must start a request
+// within first_request_timeout_ms; a connection whose request authenticated leaves the cap.
+TEST(ServerTest, AdmissionPerAddressCapAndFirstRequestDeadline) {
+  std::atomic<int> refused{0};
+  ServerOptions options = TestOptions();
+  options.max_connections_per_address = 1;
+  options.first_request_timeout_ms = 1000;
+  options.on_refused = [&](std::string_view reason) {
+    if (reason == "per_address") refused.fetch_add(1);
+  };
+  auto server = MustStart(options, [](Request&& request, Respond respond) {
+    Response response;
+    response.authenticated = request.target == "/auth";
+    respond(std::move(response));
+  });
+  ASSERT_NE(server, nullptr);
+  // `a` authenticates at once: it does not count against the address.
+  Client a(server->port());
+  EXPECT_EQ(a.Call("GET", "/auth").result_int(), 200);
+  Client b(server->port());
+  ASSERT_TRUE(WaitFor([&] { return server->connections() == 2; }));
+  Client c(server->port());
+  EXPECT_EQ(c.Read().result_int(), 503);
+  EXPECT_EQ(refused.load(), 1);
+  // The idle anonymous one is closed at the first-request deadline, not the idle timeout;
+  // then the address has room again. `a` stays open.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(b.WaitClosed(5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  ASSERT_TRUE(WaitFor([&] { return server->connections() == 1; }));
+  Client d(server->port());
+  EXPECT_EQ(d.Call("GET", "/x").result_int(), 200);
+  EXPECT_EQ(a.Call("GET", "/again").result_int(), 200);
+  server->Stop();
+}
+
+TEST(ServerTest, HeaderCheckAnswersBeforeBodyAndEarlyAnswersAreReported) {
+  std::atomic<int> handled{0};
+  std::mutex mu;
+  std::vector<int> early;
+  ServerOptions options = TestOptions();
+  options.header_limit = 2048;
+  options.header_check = [](const Request& header) -> std::optional<Response> {
+    if (!header.Header("authorization").empty()) return std::nullopt;
+    Response response;
+    response.status = 401;
+    return response;
+  };
+  options.on_early_answer = [&](int status) {
+    std::lock_guard<std::mutex> lock(mu);
+    early.push_back(status);
+  };
+  auto server = MustStart(options, [&](Request&&, Respond respond) {
+    handled.fetch_add(1);
+    respond(Response{});
+  });
+  ASSERT_NE(server, nullptr);
+  {
+    Client client(server->port());
+    client.SendRaw(
+        "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n"
+        "Expect: 100-continue\r\n\r\n");
+    StringResponse res = client.Read();
+    EXPECT_EQ(res.result_int(), 401);  // not 100
+  }
+  {
+    Client client(server->port());
+    client.SendRaw("GET /x HTTP/1.1\r\nHost: h\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n");
+    EXPECT_EQ(client.Read().result_int(), 400);
+  }
+  {
+    Client client(server->port());
+    client.SendRaw("GET /x HTTP/1.1\r\nHost: h\r\nX: " + std::string(4000, 'a') + "\r\n\r\n");
+    EXPECT_EQ(client.Read().result_int(), 431);
+  }
+  EXPECT_EQ(handled.load(), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(early, (std::vector<int>{400, 431}));
   server->Stop();
 }
 

@@ -1,5 +1,3 @@
-#include "journal/journal.h"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -30,6 +28,7 @@
 #include "core/metrics.h"
 #include "core/sale_codec.h"
 #include "core/time_format.h"
+#include "journal/sale_journal.h"
 #include "journal/sqlite_journal.h"
 
 namespace machub::journal {
@@ -123,7 +122,7 @@ class JournalTest : public ::testing::Test {
   std::string dir_;
 };
 
-Receipt MustAppend(Journal& journal, core::Sale sale) {
+Receipt MustAppend(SaleJournal& journal, core::Sale sale) {
   Result<Receipt> receipt = journal.Append(std::move(sale)).get();
   EXPECT_TRUE(receipt.ok()) << receipt.status().ToString();
   return receipt.ok() ? *receipt : Receipt{};
@@ -813,7 +812,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 4);
+  EXPECT_EQ(UserVersion(options.path), 5);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
@@ -830,7 +829,7 @@ TEST_F(JournalTest, RefusesAnotherStoresDatabase) {
     MustAppend(*journal, MakeSale("x"));
   }
   options.store_id = "S002";
-  Result<std::unique_ptr<Journal>> other = Journal::Open(options);
+  Result<std::unique_ptr<SqliteJournal>> other = SqliteJournal::Open(options);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(other.status().message().find("S001"), std::string::npos) << other.status().message();
@@ -844,7 +843,7 @@ TEST_F(JournalTest, RefusesANewerSchema) {
     ASSERT_NE(journal, nullptr);
   }
   ExecRaw(options.path, "PRAGMA user_version=99");
-  Result<std::unique_ptr<Journal>> newer = Journal::Open(options);
+  Result<std::unique_ptr<SqliteJournal>> newer = SqliteJournal::Open(options);
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(newer.status().message().find("newer"), std::string::npos) << newer.status().message();
@@ -857,7 +856,7 @@ TEST_F(JournalTest, RefusesAFileThatIsNotADatabase) {
     std::ofstream garbage(options.path);
     for (int i = 0; i < 512; ++i) garbage << "not a database ";
   }
-  Result<std::unique_ptr<Journal>> opened = Journal::Open(options);
+  Result<std::unique_ptr<SqliteJournal>> opened = SqliteJournal::Open(options);
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.status().code(), ErrorCode::kInvalidArgument) << opened.status().ToString();
 }
@@ -865,15 +864,15 @@ TEST_F(JournalTest, RefusesAFileThatIsNotADatabase) {
 TEST_F(JournalTest, RefusesBadOptions) {
   JournalOptions options = Options();
   options.path = dir_ + "/missing-folder/journal.db";
-  Result<std::unique_ptr<Journal>> missing = Journal::Open(options);
+  Result<std::unique_ptr<SqliteJournal>> missing = SqliteJournal::Open(options);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), ErrorCode::kStorageUnavailable);
   options = Options();
   options.max_group = 0;
-  EXPECT_EQ(Journal::Open(options).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(SqliteJournal::Open(options).status().code(), ErrorCode::kInvalidArgument);
   options = Options();
   options.store_id = "";
-  EXPECT_EQ(Journal::Open(options).status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(SqliteJournal::Open(options).status().code(), ErrorCode::kInvalidArgument);
 }
 
 // ---- (8) storage failure ----
@@ -1403,12 +1402,13 @@ TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   }
   // Back to what a v1 binary left behind.
   ExecRaw(options.path,
+          "DROP TABLE sink_progress; DROP TABLE ids; "
           "DROP TABLE batches; DROP INDEX IF EXISTS sales_unuploaded; DROP INDEX sales_ref; "
-          "DROP TABLE ids; PRAGMA user_version=1");
+          "PRAGMA user_version=1");
   ASSERT_EQ(UserVersion(options.path), 1);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 4);  // v1 -> v2 -> v3 -> v4
+  EXPECT_EQ(UserVersion(options.path), 5);  // v1 -> v2 -> v3 -> v4 -> v5
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
   EXPECT_EQ(bounds->last_seq, 3);
@@ -1765,12 +1765,13 @@ TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
   }
   // Back to v2: the index, and the flags as v2's chunked marking left them.
   ExecRaw(options.path,
+          "DROP TABLE sink_progress; DROP TABLE ids; "
           "CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0; "
-          "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; DROP TABLE ids; PRAGMA user_version=2");
+          "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; PRAGMA user_version=2");
   ASSERT_EQ(UserVersion(options.path), 2);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 4);
+  EXPECT_EQ(UserVersion(options.path), 5);  // v2 -> v3 -> v4 -> v5
   Result<int64_t> index = journal->QueryIntOnWriterForTest(
       "SELECT count(*) FROM sqlite_master WHERE name = 'sales_unuploaded'");
   ASSERT_TRUE(index.ok());
@@ -1799,6 +1800,141 @@ TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
   Result<int64_t> verified = journal->VerifyChain();
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
   EXPECT_EQ(*verified, 1501);
+}
+
+// ---- (10) sink progress cursors (schema v4) ----
+
+TEST_F(JournalTest, SinkProgressIsMonotonicAndSurvivesReopen) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 1; i <= 5; ++i) MustAppend(*journal, MakeSale(Str("sp-", i)));
+    Ledger& ledger = *journal;
+    EXPECT_EQ(ledger.GetSinkProgress("dynamodb").status().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(ledger.AdvanceSinkProgress("dynamodb", 1).code(), ErrorCode::kNotFound);
+    EXPECT_EQ(ledger.RegisterSink("").status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ledger.RegisterSink("Dynamo DB").status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ledger.RegisterSink(std::string(65, 'a')).status().code(),
+              ErrorCode::kInvalidArgument);
+
+    Result<SinkProgress> registered = ledger.RegisterSink("dynamodb");
+    ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+    EXPECT_EQ(registered->sink, "dynamodb");
+    EXPECT_EQ(registered->delivered_seq, 0);
+    EXPECT_TRUE(registered->active);
+
+    ASSERT_TRUE(ledger.AdvanceSinkProgress("dynamodb", 3).ok());
+    EXPECT_EQ(ledger.GetSinkProgress("dynamodb")->delivered_seq, 3);
+    // Monotonic: a lower or equal seq changes nothing and is not an error.
+    ASSERT_TRUE(ledger.AdvanceSinkProgress("dynamodb", 2).ok());
+    ASSERT_TRUE(ledger.AdvanceSinkProgress("dynamodb", 3).ok());
+    EXPECT_EQ(ledger.GetSinkProgress("dynamodb")->delivered_seq, 3);
+    // Never past what is stored, never negative.
+    EXPECT_EQ(ledger.AdvanceSinkProgress("dynamodb", 6).code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ledger.AdvanceSinkProgress("dynamodb", -1).code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ledger.GetSinkProgress("dynamodb")->delivered_seq, 3);
+    // Registering again keeps the cursor.
+    EXPECT_EQ(ledger.RegisterSink("dynamodb")->delivered_seq, 3);
+    ASSERT_TRUE(ledger.RegisterSink("archive-2").ok());
+    ASSERT_TRUE(ledger.RetireSink("archive-2").ok());
+    ASSERT_TRUE(ledger.RetireSink("archive-2").ok());  // idempotent
+    EXPECT_EQ(ledger.RetireSink("never").code(), ErrorCode::kNotFound);
+    EXPECT_EQ(ledger.AdvanceSinkProgress("archive-2", 1).code(), ErrorCode::kNotFound);
+    journal->Close();
+    EXPECT_EQ(ledger.GetSinkProgress("dynamodb").status().code(), ErrorCode::kStorageUnavailable);
+    EXPECT_EQ(ledger.AdvanceSinkProgress("dynamodb", 4).code(), ErrorCode::kStorageUnavailable);
+  }
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<std::vector<SinkProgress>> sinks = journal->ListSinks();
+  ASSERT_TRUE(sinks.ok()) << sinks.status().ToString();
+  ASSERT_EQ(sinks->size(), 2u);
+  EXPECT_EQ((*sinks)[0].sink, "archive-2");
+  EXPECT_FALSE((*sinks)[0].active);
+  EXPECT_EQ((*sinks)[1].sink, "dynamodb");
+  EXPECT_EQ((*sinks)[1].delivered_seq, 3);
+  EXPECT_TRUE((*sinks)[1].active);
+  // A retired sink registered again is active with its old cursor.
+  Result<SinkProgress> back = journal->RegisterSink("archive-2");
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->active);
+}
+
+TEST_F(JournalTest, PruneWaitsForEveryActiveSinkCursor) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  for (int i = 1; i <= 10; ++i) MustAppend(*journal, MakeSale(Str("pc-", i)));
+  Result<BatchRecord> batch = journal->RecordBatch(Batch(1, 10));
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_TRUE(journal->MarkBatchUploaded(batch->id, 5).ok());
+  ASSERT_TRUE(journal->RegisterSink("dynamodb").ok());
+  ASSERT_TRUE(journal->RegisterSink("slow").ok());
+  PruneRequest all;
+  all.ignore_age = true;
+
+  // The batch is uploaded, but neither cursor has moved: nothing goes.
+  Result<PruneResult> pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->pruned, 0);
+  // The lowest active cursor bounds the prefix.
+  ASSERT_TRUE(journal->AdvanceSinkProgress("dynamodb", 7).ok());
+  ASSERT_TRUE(journal->AdvanceSinkProgress("slow", 4).ok());
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->pruned, 4);
+  EXPECT_EQ(pruned->anchor_seq, 4);
+  // A retired sink no longer holds entries back; the newest entry always stays.
+  ASSERT_TRUE(journal->RetireSink("slow").ok());
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->anchor_seq, 7);
+  ASSERT_TRUE(journal->AdvanceSinkProgress("dynamodb", 10).ok());
+  pruned = journal->Prune(all);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(pruned->anchor_seq, 9);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 1);
+  // A cursor may sit at the anchor after everything before it was pruned.
+  EXPECT_EQ(journal->GetSinkProgress("dynamodb")->delivered_seq, 10);
+}
+
+// A database the current v3 binary leaves behind (sales, an uploaded batch, a prune):
+// v4 adds the cursor table and changes nothing else.
+TEST_F(JournalTest, MigratesAVersion3DatabaseToVersion4) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 1; i <= 6; ++i) MustAppend(*journal, MakeSale(Str("v3-", i)));
+    Result<BatchRecord> batch = journal->RecordBatch(Batch(1, 4));
+    ASSERT_TRUE(batch.ok());
+    ASSERT_TRUE(journal->MarkBatchUploaded(batch->id, 5).ok());
+    PruneRequest all;
+    all.ignore_age = true;
+    ASSERT_EQ(journal->Prune(all)->anchor_seq, 4);
+  }
+  ExecRaw(options.path, "DROP TABLE sink_progress; DROP TABLE ids; PRAGMA user_version=3");
+  ASSERT_EQ(UserVersion(options.path), 3);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(UserVersion(options.path), 5);
+  Result<std::vector<SinkProgress>> sinks = journal->ListSinks();
+  ASSERT_TRUE(sinks.ok()) << sinks.status().ToString();
+  EXPECT_TRUE(sinks->empty());
+  Result<SyncBounds> bounds = journal->GetSyncBounds();
+  ASSERT_TRUE(bounds.ok());
+  EXPECT_EQ(bounds->last_seq, 6);
+  EXPECT_EQ(bounds->anchor_seq, 4);
+  EXPECT_EQ(bounds->batched_seq, 4);
+  EXPECT_EQ(bounds->oldest_unuploaded_seq, 5);
+  ASSERT_TRUE(journal->RegisterSink("dynamodb").ok());
+  ASSERT_TRUE(journal->AdvanceSinkProgress("dynamodb", 6).ok());
+  MustAppend(*journal, MakeSale("after-v4"));
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 3);
 }
 
 }  // namespace

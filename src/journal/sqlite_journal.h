@@ -1,6 +1,12 @@
 #pragma once
-// SqliteJournal: the SQLite implementation of journal::Journal (journal.h is the
-// contract; this header adds what only tests and tools need).
+// SqliteJournal: the SQLite implementation of both journal interfaces, SaleJournal
+// (sale_journal.h, for http/) and Ledger (ledger.h, for sinks), over one database file.
+// The owner (app/) holds the SqliteJournal and hands each side its interface; this header
+// adds opening, closing and what only tests and tools need.
+//
+// Sources: sqlite_journal.cc (open, close, the writer), checkpointer.cc, reads.cc,
+// ledger_store.cc (batches, sink cursors, pruning), schema.cc (migrations), internal.h
+// (what those files share); SQLite plumbing in sqlite/sqlite.h.
 //
 // Connections and threads:
 //   - writer thread: the only read-write connection that changes data. Pragmas:
@@ -22,7 +28,7 @@
 //   - reads: a small pool of SQLITE_OPEN_READONLY connections guarded by a mutex; a read
 //     leases one for the duration of the call.
 //
-// Schema (PRAGMA user_version, migrations in sqlite_journal.cc, each in a transaction):
+// Schema (PRAGMA user_version, migrations in schema.cc, each in a transaction):
 //   v1: sales(seq INTEGER PRIMARY KEY, id TEXT UNIQUE, terminal_id, receipt_no, type,
 //             ref REFERENCES sales(id), created_at_ms, received_at_ms, clock_skew,
 //             currency, total, change, canonical, prev_hash, hash, uploaded)
@@ -39,10 +45,13 @@
 //       nor read). A sale is uploaded iff an uploaded batch covers its seq: StoredSale
 //       .uploaded, SyncBounds.oldest_unuploaded_seq and Prune derive it from batches, so
 //       MarkBatchUploaded changes one batch row (no per-sale UPDATE competing with sales).
+//   v4: sink_progress(sink PRIMARY KEY, delivered_seq, active, updated_at_ms): one
+//       progress cursor per registered sink (Ledger::RegisterSink); Prune stays below
+//       the lowest active cursor.
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
-// Errors: SQLite result codes map to Status in one place (sqlite_journal.cc):
+// Errors: SQLite result codes map to Status in one place (sqlite::ToStatus):
 //   SQLITE_ERROR/MISUSE/RANGE/CONSTRAINT/MISMATCH -> kInternal (a bug in our SQL),
 //   SQLITE_NOTADB -> kInvalidArgument (the file is not a database),
 //   everything else (FULL, IOERR, CANTOPEN, READONLY, BUSY, NOMEM, CORRUPT...) ->
@@ -75,20 +84,42 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "journal/journal.h"
+#include "core/clock.h"
+#include "core/metrics.h"
+#include "journal/ledger.h"
+#include "journal/sale_journal.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace machub::journal {
 
-class SqliteJournal final : public Journal {
+struct JournalOptions {
+  std::string path;               // the SQLite database file; its folder must exist
+  std::string store_id = "S001";  // seeds the chain's genesis hash
+  int64_t clock_skew_bound_ms = 5 * 60 * 1000;
+  int max_group = 512;       // most sales in one commit
+  bool group_commit = true;  // false: one transaction per sale (benchmark baseline)
+  int64_t checkpoint_interval_ms = 1000;
+  // How long an id stays in the id index after its sale was received, even when its row
+  // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
+  // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.
+  int64_t id_horizon_ms = int64_t{90} * 24 * 3600 * 1000;
+  const core::Clock* clock = nullptr;        // null: the system clock
+  core::MetricsRegistry* metrics = nullptr;  // null: no metrics
+};
+
+class SqliteJournal final : public SaleJournal, public Ledger {
  public:
-  // Same as Journal::Open, with the concrete type (tests use the hooks below).
+  // Opens (creating if needed) and migrates the database, starts the writer and
+  // checkpointer threads. kInvalidArgument for bad options, a file that is not a
+  // database, a newer schema or another store's database; kStorageUnavailable when the
+  // file cannot be opened or cannot use WAL mode.
   static Result<std::unique_ptr<SqliteJournal>> Open(const JournalOptions& options);
 
   ~SqliteJournal() override;  // calls Close()
@@ -96,23 +127,25 @@ class SqliteJournal final : public Journal {
   SqliteJournal(const SqliteJournal&) = delete;
   SqliteJournal& operator=(const SqliteJournal&) = delete;
 
-  using Journal::Append;
-  // Appends after Close complete at once, on the calling thread. `done` may be empty
-  // (fire and forget). Never call Close from a callback (it runs on the writer thread,
-  // which Close joins); Append from a callback is fine.
-  void Append(core::Sale sale, AppendCallback done) override;
+  // Drains queued appends (each completes), stops the threads, closes connections.
+  // Every call after Close answers kStorageUnavailable. Idempotent. Never call Close from
+  // an Append callback (it runs on the writer thread, which Close joins).
+  void Close();
 
-  // Get/List/Stats/VerifyChain/IntegrityCheck after Close: kStorageUnavailable.
-  // List with limit <= 0 returns an empty vector.
+  // ---- SaleJournal ----
+  using SaleJournal::Append;
+  // Appends after Close complete at once, on the calling thread. Append from a callback
+  // is fine.
+  void Append(core::Sale sale, AppendCallback done) override;
   Result<std::optional<core::StoredSale>> Get(const std::string& id) override;
+  // Both SaleJournal::List and Ledger::List: the same read.
   Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override;
   Result<JournalStats> Stats() override;
   Result<int64_t> VerifyChain() override;
-  Status IntegrityCheck() override;
-  Status Health() const override;  // kStorageUnavailable after Close too
-  void Close() override;
+  Status IntegrityCheck() override;  // PRAGMA integrity_check == "ok"
+  Status Health() const override;
 
-  // Upload bookkeeping (journal.h). Writes block the caller until the writer committed.
+  // ---- Ledger ----
   Result<SyncBounds> GetSyncBounds() override;
   Result<int64_t> CanonicalBytes(int64_t after_seq, int64_t upto_seq) override;
   Result<std::vector<BatchRecord>> ListBatches(bool unfinished_only, int64_t after_first_seq = 0,
@@ -124,6 +157,11 @@ class SqliteJournal final : public Journal {
   Status MarkBatchUploaded(int64_t batch_id, int64_t uploaded_at_ms) override;
   Status MarkBatchQuarantined(int64_t batch_id, const std::string& error) override;
   Status RequeueBatch(int64_t batch_id) override;
+  Result<SinkProgress> RegisterSink(const std::string& sink) override;
+  Status AdvanceSinkProgress(const std::string& sink, int64_t delivered_seq) override;
+  Result<SinkProgress> GetSinkProgress(const std::string& sink) override;
+  Result<std::vector<SinkProgress>> ListSinks() override;
+  Status RetireSink(const std::string& sink) override;
   Result<PruneResult> Prune(const PruneRequest& request) override;
 
   // Writer figures since Open (latencies in microseconds of the options' clock). For
@@ -185,7 +223,7 @@ class SqliteJournal final : public Journal {
   // One sale inside the open transaction: a Receipt, or a per-sale error (conflict, bad
   // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
   Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
-  // Writer thread: is `id` in the id index (schema v4)? Storage errors set *storage_rc.
+  // Writer thread: is `id` in the id index (schema v5)? Storage errors set *storage_rc.
   Result<bool> InIdIndex(const std::string& id, int* storage_rc);
   void RecoverAfterFailure(int sqlite_code);
 

@@ -7,7 +7,7 @@
 
 namespace machub::sync {
 
-BacklogTracker::BacklogTracker(journal::Journal* journal, core::MetricsRegistry* metrics)
+BacklogTracker::BacklogTracker(journal::Ledger* journal, core::MetricsRegistry* metrics)
     : journal_(journal) {
   if (metrics != nullptr) {
     m_sales_ =

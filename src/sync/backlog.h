@@ -18,7 +18,7 @@
 
 #include "core/metrics.h"
 #include "core/status.h"
-#include "journal/journal.h"
+#include "journal/ledger.h"
 
 namespace machub::sync {
 
@@ -35,7 +35,7 @@ class BacklogTracker {
  public:
   // `journal` must outlive the tracker. With `metrics`, Refresh sets the gauges
   // machub_backlog_sales and machub_backlog_bytes.
-  BacklogTracker(journal::Journal* journal, core::MetricsRegistry* metrics);
+  BacklogTracker(journal::Ledger* journal, core::MetricsRegistry* metrics);
 
   // Reads the journal (GetSyncBounds, the new tail, the unfinished batches). On an error
   // the previous snapshot stays.
@@ -47,7 +47,7 @@ class BacklogTracker {
   static std::string ToJson(const Backlog& backlog);
 
  private:
-  journal::Journal* journal_;
+  journal::Ledger* journal_;
   core::Gauge* m_sales_ = nullptr;
   core::Gauge* m_bytes_ = nullptr;
   mutable std::mutex mu_;

@@ -129,7 +129,7 @@ Status ValidateCutOptions(const CutOptions& o) {
   return Status::Ok();
 }
 
-BatchCutter::BatchCutter(journal::Journal* journal, CutOptions options, const core::Clock* clock)
+BatchCutter::BatchCutter(journal::Ledger* journal, CutOptions options, const core::Clock* clock)
     : journal_(journal),
       options_(std::move(options)),
       clock_(clock != nullptr ? clock : &core::SystemClock()) {}

@@ -29,7 +29,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "journal/journal.h"
+#include "journal/ledger.h"
 #include "sync/batch_format.h"
 
 namespace machub::sync {
@@ -63,7 +63,7 @@ struct EncodedBatch {
 class BatchCutter {
  public:
   // `journal` and `clock` (null: the system clock) must outlive the cutter.
-  BatchCutter(journal::Journal* journal, CutOptions options, const core::Clock* clock);
+  BatchCutter(journal::Ledger* journal, CutOptions options, const core::Clock* clock);
 
   // The next due batch after bounds.batched_seq, no later than upto_seq, encoded but not
   // recorded; nullopt when nothing is due. Errors: the journal's, or kInternal when the
@@ -81,7 +81,7 @@ class BatchCutter {
   Result<EncodedBatch> Encode(int64_t after_seq, int64_t max_last_seq, BatchFormat format,
                               int level, bool apply_limits);
 
-  journal::Journal* journal_;
+  journal::Ledger* journal_;
   CutOptions options_;
   const core::Clock* clock_;
 };

@@ -35,13 +35,35 @@ std::string TrimSlashes(std::string_view prefix) {
   return std::string(prefix);
 }
 
-// RFC 4180: a field with a comma, quote, CR or LF is quoted, its quotes doubled.
+// A text cell a spreadsheet would run as a formula: one starting with '=', '+', '-', '@',
+// a tab or a CR (docs/S3_FORMAT.md, "Formula cells").
+bool LooksLikeFormula(std::string_view field) {
+  if (field.empty()) return false;
+  switch (field.front()) {
+    case '=':
+    case '+':
+    case '-':
+    case '@':
+    case '\t':
+    case '\r':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// RFC 4180: a field with a comma, quote, CR or LF is quoted, its quotes doubled. Every
+// caller passes a TEXT cell (ids, names, skus, cashier, methods): one that looks like a
+// formula is written quoted with a leading apostrophe ("'=1+1"), which spreadsheets show
+// as text. Numeric cells are written by AppendInt / AppendDecimal and never pass here.
 void AppendCsvField(std::string* out, std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+  const bool formula = LooksLikeFormula(field);
+  if (!formula && field.find_first_of(",\"\r\n") == std::string_view::npos) {
     out->append(field);
     return;
   }
   out->push_back('"');
+  if (formula) out->push_back('\'');
   for (char c : field) {
     if (c == '"') out->push_back('"');
     out->push_back(c);

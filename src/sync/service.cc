@@ -112,7 +112,7 @@ Result<std::unique_ptr<cloud::ObjectStore>> OpenTarget(
 
 Result<std::unique_ptr<SyncService>> SyncService::Create(const SyncConfig& config,
                                                          const std::string& store_id,
-                                                         journal::Journal* journal,
+                                                         journal::Ledger* journal,
                                                          core::MetricsRegistry* metrics,
                                                          const core::Clock* clock) {
   if (journal == nullptr) return Status(ErrorCode::kInvalidArgument, "sync: no journal");

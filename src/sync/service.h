@@ -31,7 +31,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/status.h"
-#include "journal/journal.h"
+#include "journal/ledger.h"
 #include "sync/backlog.h"
 #include "sync/uploader.h"
 
@@ -88,7 +88,7 @@ class SyncService {
  public:
   static Result<std::unique_ptr<SyncService>> Create(const SyncConfig& config,
                                                      const std::string& store_id,
-                                                     journal::Journal* journal,
+                                                     journal::Ledger* journal,
                                                      core::MetricsRegistry* metrics,
                                                      const core::Clock* clock);
   ~SyncService();  // Stop()
@@ -115,7 +115,7 @@ class SyncService {
  private:
   SyncService() = default;
 
-  journal::Journal* journal_ = nullptr;
+  journal::Ledger* journal_ = nullptr;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<cloud::CredentialsProvider> credentials_;
   std::unique_ptr<cloud::ObjectStore> store_;

@@ -517,6 +517,33 @@ TEST_F(SyncTest, CsvRowsPerLineItemWithRfc4180Quoting) {
             "payment_methods,hash,prev_hash");
 }
 
+// Issue 13: text cells a spreadsheet would run as formulas are written quoted with a
+// leading apostrophe in CSV; JSON Lines keeps the exact text; numbers are untouched.
+TEST_F(SyncTest, CsvNeutralisesFormulaCells) {
+  const std::string names[] = {"=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)",
+                               "Plain = fine"};
+  for (size_t i = 0; i < std::size(names); ++i) {
+    SaleSpec spec;
+    spec.id = "f" + std::to_string(i);
+    spec.name = names[i];
+    ASSERT_TRUE(journal_->Append(MakeSale(spec)).get().ok());
+  }
+  std::vector<core::StoredSale> sales = AllSales();
+  const std::string csv = EncodeBatch("S001", sales, BatchFormat::kCsv);
+  EXPECT_NE(csv.find(",\"'=HYPERLINK(\"\"http://x\"\")\","), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",\"'+1+2\","), std::string::npos);
+  EXPECT_NE(csv.find(",\"'-2+3\","), std::string::npos);
+  EXPECT_NE(csv.find(",\"'@SUM(A1)\","), std::string::npos);
+  EXPECT_NE(csv.find(",Plain = fine,"), std::string::npos);
+  // No cell starts with a formula character unless it is a number the hub wrote.
+  for (const char* bad : {",=", ",+", ",@", ",\t", ",-"}) {
+    EXPECT_EQ(csv.find(bad), std::string::npos) << bad;
+  }
+  const std::string jsonl = EncodeBatch("S001", sales, BatchFormat::kJsonl);
+  EXPECT_NE(jsonl.find("\"name\":\"=HYPERLINK(\\\"http://x\\\")\""), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find("\"name\":\"-2+3\""), std::string::npos);
+}
+
 TEST(BatchKeyTest, LayoutDatePartitionAndParsing) {
   const int64_t late = *core::ParseRfc3339("2026-11-27T23:59:59.999Z");
   EXPECT_EQ(BatchKey("pos", "S001", 1, 5000, late, BatchFormat::kJsonl),
@@ -1223,6 +1250,25 @@ TEST_F(LocalSyncTest, VerifyFindsTamperingGapsAndDuplicates) {
   EXPECT_EQ(gap->gaps, 10);
   EXPECT_EQ(gap->chain_breaks, 0);
   EXPECT_FALSE(gap->ok());
+}
+
+// Formula-looking names change the CSV bytes, not the chain: verify passes on both formats.
+TEST_F(LocalSyncTest, VerifyPassesWithFormulaCells) {
+  for (const char* format : {"csv", "jsonl"}) {
+    for (int i = 0; i < 3; ++i) {
+      SaleSpec spec;
+      spec.id = std::string(format) + "-" + std::to_string(i);
+      spec.name = i == 0 ? "=1+2" : (i == 1 ? "@cmd" : "-x");
+      ASSERT_TRUE(journal_->Append(MakeSale(spec)).get().ok());
+    }
+    UploaderOptions options = Options();
+    options.cut.format = std::string(format) == "csv" ? BatchFormat::kCsv : BatchFormat::kJsonl;
+    ASSERT_TRUE(MakeUploader(options, sink_.get())->RunOnce(OnceOptions{}).ok());
+  }
+  Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(summary.ok());
+  EXPECT_TRUE(summary->ok()) << summary->ToJson();
+  EXPECT_EQ(summary->sales, 6);
 }
 
 TEST_F(LocalSyncTest, VerifyRecomputesJsonLinesHashes) {

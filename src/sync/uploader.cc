@@ -188,7 +188,7 @@ std::string DisabledCloudStatusJson() {
 
 // ---- Uploader ----
 
-Uploader::Uploader(UploaderOptions options, journal::Journal* journal, cloud::ObjectStore* store)
+Uploader::Uploader(UploaderOptions options, journal::Ledger* journal, cloud::ObjectStore* store)
     : options_(std::move(options)),
       journal_(journal),
       store_(store),
@@ -224,7 +224,7 @@ Uploader::Uploader(UploaderOptions options, journal::Journal* journal, cloud::Ob
 Uploader::~Uploader() { Stop(); }
 
 Result<std::unique_ptr<Uploader>> Uploader::Create(UploaderOptions options,
-                                                   journal::Journal* journal,
+                                                   journal::Ledger* journal,
                                                    cloud::ObjectStore* store) {
   if (journal == nullptr || store == nullptr) {
     return Status(ErrorCode::kInvalidArgument, "sync: the uploader needs a journal and a store");

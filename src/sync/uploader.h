@@ -96,7 +96,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/status.h"
-#include "journal/journal.h"
+#include "journal/ledger.h"
 #include "sync/backlog.h"
 #include "sync/backoff.h"
 #include "sync/batch_cutter.h"
@@ -171,8 +171,7 @@ struct OnceOptions {
 class Uploader {
  public:
   // `journal` and `store` must outlive the uploader.
-  static Result<std::unique_ptr<Uploader>> Create(UploaderOptions options,
-                                                  journal::Journal* journal,
+  static Result<std::unique_ptr<Uploader>> Create(UploaderOptions options, journal::Ledger* journal,
                                                   cloud::ObjectStore* store);
   ~Uploader();  // Stop()
   Uploader(const Uploader&) = delete;
@@ -215,7 +214,7 @@ class Uploader {
   };
   enum class Outcome { kUploaded, kAlreadyThere, kQuarantined };
 
-  Uploader(UploaderOptions options, journal::Journal* journal, cloud::ObjectStore* store);
+  Uploader(UploaderOptions options, journal::Ledger* journal, cloud::ObjectStore* store);
 
   void Loop();
   // One batch: pick or cut, encode, upload, mark.
@@ -233,7 +232,7 @@ class Uploader {
   int64_t NowMs() const { return clock_->NowMs(); }
 
   const UploaderOptions options_;
-  journal::Journal* journal_;
+  journal::Ledger* journal_;
   cloud::ObjectStore* store_;
   const core::Clock* clock_;
   RandomSource random_;

@@ -19,6 +19,8 @@
 #   sudo -n -E -H -u ggc_user -g ggc_group -- sh -c "<interpolated Run script>"
 #       (setpriv when sudo is missing), with AWS_CONTAINER_CREDENTIALS_FULL_URI and
 #       AWS_CONTAINER_AUTHORIZATION_TOKEN of a fake Token Exchange endpoint (fake_tes.py).
+# The hub serves HTTPS (the recipe's tls_auto): every request checks it against the store CA
+# it created in work/<name>/data/tls/ca.pem (curl --cacert).
 # Checks: /healthz 200, a sale 201, the hub runs as ggc_user in the work folder with the
 # container-credential variables, every file ggc_user created is under work/<name>/, the
 # journal is in work/<name>/data, SIGTERM stops it with status 0.
@@ -198,6 +200,14 @@ sale_json() {
 EOF
 }
 
+# hub_curl PATH [curl args]: the hub over HTTPS (the recipe's tls_auto), checked against the
+# store CA the hub created in its data folder, as a terminal would be set up.
+hub_curl() {
+  path="$1"
+  shift
+  curl --cacert "$p_work/data/tls/ca.pem" "$@" "https://127.0.0.1:$port$path"
+}
+
 # start_hub NAME ROOT SCRIPT: runs SCRIPT as the nucleus does (as ggc_user, in {work:path},
 # with the exported environment), output to ROOT/logs; sets hub_pid. Returns 0 once
 # /healthz answers, 1 (after stopping it and showing its log) otherwise.
@@ -206,7 +216,7 @@ start_hub() {
   hub_pid=$!
   i=0
   while [ "$i" -lt 300 ]; do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then return 0; fi
+    if hub_curl /healthz -fsS -o /dev/null 2>/dev/null; then return 0; fi
     kill -0 "$hub_pid" 2>/dev/null || break
     i=$((i + 1))
     sleep 0.1
@@ -232,15 +242,14 @@ stop_hub() {
 # ROOT/answer.json).
 post_sale() {
   sale_json >"$1/sale.json"
-  curl -sS -o "$1/answer.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
-    -H 'Content-Type: application/json' --data-binary @"$1/sale.json" \
-    "http://127.0.0.1:$port/v1/sales" || true
+  hub_curl /v1/sales -sS -o "$1/answer.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' --data-binary @"$1/sale.json" || true
 }
 
 # hub_status ROOT: GET /v1/status into ROOT/status.json (emptied when there is no answer).
 hub_status() {
-  curl -sS -o "$1/status.json" -H "Authorization: Bearer $token" \
-    "http://127.0.0.1:$port/v1/status" || : >"$1/status.json"
+  hub_curl /v1/status -sS -o "$1/status.json" -H "Authorization: Bearer $token" ||
+    : >"$1/status.json"
 }
 
 # --- positive runs: current (0550) and older (0500) nucleus modes -------------------------

@@ -4,14 +4,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <utility>  // before Asio: Boost 1.74 with GCC 12 C++20 needs std::exchange declared
-
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>  // before Asio: Boost 1.74 with GCC 12 C++20 needs std::exchange declared
 
 #include "harness.h"
 
@@ -218,8 +217,8 @@ TEST(ApiIntegration, RateLimitedPerTerminal) {
   HttpClient client(hub->port());
   int limited = 0;
   for (int i = 0; i < 6; ++i) {
-    auto r = client.Post("/v1/sales", SaleBody("r-" + std::to_string(i), "T01"),
-                         terminals[0].token);
+    auto r =
+        client.Post("/v1/sales", SaleBody("r-" + std::to_string(i), "T01"), terminals[0].token);
     if (r.status == 429) {
       ++limited;
       EXPECT_EQ(ErrorCode(r), "rate_limited");
@@ -286,8 +285,14 @@ TEST_F(ApiIntegrationTest, ServesThreeHundredKeepAliveConnections) {
   asio::io_context io;
   std::vector<std::unique_ptr<beast::tcp_stream>> streams;
   auto endpoint = asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), hub_->port());
+  // 300 terminals, as from 10 addresses (any 127/8 address is local on Linux): a real
+  // store's terminals each have their own, and the hub caps connections that have not
+  // authenticated yet at max_connections_per_address (64) per address.
   for (int i = 0; i < kConnections; ++i) {
     streams.push_back(std::make_unique<beast::tcp_stream>(io));
+    streams.back()->socket().open(asio::ip::tcp::v4());
+    streams.back()->socket().bind(asio::ip::tcp::endpoint(
+        asio::ip::make_address("127.0.1." + std::to_string(1 + i % 10)), 0));
     streams.back()->connect(endpoint);
   }
   // Two rounds: every connection is used, kept open, and used again.
@@ -298,7 +303,8 @@ TEST_F(ApiIntegrationTest, ServesThreeHundredKeepAliveConnections) {
       bhttp::request<bhttp::string_body> req{bhttp::verb::post, "/v1/sales", 11};
       req.set(bhttp::field::host, "127.0.0.1");
       req.set(bhttp::field::authorization, "Bearer " + terminals_[t].token);
-      req.body() = SaleBody("c" + std::to_string(round) + "-" + std::to_string(i), terminals_[t].id);
+      req.body() =
+          SaleBody("c" + std::to_string(round) + "-" + std::to_string(i), terminals_[t].id);
       req.prepare_payload();
       bhttp::write(*streams[i], req);
     }
@@ -342,8 +348,9 @@ TEST_F(ApiIntegrationTest, StatusHealthAndMetrics) {
 
 TEST_F(ApiIntegrationTest, SigtermShutsDownCleanlyAndKeepsEverything) {
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(client_->Post("/v1/sales", SaleBody("t-" + std::to_string(i), "T01"), Token(0)).status,
-              201);
+    ASSERT_EQ(
+        client_->Post("/v1/sales", SaleBody("t-" + std::to_string(i), "T01"), Token(0)).status,
+        201);
   }
   EXPECT_EQ(hub_->Terminate(), 0);
   auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", dir_.Join("data")});

@@ -3,6 +3,7 @@
 // clients, header limits and request smuggling, secrets kept out of every output, and
 // card numbers refused everywhere.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -163,8 +164,15 @@ TlsResult TlsRequest(uint16_t port, const std::string& ca, const std::string& ce
 // A plain TCP connection for byte-exact requests.
 class RawSocket {
  public:
-  explicit RawSocket(uint16_t port) {
+  // `source`: the local address to connect from (any 127/8 address works on Linux).
+  explicit RawSocket(uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
@@ -644,6 +652,183 @@ TEST_F(SecurityTest, CardNumbersAreRefusedEverywhere) {
     EXPECT_EQ(log.find(digits.substr(0, 12)), std::string::npos) << "logged: " << number;
     EXPECT_EQ(list.body.find(digits.substr(0, 12)), std::string::npos) << "listed: " << number;
   }
+}
+
+// ---- Issue 13 (hardening) ----
+
+// Sums the samples of a metric whose label set contains `labels` (Prometheus text).
+double MetricSum(const std::string& text, const std::string& name, const std::string& labels) {
+  double sum = 0;
+  size_t pos = 0;
+  while ((pos = text.find(name + "{", pos)) != std::string::npos) {
+    const size_t eol = text.find('\n', pos);
+    const std::string line = text.substr(pos, eol - pos);
+    pos = eol;
+    if (line.find(labels) == std::string::npos) continue;
+    sum += std::atof(line.substr(line.rfind(' ') + 1).c_str());
+  }
+  return sum;
+}
+
+size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// 300 idle connections from 127.0.0.2 against max_connections 256: the per-address cap
+// refuses most of them, so a terminal on 127.0.0.1 still gets its sale answered at once;
+// the idle ones are dropped at the first-request deadline; refusals are counted and logged.
+TEST_F(SecurityTest, IdleFloodFromOneAddressDoesNotStopAnotherTerminal) {
+  auto hub = StartHub({"--max-connections", "256", "--first-request-timeout-ms", "1500"});
+  std::vector<std::unique_ptr<RawSocket>> flood;
+  for (int i = 0; i < 300; ++i) {
+    flood.push_back(std::make_unique<RawSocket>(hub->port(), "127.0.0.2"));
+    ASSERT_TRUE(flood.back()->connected()) << i;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the hub accept them
+  HttpClient client(hub->port());
+  const auto t0 = Clock::now();
+  auto r = client.Post("/v1/sales", SaleBody("during-flood", "T01"), terminals_[0].token);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  EXPECT_EQ(r.status, 201) << r.body;
+  EXPECT_LT(ms, 1000);
+
+  // An idle connection that was admitted is closed at the first-request deadline, long
+  // before the 120 s idle timeout.
+  RawSocket idle(hub->port(), "127.0.0.3");
+  ASSERT_TRUE(idle.connected());
+  const auto idle_start = Clock::now();
+  std::string got = idle.ReadUntilClose(std::chrono::seconds(6));
+  const auto idle_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - idle_start).count();
+  EXPECT_LT(idle_ms, 4000) << "an idle first connection was kept";
+
+  auto metrics = client.Get("/metrics", terminals_[0].token);
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_GE(
+      MetricSum(metrics.body, "machub_http_connections_refused_total", "reason=\"per_address\""),
+      200)
+      << metrics.body;
+  flood.clear();
+  ASSERT_EQ(hub->Terminate(), 0);
+  const std::string log = ReadAll(dir_.Join("hub.log"));
+  EXPECT_GE(CountOf(log, "http_connection_refused"), 1u);
+  EXPECT_LE(CountOf(log, "http_connection_refused"), 10u) << "refusals are not rate-limited";
+}
+
+// Auth before body: no "100 Continue" and no body read for a request without a valid
+// token; failed authentications are rate-limited per address and in the log.
+TEST_F(SecurityTest, UnauthenticatedRequestIsRefusedBeforeItsBody) {
+  auto hub = StartHub({});
+  for (const char* auth : {"", "Authorization: Bearer nope\r\n"}) {
+    RawSocket s(hub->port());
+    ASSERT_TRUE(s.Send(std::string("POST /v1/sales HTTP/1.1\r\nHost: x\r\n") + auth +
+                       "Content-Type: application/json\r\nContent-Length: 200000\r\n"
+                       "Expect: 100-continue\r\n\r\n"));
+    std::string got;
+    bool eof = false;
+    ASSERT_TRUE(s.ReadSome(std::chrono::seconds(3), &got, &eof)) << "no answer before the body";
+    EXPECT_EQ(StatusOf(got), 401) << got;
+    EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+  }
+  // A flood of bad tokens from one address: after a burst, 429 instead of 401, and only
+  // a few log lines.
+  HttpClient client(hub->port());
+  int unauthorized = 0;
+  int limited = 0;
+  for (int i = 0; i < 60; ++i) {
+    auto r = client.Get("/v1/status", "bad-token-" + std::to_string(i));
+    unauthorized += r.status == 401 ? 1 : 0;
+    limited += r.status == 429 ? 1 : 0;
+  }
+  EXPECT_LE(unauthorized, 30);
+  EXPECT_GE(limited, 25);
+  ASSERT_EQ(hub->Terminate(), 0);
+  const std::string log = ReadAll(dir_.Join("hub.log"));
+  EXPECT_LE(CountOf(log, "http_unauthorized"), 10u) << "401 log lines are not rate-limited";
+}
+
+// Duplicate Authorization, list-valued Content-Length: 400; the server's own answers
+// (400, 431) are counted in machub_http_requests_total.
+TEST_F(SecurityTest, AmbiguousHeadersAreRefusedAndCounted) {
+  auto hub = StartHub({});
+  const std::string body = SaleBody("ambiguous", "T01");
+  const std::string len = std::to_string(body.size());
+  const std::string auth = "Authorization: Bearer " + terminals_[0].token + "\r\n";
+  const std::vector<std::string> requests = {
+      "POST /v1/sales HTTP/1.1\r\nHost: x\r\n" + auth + auth + "Content-Length: " + len +
+          "\r\n\r\n" + body,
+      "POST /v1/sales HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: " + len + ", " + len +
+          "\r\n\r\n" + body,
+      "POST /v1/sales HTTP/1.1\r\nHost: x\r\n" + auth + "Authorization: Bearer other\r\n" +
+          "Content-Length: " + len + "\r\n\r\n" + body,
+  };
+  for (const std::string& request : requests) {
+    RawSocket s(hub->port());
+    ASSERT_TRUE(s.Send(request));
+    const std::string got = s.ReadUntilClose(std::chrono::seconds(3));
+    EXPECT_EQ(StatusOf(got), 400) << request << "\n" << got;
+  }
+  {
+    RawSocket s(hub->port());
+    ASSERT_TRUE(s.Send("GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20'000, 'a') +
+                       "\r\n\r\n"));
+    EXPECT_EQ(StatusOf(s.ReadUntilClose(std::chrono::seconds(3))), 431);
+  }
+  HttpClient client(hub->port());
+  EXPECT_EQ(client.Get("/v1/sales/ambiguous", terminals_[0].token).status, 404);
+  auto metrics = client.Get("/metrics", terminals_[0].token);
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(
+      MetricSum(metrics.body, "machub_http_requests_total", "route=\"server\",status=\"400\""), 3)
+      << metrics.body;
+  EXPECT_EQ(
+      MetricSum(metrics.body, "machub_http_requests_total", "route=\"server\",status=\"431\""), 1);
+}
+
+// Card numbers outside payment fields and in other shapes; a terminal_id that is a card
+// number is refused as one (never logged, never echoed); card overpayment; unsafe ids.
+TEST_F(SecurityTest, CardNumbersInFreeTextAndOtherShapes) {
+  auto hub = StartHub({"--log-level", "debug"});
+  HttpClient client(hub->port());
+  const std::string& t01 = terminals_[0].token;
+  const std::string fullwidth = "\xEF\xBC\x94\xEF\xBC\x91\xEF\xBC\x91\xEF\xBC\x91 1111 1111 1111";
+  int n = 0;
+  for (const std::string& number :
+       {std::string("4111.1111.1111.1111"), std::string("4111 - 1111 - 1111 - 1111"),
+        std::string("4111_1111_1111_1111"), fullwidth}) {
+    for (const char* field : {"name", "sku"}) {
+      json sale = json::parse(SaleBody("ft-" + std::to_string(++n), "T01"));
+      sale["lines"][0][field] = number;
+      auto r = client.Post("/v1/sales", sale.dump(), t01);
+      EXPECT_EQ(r.status, 422) << field << " " << number << ": " << r.body;
+      EXPECT_EQ(ErrorCodeOf(r.body), "card_number_forbidden") << r.body;
+      EXPECT_EQ(r.body.find("1111"), std::string::npos) << r.body;
+    }
+  }
+  for (const char* field : {"id", "terminal_id"}) {
+    json sale = json::parse(SaleBody("ft-x", "T01"));
+    sale[field] = "4111111111111111";
+    auto r = client.Post("/v1/sales", sale.dump(), t01);
+    EXPECT_EQ(r.status, 422) << field << ": " << r.body;
+    EXPECT_EQ(ErrorCodeOf(r.body), "card_number_forbidden") << r.body;
+  }
+  json over = json::parse(SaleBody("over-1", "T01"));
+  over["payments"] = json::parse(R"([{"method":"card","amount":"100.00","card_token":"t"}])");
+  auto r = client.Post("/v1/sales", over.dump(), t01);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(ErrorCodeOf(r.body), "card_overpayment") << r.body;
+  for (const char* id : {".", ".."}) {
+    auto bad = client.Post("/v1/sales", SaleBody(id, "T01"), t01);
+    EXPECT_EQ(bad.status, 422) << id << ": " << bad.body;
+    EXPECT_EQ(ErrorCodeOf(bad.body), "invalid_field") << bad.body;
+  }
+  ASSERT_EQ(hub->Terminate(), 0);
+  const std::string log = ReadAll(dir_.Join("hub.log"));
+  EXPECT_EQ(log.find("4111"), std::string::npos) << "a card number reached the log";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
 // Test-only helpers that start and drive the peers of tests/peers/ from C++ tests:
 //   RgwPeer     a throw-away Ceph cluster with radosgw (rgw.sh), stopped by its destructor;
+//   DynalitePeer  dynalite, a DynamoDB implementation (dynalite.sh), stopped by its destructor;
 //   FaultProxy  the fault-injecting TCP proxy (fault_proxy), killed by its destructor.
 // Link the INTERFACE target machub_test_peers (it defines the paths below). Header-only;
 // POSIX; not thread-safe (drive each peer from one thread).
@@ -28,8 +29,9 @@
 #include <string>
 #include <vector>
 
-#if !defined(MACHUB_PEERS_RGW_SH) || !defined(MACHUB_PEERS_FAULT_PROXY)
-#error "link machub_test_peers (it defines MACHUB_PEERS_RGW_SH and MACHUB_PEERS_FAULT_PROXY)"
+#if !defined(MACHUB_PEERS_RGW_SH) || !defined(MACHUB_PEERS_FAULT_PROXY) || \
+    !defined(MACHUB_PEERS_DYNALITE_SH)
+#error "link machub_test_peers (it defines MACHUB_PEERS_RGW_SH, _DYNALITE_SH, _FAULT_PROXY)"
 #endif
 
 extern char** environ;
@@ -176,6 +178,74 @@ class RgwPeer {
   std::vector<pid_t> old_gateways_;
   bool started_ = true;
   int64_t start_ms_ = 0;
+};
+
+// dynalite (dynalite.sh): DynamoDB on loopback, data under `dir`/db, stopped by the
+// destructor. Outage() stops the server keeping data and port; Resume() brings it back.
+class DynalitePeer {
+ public:
+  // Null with *why set when dynalite.sh fails (node or the npm package missing).
+  static std::unique_ptr<DynalitePeer> Start(const std::string& dir, std::string* why) {
+    std::unique_ptr<DynalitePeer> peer(new DynalitePeer(dir));
+    std::string out;
+    int rc = RunShell("DYNALITE_WATCH_PID=" + std::to_string(getpid()) + " " +
+                          ShellQuote(MACHUB_PEERS_DYNALITE_SH) + " start " + ShellQuote(dir),
+                      &out);
+    if (rc != 0 || !peer->LoadEnv()) {
+      *why = "dynalite.sh start failed (exit " + std::to_string(rc) + "): " + out +
+             " (install: scripts/install-deps.sh --test)";
+      peer->started_ = false;
+      return nullptr;
+    }
+    return peer;
+  }
+  ~DynalitePeer() { Stop(); }
+
+  bool Stop() {
+    if (!started_) return true;
+    started_ = false;
+    pid_t pid = pid_;
+    bool ok = Run("stop");
+    ReapIfChild(pid);
+    return ok;
+  }
+  bool Outage() {
+    pid_t pid = pid_;
+    bool ok = Run("outage");
+    ReapIfChild(pid);
+    return ok;
+  }
+  bool Resume() { return Run("start") && LoadEnv(); }
+
+  const std::string& endpoint() const { return endpoint_; }
+  int port() const { return port_; }
+
+ private:
+  explicit DynalitePeer(std::string dir) : dir_(std::move(dir)) {}
+  bool Run(const std::string& verb) {
+    return RunShell("DYNALITE_WATCH_PID=" + std::to_string(getpid()) + " " +
+                        ShellQuote(MACHUB_PEERS_DYNALITE_SH) + " " + verb + " " + ShellQuote(dir_),
+                    nullptr) == 0;
+  }
+  bool LoadEnv() {
+    std::ifstream in(dir_ + "/env");
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t eq = line.find('=');
+      if (eq == std::string::npos) continue;
+      std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+      if (key == "DYNALITE_ENDPOINT") endpoint_ = value;
+      if (key == "DYNALITE_PORT") port_ = std::atoi(value.c_str());
+      if (key == "DYNALITE_PID") pid_ = static_cast<pid_t>(std::atoi(value.c_str()));
+    }
+    return !endpoint_.empty() && port_ > 0;
+  }
+
+  std::string dir_;
+  std::string endpoint_;
+  int port_ = 0;
+  pid_t pid_ = 0;
+  bool started_ = true;
 };
 
 class FaultProxy {

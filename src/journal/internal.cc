@@ -1,0 +1,60 @@
+#include "journal/internal.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cstdlib>
+
+#include "core/sha256.h"
+
+namespace machub::journal {
+
+std::string FolderOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+int64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
+DiskSpace DiskSpaceOf(const std::string& path) {
+  DiskSpace space;
+  struct statvfs vfs {};
+  if (::statvfs(FolderOf(path).c_str(), &vfs) == 0) {
+    space.free_bytes = static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize);
+    space.total_bytes = static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
+  }
+  return space;
+}
+
+namespace {
+constexpr const char* kAnchorSeqKey = "chain_anchor_seq";
+}  // namespace
+
+Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
+  Anchor anchor;
+  anchor.hash = genesis;
+  Stmt stmt(db,
+            "SELECT key, value FROM meta WHERE key IN ('chain_anchor_seq', 'chain_anchor_hash')");
+  if (stmt.prepare_rc() != SQLITE_OK) return SqliteError(db, stmt.prepare_rc(), "read anchor");
+  std::string seq_text;
+  std::string hash_hex;
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    (ColumnText(stmt.get(), 0) == kAnchorSeqKey ? seq_text : hash_hex) = ColumnText(stmt.get(), 1);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "read anchor");
+  if (seq_text.empty()) return anchor;
+  anchor.seq = std::strtoll(seq_text.c_str(), nullptr, 10);
+  anchor.hash = core::FromHex(hash_hex);
+  if (anchor.seq <= 0 || anchor.hash.size() != 32) {
+    return Status(ErrorCode::kInternal, "journal: the chain anchor in meta is malformed");
+  }
+  return anchor;
+}
+
+}  // namespace machub::journal

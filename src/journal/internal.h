@@ -1,0 +1,131 @@
+#pragma once
+// What the SqliteJournal source files share (not part of any contract; include only from
+// src/journal/*.cc): tuning constants, the journal's wrappers over sqlite/sqlite.h (they
+// prefix every error with "journal: "), the chain anchor, the schema steps and the
+// read-connection pool types.
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "core/status.h"
+#include "journal/sqlite_journal.h"
+#include "sqlite/sqlite.h"
+
+namespace machub::journal {
+
+inline constexpr int kBusyTimeoutMs = 5000;
+// The WAL is reused after a complete checkpoint, not shrunk; this caps what stays on disk.
+inline constexpr int64_t kJournalSizeLimit = 64LL * 1024 * 1024;
+inline constexpr size_t kMaxIdleReads = 4;
+
+using sqlite::BindBlob;
+using sqlite::BindText;
+using sqlite::ColumnBlob;
+using sqlite::ColumnText;
+using sqlite::Exec;
+using sqlite::ResetOnExit;
+using sqlite::Stmt;
+
+inline std::string JournalWhat(std::string_view what) { return "journal: " + std::string(what); }
+inline Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  return sqlite::ToStatus(db, rc, JournalWhat(what));
+}
+inline Status StepDone(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
+  return sqlite::StepDone(db, stmt, JournalWhat(what));
+}
+inline Result<int64_t> QueryInt(sqlite3* db, const char* sql, std::string_view what) {
+  return sqlite::QueryInt(db, sql, JournalWhat(what));
+}
+inline Result<int64_t> QueryOptionalInt(sqlite3* db, sqlite3_stmt* stmt, bool* found,
+                                        std::string_view what) {
+  return sqlite::QueryOptionalInt(db, stmt, found, JournalWhat(what));
+}
+
+// The folder of `path` ("." when it has none), and a file's size (0 when absent).
+std::string FolderOf(const std::string& path);
+int64_t FileSize(const std::string& path);
+// Free and total bytes of the filesystem holding `path` (0, 0 when unknown).
+struct DiskSpace {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
+};
+DiskSpace DiskSpaceOf(const std::string& path);
+
+inline void RaiseMax(std::atomic<int64_t>& max, int64_t value) {
+  int64_t seen = max.load(std::memory_order_relaxed);
+  while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+// The chain anchor: the last pruned sale (seq 0 and the genesis hash when none was).
+struct Anchor {
+  int64_t seq = 0;
+  std::string hash;
+};
+Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis);
+
+// ---- schema.cc ----
+// The schema version this binary writes (the number of migration steps).
+extern const int kSchemaVersion;
+// Brings the database to kSchemaVersion, one transaction per step (read inside BEGIN
+// IMMEDIATE, so two processes opening a fresh file cannot both run a step).
+// kInvalidArgument for a newer schema.
+Status MigrateSchema(sqlite3* db);
+// Binds the database to `store_id` (first open) or checks that it belongs to it
+// (kInvalidArgument otherwise): the chain's genesis depends on the store.
+Status BindStore(sqlite3* db, const std::string& store_id);
+
+// ---- reads: the read-only connection pool ----
+struct SqliteJournal::ReadConnection {
+  sqlite3* db = nullptr;
+  std::map<std::string, sqlite3_stmt*, std::less<>> stmts;
+
+  ~ReadConnection() {
+    for (auto& [sql, stmt] : stmts) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db);
+  }
+
+  // Statements are cached per connection: reads repeat the same few queries.
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    auto it = stmts.find(sql);
+    if (it != stmts.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(db, rc, "prepare read");
+    stmts.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+};
+
+class SqliteJournal::ReadLease {
+ public:
+  ReadLease(SqliteJournal* journal, std::unique_ptr<ReadConnection> conn)
+      : journal_(journal), conn_(std::move(conn)) {}
+  ReadLease(ReadLease&& other) noexcept : journal_(other.journal_), conn_(std::move(other.conn_)) {}
+  ReadLease& operator=(ReadLease&&) = delete;
+  ~ReadLease() {
+    if (conn_) journal_->ReleaseRead(std::move(conn_));
+  }
+  ReadConnection* operator->() const { return conn_.get(); }
+
+ private:
+  SqliteJournal* journal_;
+  std::unique_ptr<ReadConnection> conn_;
+};
+
+// Ends a read transaction opened with BEGIN on a read connection (one snapshot).
+struct EndRead {
+  sqlite3* db;
+  ~EndRead() { Exec(db, "COMMIT"); }
+};
+
+}  // namespace machub::journal

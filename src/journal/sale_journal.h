@@ -1,0 +1,84 @@
+#pragma once
+// SaleJournal: what the API side (http/) needs from the durable journal: store a sale
+// exactly once, read sales back, and the figures and checks /healthz, /v1/stats and
+// `machub verify` show. Nothing here knows about sinks (ledger.h) or SQLite
+// (sqlite_journal.h implements this).
+//
+// Durability: Append's callback runs only after the sale's transaction is durable
+// (fsync'd); a success is never answered before that.
+// Threads: every method is thread-safe. Append returns at once; its callback runs exactly
+// once, on the journal's writer thread, and must be quick (post the answer to an I/O
+// thread). Reads never wait for the writer.
+// Errors: kStorageUnavailable when the storage failed or the journal is closed (the sale
+// was not acknowledged; the terminal retries), per-sale errors as documented below.
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/sale.h"
+#include "core/status.h"
+
+namespace machub::journal {
+
+// What POST /v1/sales answers for a stored sale.
+struct Receipt {
+  bool created = false;  // true: inserted now (201); false: idempotent replay (200)
+  std::string id;
+  int64_t seq = 0;
+  std::string receipt_no;
+  int64_t total = 0;   // minor units
+  int64_t change = 0;  // minor units
+  std::string currency;
+  std::string hash;  // 32 raw bytes
+  int64_t received_at_ms = 0;
+};
+
+struct JournalStats {
+  int64_t last_seq = 0;
+  int64_t sales = 0;
+  int64_t size_bytes = 0;       // database + WAL files
+  int64_t free_disk_bytes = 0;  // on the journal's filesystem
+  int64_t commits = 0;          // transactions committed since Open
+};
+
+class SaleJournal {
+ public:
+  virtual ~SaleJournal() = default;
+
+  using AppendCallback = std::function<void(Result<Receipt>)>;
+
+  // `sale` must come from core::DecodeSale. The callback runs exactly once: Receipt on
+  // success (created or replay); kIdConflict for the same id with a different canonical
+  // body; kInvalidField (field "ref") when a refund/void names an unknown sale; the
+  // refund rules' codes (core/refund_rules.h) when a refund/void breaks them; kIdExpired
+  // when the id's row was pruned but the id is still in the id index, kRefExpired when a
+  // refund/void names such a sale (JournalOptions::id_horizon_ms);
+  // kStorageUnavailable when the commit failed or the journal is closed. `done` may be
+  // empty (fire and forget).
+  virtual void Append(core::Sale sale, AppendCallback done) = 0;
+  // The same, answered through a future (tests, tools).
+  std::future<Result<Receipt>> Append(core::Sale sale);
+
+  // Reads from a consistent snapshot. List: sales with seq > after_seq in seq order, at
+  // most `limit` (limit <= 0: none).
+  virtual Result<std::optional<core::StoredSale>> Get(const std::string& id) = 0;
+  virtual Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) = 0;
+  virtual Result<JournalStats> Stats() = 0;
+
+  // Walks the whole chain from the genesis hash (or, after pruning, from the chain
+  // anchor): seq gapless from 1 (or anchor + 1), every hash equal to
+  // SHA-256(prev || record). Returns the number of sales checked; kInternal when broken.
+  virtual Result<int64_t> VerifyChain() = 0;
+  // The storage's own consistency check (OK or kInternal with what is wrong).
+  virtual Status IntegrityCheck() = 0;
+
+  // OK while the last commit (or, before any, the open) succeeded; kStorageUnavailable
+  // after a failed commit until one succeeds again, and after Close. Cheap; for /healthz.
+  virtual Status Health() const = 0;
+};
+
+}  // namespace machub::journal

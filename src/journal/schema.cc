@@ -1,0 +1,177 @@
+// The journal's schema: the migration steps and the store binding. sqlite_journal.h
+// describes every version; a deployed database has run the old steps, so they are never
+// edited, only appended to.
+
+#include <string>
+
+#include "core/log.h"
+#include "journal/internal.h"
+
+namespace machub::journal {
+namespace {
+
+// Migration i brings user_version from i to i+1. Append new steps; never edit old ones
+// (a deployed database has already run them).
+constexpr const char* kMigrations[] = {
+    // v1: the sale journal.
+    R"sql(
+CREATE TABLE meta(
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE terminals(
+  terminal_id TEXT PRIMARY KEY,
+  last_receipt INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE sales(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  terminal_id TEXT NOT NULL,
+  receipt_no TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('sale', 'refund', 'void')),
+  ref TEXT REFERENCES sales(id),
+  created_at_ms INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  clock_skew INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  change INTEGER NOT NULL,
+  canonical TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  uploaded INTEGER NOT NULL DEFAULT 0
+);
+)sql",
+    // v2: upload bookkeeping for sync/ (batches, the backlog index) and pruning (an index
+    // for the foreign key checks that deleting a referenced sale runs).
+    R"sql(
+CREATE TABLE batches(
+  id INTEGER PRIMARY KEY,
+  first_seq INTEGER NOT NULL UNIQUE,
+  last_seq INTEGER NOT NULL,
+  object_key TEXT NOT NULL,
+  format TEXT NOT NULL,
+  gzip_level INTEGER NOT NULL,
+  raw_bytes INTEGER NOT NULL,
+  gz_bytes INTEGER NOT NULL,
+  canonical_bytes INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'uploaded', 'quarantined')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  uploaded_at_ms INTEGER,
+  CHECK (last_seq >= first_seq)
+);
+CREATE INDEX batches_unfinished ON batches(first_seq) WHERE state <> 'uploaded';
+CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0;
+CREATE INDEX sales_ref ON sales(ref) WHERE ref IS NOT NULL;
+)sql",
+    // v3: a sale is uploaded iff an uploaded batch covers its seq (derived from batches,
+    // see kStoredColumns), so marking a batch uploaded writes one row instead of rewriting
+    // every sale row of the batch. sales.uploaded stays (dropping a column rewrites the
+    // whole table at upgrade) but is neither written nor read any more; its partial
+    // index, which every insert maintained, goes.
+    R"sql(
+DROP INDEX IF EXISTS sales_unuploaded;
+)sql",
+    // v4: one progress cursor per sink that is not batch-based (Ledger::RegisterSink);
+    // Prune stays at or below the lowest active cursor.
+    R"sql(
+CREATE TABLE sink_progress(
+  sink TEXT PRIMARY KEY,
+  delivered_seq INTEGER NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0),
+  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+  updated_at_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+)sql",
+    // v5: the id index (issue #8). Every stored id with its seq and hash, kept after its
+    // sale row is pruned, for JournalOptions::id_horizon_ms, so that a retry of a pruned
+    // sale is answered id_expired (never stored twice) and a refund of a pruned sale
+    // ref_expired (never accepted against nothing).
+    R"sql(
+CREATE TABLE ids(
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  received_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO ids(id, seq, hash, received_at_ms) SELECT id, seq, hash, received_at_ms FROM sales;
+)sql",
+};
+
+}  // namespace
+
+const int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+Status MigrateSchema(sqlite3* db) {
+  for (;;) {
+    int brc = Exec(db, "BEGIN IMMEDIATE");
+    if (brc != SQLITE_OK) return SqliteError(db, brc, "begin migration");
+    auto rollback = [&](Status s) {
+      Exec(db, "ROLLBACK");
+      return s;
+    };
+    Result<int64_t> version = QueryInt(db, "PRAGMA user_version", "read user_version");
+    if (!version.ok()) return rollback(version.status());
+    if (*version > kSchemaVersion) {
+      return rollback(Status(ErrorCode::kInvalidArgument,
+                             "journal: the database has schema version " +
+                                 std::to_string(*version) + ", newer than this binary's " +
+                                 std::to_string(kSchemaVersion) + "; upgrade machub"));
+    }
+    if (*version == kSchemaVersion) {
+      int crc = Exec(db, "COMMIT");
+      if (crc != SQLITE_OK) return rollback(SqliteError(db, crc, "commit"));
+      return Status::Ok();
+    }
+    int src = Exec(db, kMigrations[*version]);
+    if (src != SQLITE_OK) {
+      return rollback(SqliteError(db, src, "migration to v" + std::to_string(*version + 1)));
+    }
+    std::string set_version = "PRAGMA user_version=" + std::to_string(*version + 1);
+    src = Exec(db, set_version.c_str());
+    if (src == SQLITE_OK) src = Exec(db, "COMMIT");
+    if (src != SQLITE_OK) {
+      return rollback(SqliteError(db, src, "migration to v" + std::to_string(*version + 1)));
+    }
+    core::LogInfo("journal_migrated", {{"schema_version", *version + 1}});
+  }
+}
+
+Status BindStore(sqlite3* db, const std::string& store_id) {
+  int brc = Exec(db, "BEGIN IMMEDIATE");
+  if (brc != SQLITE_OK) return SqliteError(db, brc, "begin");
+  Status result;
+  {
+    Stmt get(db, "SELECT value FROM meta WHERE key='store_id'");
+    int grc = get.prepare_rc();
+    if (grc == SQLITE_OK) grc = sqlite3_step(get.get());
+    const bool found = grc == SQLITE_ROW;
+    const std::string stored_store = found ? ColumnText(get.get(), 0) : std::string();
+    if (grc != SQLITE_ROW && grc != SQLITE_DONE) {
+      result = SqliteError(db, grc, "read store_id");
+    } else if (found && stored_store != store_id) {
+      result =
+          Status(ErrorCode::kInvalidArgument, "journal: the database belongs to store \"" +
+                                                  stored_store + "\", not \"" + store_id + "\"");
+    } else if (!found) {
+      Stmt put(db, "INSERT INTO meta(key, value) VALUES('store_id', ?1)");
+      int prc = put.prepare_rc();
+      if (prc == SQLITE_OK) {
+        BindText(put.get(), 1, store_id);
+        prc = sqlite3_step(put.get());
+      }
+      if (prc != SQLITE_DONE && prc != SQLITE_OK) result = SqliteError(db, prc, "write store_id");
+    }
+  }
+  if (result.ok()) {
+    int crc = Exec(db, "COMMIT");
+    if (crc != SQLITE_OK) result = SqliteError(db, crc, "commit");
+  }
+  if (!result.ok()) Exec(db, "ROLLBACK");
+  return result;
+}
+
+}  // namespace machub::journal

@@ -1,0 +1,117 @@
+#include "sync/dynamo_items.h"
+
+#include <string>
+
+#include "core/sha256.h"
+#include "sync/batch_format.h"
+
+namespace machub::sync {
+namespace {
+
+using nlohmann::json;
+
+json S(std::string_view v) { return {{"S", std::string(v)}}; }
+json N(int64_t v) { return {{"N", std::to_string(v)}}; }
+json B(bool v) { return {{"BOOL", v}}; }
+
+int64_t ValueBytes(const json& av) {
+  if (!av.is_object() || av.empty()) return 0;
+  const auto& [type, v] = *av.items().begin();
+  if (type == "S") return static_cast<int64_t>(v.get_ref<const std::string&>().size());
+  if (type == "N") return static_cast<int64_t>(v.get_ref<const std::string&>().size()) / 2 + 2;
+  if (type == "BOOL" || type == "NULL") return 1;
+  int64_t total = 3;
+  if (type == "L") {
+    for (const auto& e : v) total += 1 + ValueBytes(e);
+  } else if (type == "M") {
+    for (const auto& [name, e] : v.items()) {
+      total += 1 + static_cast<int64_t>(name.size()) + ValueBytes(e);
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+int64_t DynamoItemBytes(const json& item) {
+  int64_t total = 0;
+  for (const auto& [name, av] : item.items()) {
+    total += static_cast<int64_t>(name.size()) + ValueBytes(av);
+  }
+  return total;
+}
+
+json SalesKey(std::string_view store_id, int64_t seq) {
+  return {{"store_id", S(store_id)}, {"seq", N(seq)}};
+}
+
+Result<DynamoSalesItem> MakeSalesItem(std::string_view store_id, const core::StoredSale& stored,
+                                      int64_t max_item_bytes) {
+  const core::Sale& sale = stored.sale;
+  json item = SalesKey(store_id, stored.seq);
+  item["entry_id"] = S(sale.id);
+  item["entry_hash"] = S(core::ToHex(stored.hash));
+  item["type"] = S(core::SaleTypeName(sale.type));
+  if (!sale.ref.empty()) item["ref"] = S(sale.ref);
+  item["terminal_id"] = S(sale.terminal_id);
+  item["receipt_no"] = S(stored.receipt_no);
+  if (!sale.cashier.empty()) item["cashier"] = S(sale.cashier);
+  item["currency"] = S(sale.currency);
+  item["created_at_ms"] = N(sale.created_at_ms);
+  item["received_at_ms"] = N(stored.received_at_ms);
+  item["date"] = S(UtcDate(stored.received_at_ms));
+  item["subtotal"] = N(sale.subtotal);
+  item["tax_total"] = N(sale.tax_total);
+  item["total"] = N(sale.total);
+  item["paid"] = N(sale.paid);
+  item["change"] = N(sale.change);
+  item["clock_skew"] = B(stored.clock_skew);
+  item["format_version"] = N(1);
+  json payments = json::array();
+  for (const auto& p : sale.payments) {
+    json m = {{"method", S(p.method)}, {"amount", N(p.amount)}, {"offline", B(p.offline)}};
+    if (!p.card_token.empty()) m["card_token"] = S(p.card_token);
+    if (!p.last4.empty()) m["last4"] = S(p.last4);
+    if (!p.brand.empty()) m["brand"] = S(p.brand);
+    if (!p.auth_code.empty()) m["auth_code"] = S(p.auth_code);
+    payments.push_back({{"M", m}});
+  }
+  json lines = json::array();
+  for (const auto& l : sale.lines) {
+    json m = {{"sku", S(l.sku)},
+              {"qty_milli", N(l.qty_milli)},
+              {"unit_price", N(l.unit_price)},
+              {"discount", N(l.discount)},
+              {"tax_rate_micro", N(l.tax_rate_micro)},
+              {"net", N(l.net)},
+              {"tax", N(l.tax)}};
+    if (!l.name.empty()) m["name"] = S(l.name);
+    lines.push_back({{"M", m}});
+  }
+  DynamoSalesItem out;
+  item["payments"] = {{"L", payments}};
+  item["lines"] = {{"L", lines}};
+  out.bytes = DynamoItemBytes(item);
+  if (out.bytes > max_item_bytes) {
+    item.erase("lines");
+    item["lines_omitted"] = B(true);
+    item["line_count"] = N(static_cast<int64_t>(sale.lines.size()));
+    out.lines_omitted = true;
+    out.bytes = DynamoItemBytes(item);
+  }
+  if (out.bytes > max_item_bytes) {
+    item.erase("payments");
+    item["payments_omitted"] = B(true);
+    item["payment_count"] = N(static_cast<int64_t>(sale.payments.size()));
+    out.payments_omitted = true;
+    out.bytes = DynamoItemBytes(item);
+  }
+  if (out.bytes > max_item_bytes) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "entry " + std::to_string(stored.seq) + " does not fit a DynamoDB item");
+  }
+  out.item = std::move(item);
+  return out;
+}
+
+}  // namespace machub::sync

@@ -1,0 +1,378 @@
+// DynamoSink and the sales items, against a real dynalite (tests/peers/dynalite.sh) started
+// once for this executable and a real SqliteJournal; the crash test kills a real child
+// process (SIGKILL from the failpoint) between a batch write and its progress mark.
+#include "sync/dynamo_sink.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "core/sale_codec.h"
+#include "journal/sqlite_journal.h"
+#include "sync/dynamo_items.h"
+#include "test_peers.h"
+
+namespace machub::sync {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// `n` euro signs: 3 bytes each in UTF-8, 200 of them the longest line name the API allows.
+std::string Euros(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "\u20ac";
+  return s;
+}
+
+std::string SaleJson(const std::string& id, int lines, size_t name_bytes, bool card) {
+  json sale = {{"id", id},
+               {"terminal_id", "T01"},
+               {"type", "sale"},
+               {"created_at", "2026-11-27T10:15:00Z"},
+               {"currency", "USD"}};
+  sale["lines"] = json::array();
+  for (int i = 0; i < lines; ++i) {
+    sale["lines"].push_back(
+        {{"sku", "sku-" + std::to_string(i)},
+         {"name", name_bytes <= 200 ? std::string(name_bytes, 'n') : Euros(200)},
+         {"qty", "2"},
+         {"unit_price", "3.50"},
+         {"tax_rate", "0.0825"}});
+  }
+  sale["payments"] =
+      json::array({{{"method", "cash"}, {"amount", std::to_string(lines * 10) + ".00"}}});
+  if (card) {
+    sale["payments"].push_back(
+        {{"method", "card"}, {"amount", "1.00"}, {"card_token", "tok_123"}, {"last4", "4242"}});
+  }
+  return sale.dump();
+}
+
+core::Sale MakeSale(const std::string& id, int lines = 1, size_t name_bytes = 12,
+                    bool card = false) {
+  Result<core::Sale> sale = core::DecodeSale(SaleJson(id, lines, name_bytes, card));
+  EXPECT_TRUE(sale.ok()) << sale.status().ToString();
+  return sale.ok() ? std::move(sale).value() : core::Sale{};
+}
+
+testing::DynalitePeer* g_peer = nullptr;
+std::string g_skip_reason;
+
+class DynaliteEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    // The crash child reuses the parent's dynalite.
+    if (const char* endpoint = std::getenv("DYNAMO_SINK_CHILD_ENDPOINT")) {
+      child_endpoint_ = endpoint;
+      return;
+    }
+    char tmpl[] = "/tmp/machub-dynamo-sink-test-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir_ = tmpl;
+    peer_ = testing::DynalitePeer::Start(dir_, &g_skip_reason);
+    g_peer = peer_.get();
+  }
+  void TearDown() override {
+    g_peer = nullptr;
+    peer_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  static std::string child_endpoint_;
+
+ private:
+  std::string dir_;
+  std::unique_ptr<testing::DynalitePeer> peer_;
+};
+std::string DynaliteEnvironment::child_endpoint_;
+
+std::string Endpoint() {
+  return g_peer != nullptr ? g_peer->endpoint() : DynaliteEnvironment::child_endpoint_;
+}
+
+TEST(DynamoItemsTest, TypedAttributesAndNoCardNumber) {
+  core::StoredSale stored;
+  stored.seq = 42;
+  stored.receipt_no = "T01-000042";
+  stored.received_at_ms = 1764238500000;  // 2025-11-27
+  stored.hash = std::string(32, '\x01');
+  stored.sale = MakeSale("sale-42", 2, 12, true);
+  Result<DynamoSalesItem> item = MakeSalesItem("S001", stored);
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  const json& it = item->item;
+  EXPECT_EQ(it["store_id"]["S"], "S001");
+  EXPECT_EQ(it["seq"]["N"], "42");
+  EXPECT_EQ(it["entry_id"]["S"], "sale-42");
+  std::string hex;
+  for (int i = 0; i < 32; ++i) hex += "01";
+  EXPECT_EQ(it["entry_hash"]["S"], hex);
+  EXPECT_EQ(it["date"]["S"], "2025-11-27");
+  EXPECT_EQ(it["total"]["N"], std::to_string(stored.sale.total));
+  EXPECT_EQ(it["lines"]["L"].size(), 2u);
+  EXPECT_EQ(it["lines"]["L"][0]["M"]["qty_milli"]["N"], "2000");
+  EXPECT_EQ(it["lines"]["L"][0]["M"]["unit_price"]["N"], "350");
+  ASSERT_EQ(it["payments"]["L"].size(), 2u);
+  EXPECT_EQ(it["payments"]["L"][1]["M"]["last4"]["S"], "4242");
+  EXPECT_EQ(it["payments"]["L"][1]["M"]["card_token"]["S"], "tok_123");
+  EXPECT_FALSE(item->lines_omitted);
+  EXPECT_EQ(item->bytes, DynamoItemBytes(it));
+  // Deterministic: the same entry gives the same item.
+  EXPECT_EQ(MakeSalesItem("S001", stored)->item.dump(), it.dump());
+}
+
+TEST(DynamoItemsTest, OversizedEntryOmitsItsLinesExplicitly) {
+  core::StoredSale stored;
+  stored.seq = 7;
+  stored.hash = std::string(32, '\x02');
+  stored.sale = MakeSale("big-7", 1000, 600);  // 1000 lines of 200 euro signs: about 0.9 MB
+  Result<DynamoSalesItem> item = MakeSalesItem("S001", stored);
+  ASSERT_TRUE(item.ok());
+  EXPECT_TRUE(item->lines_omitted);
+  EXPECT_FALSE(item->item.contains("lines"));
+  EXPECT_EQ(item->item["lines_omitted"]["BOOL"], true);
+  EXPECT_EQ(item->item["line_count"]["N"], "1000");
+  EXPECT_EQ(item->item["total"]["N"], std::to_string(stored.sale.total));
+  EXPECT_LT(item->bytes, kDynamoDefaultItemBudget);
+  // A budget too small even for the reduced item: an explicit error, never a silent cut.
+  EXPECT_EQ(MakeSalesItem("S001", stored, 100).status().code(), ErrorCode::kInvalidArgument);
+}
+
+class DynamoSinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Endpoint().empty()) GTEST_SKIP() << "dynalite not available: " << g_skip_reason;
+    if (const char* d = std::getenv("DYNAMO_SINK_CHILD_DIR")) {
+      dir_ = d;
+    } else {
+      char tmpl[] = "/tmp/machub-dynamo-sink-XXXXXX";
+      ASSERT_NE(mkdtemp(tmpl), nullptr);
+      dir_ = tmpl;
+      own_dir_ = true;
+    }
+    table_ =
+        "sales_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    if (const char* t = std::getenv("DYNAMO_SINK_CHILD_TABLE")) table_ = t;
+    OpenJournal();
+    cloud::CredentialsOptions co;
+    co.access_key_id = "MACHUBDYNAMOTEST0000";
+    co.secret_access_key = "machubDynamoTestSecret000000000000000000";
+    co.getenv = [](const char*) -> const char* { return nullptr; };
+    auto creds = cloud::MakeDefaultCredentialsProvider(co);
+    ASSERT_TRUE(creds.ok());
+    creds_ = std::move(creds).value();
+    cloud::DynamoOptions options;
+    options.endpoint = Endpoint();
+    options.credentials = creds_.get();
+    options.connect_timeout_ms = 1000;
+    options.total_timeout_ms = 5000;
+    auto client = cloud::DynamoDbClient::Create(options);
+    ASSERT_TRUE(client.ok());
+    client_ = std::move(client).value();
+    if (own_dir_) {
+      cloud::DynamoTableSpec spec;
+      spec.name = table_;
+      spec.hash_key = "store_id";
+      spec.range_key = "seq";
+      spec.gsis.push_back({std::string(kDynamoEntryIdIndex), "entry_id", "S"});
+      ASSERT_TRUE(client_->CreateTable(spec).ok());
+      ASSERT_TRUE(client_->WaitActive(table_, 10000).ok());
+    }
+    progress_ = std::make_unique<FileDynamoProgressStore>(dir_ + "/dynamodb.progress");
+  }
+  void TearDown() override {
+    sink_.reset();
+    if (journal_) journal_->Close();
+    journal_.reset();
+    if (own_dir_) fs::remove_all(dir_);
+  }
+  void OpenJournal() {
+    journal::JournalOptions jo;
+    jo.path = dir_ + "/journal.db";
+    jo.store_id = "S001";
+    auto j = journal::SqliteJournal::Open(jo);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    journal_ = std::move(j).value();
+  }
+  void Append(int n, int lines = 1, size_t name_bytes = 12) {
+    for (int i = 0; i < n; ++i) {
+      auto r = journal_->Append(MakeSale("s" + std::to_string(next_++), lines, name_bytes)).get();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+  }
+  DynamoSink& Sink() {
+    if (!sink_) {
+      DynamoSinkOptions o;
+      o.store_id = "S001";
+      o.sales_table = table_;
+      o.read_chunk = 60;
+      o.backoff_base_ms = 5;
+      o.backoff_cap_ms = 50;
+      sink_ = std::make_unique<DynamoSink>(o, journal_.get(), client_.get(), progress_.get());
+    }
+    return *sink_;
+  }
+  // Every item of store S001, in seq order, read with the client's Query.
+  std::vector<json> Items() {
+    auto items = client_->QueryPartition(table_, "store_id", {{"S", "S001"}});
+    EXPECT_TRUE(items.ok()) << items.status().ToString();
+    return items.ok() ? *items : std::vector<json>{};
+  }
+  void ExpectExactly(int64_t n) {
+    std::vector<json> items = Items();
+    ASSERT_EQ(static_cast<int64_t>(items.size()), n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(items[i]["seq"]["N"], std::to_string(i + 1));
+      EXPECT_EQ(items[i]["entry_id"]["S"], "s" + std::to_string(i + 1));
+    }
+  }
+
+  std::string dir_, table_;
+  bool own_dir_ = false;
+  int next_ = 1;
+  std::unique_ptr<journal::SqliteJournal> journal_;
+  std::unique_ptr<cloud::CredentialsProvider> creds_;
+  std::unique_ptr<cloud::DynamoDbClient> client_;
+  std::unique_ptr<FileDynamoProgressStore> progress_;
+  std::unique_ptr<DynamoSink> sink_;
+};
+
+TEST_F(DynamoSinkTest, DrainsEveryEntryOnceInSeqOrder) {
+  Append(130);
+  int64_t moved = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = Sink().Step();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (*r == 0) break;
+    moved += *r;
+  }
+  EXPECT_EQ(moved, 130);
+  ExpectExactly(130);
+  DynamoSinkStatus st = Sink().status();
+  EXPECT_EQ(st.cursor, 130);
+  EXPECT_EQ(st.backlog(), 0);
+  EXPECT_EQ(st.state, "idle");
+  EXPECT_EQ(st.written, 130);
+  EXPECT_EQ(Sink().PruneLimit(), 130);
+  EXPECT_EQ(progress_->Load()->cursor, 130);
+}
+
+TEST_F(DynamoSinkTest, OutageKeepsTheCursorAndResumesWithoutLoss) {
+  Append(20);
+  ASSERT_TRUE(Sink().Step().ok());
+  Append(30);
+  ASSERT_TRUE(g_peer->Outage());
+  auto r = Sink().Step(2);
+  EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
+  DynamoSinkStatus st = Sink().status();
+  EXPECT_EQ(st.state, "retrying");
+  EXPECT_EQ(st.cursor, 20);
+  EXPECT_EQ(st.backlog(), 30);
+  EXPECT_GE(st.retryable_errors, 2);
+  EXPECT_EQ(Sink().PruneLimit(), 20);
+  ASSERT_TRUE(g_peer->Resume());
+  // The failed step recorded inflight = 50: the restart rewrites 21..50 conditionally.
+  while (true) {
+    auto again = Sink().Step();
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    if (*again == 0) break;
+  }
+  ExpectExactly(50);
+  EXPECT_EQ(Sink().status().replayed, 30);
+}
+
+TEST_F(DynamoSinkTest, ADifferentItemUnderTheKeyIsAnIntegrityAlertNotAnOverwrite) {
+  Append(5);
+  // Something else already wrote seq 3 (another hub with the same store id, say).
+  json foreign = SalesKey("S001", 3);
+  foreign["entry_id"] = {{"S", "foreign"}};
+  foreign["entry_hash"] = {{"S", "ffff"}};
+  ASSERT_TRUE(client_->PutItem(table_, foreign, "", nullptr, nullptr).ok());
+  // A crash left 1..5 in flight: the replay compares hashes.
+  ASSERT_TRUE(progress_->Save({0, 5}).ok());
+  auto r = Sink().Step();
+  EXPECT_EQ(r.status().code(), ErrorCode::kIdConflict) << r.status().ToString();
+  EXPECT_EQ(Sink().status().state, "integrity_alert");
+  EXPECT_NE(Sink().status().last_error.find("seq 3"), std::string::npos);
+  EXPECT_EQ(Sink().status().cursor, 0);
+  auto item = client_->GetItem(table_, SalesKey("S001", 3));
+  ASSERT_TRUE(item.ok());
+  EXPECT_EQ((*item)["entry_id"]["S"], "foreign");
+  // It stays stopped: later steps do not move on.
+  EXPECT_FALSE(Sink().Step().ok());
+}
+
+TEST_F(DynamoSinkTest, OversizedEntryIsWrittenWithItsLinesOmitted) {
+  Append(1, 1000, 600);
+  Append(1);
+  auto r = Sink().Step();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, 2);
+  std::vector<json> items = Items();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0]["lines_omitted"]["BOOL"], true);
+  EXPECT_EQ(items[1]["lines"]["L"].size(), 1u);
+  EXPECT_EQ(Sink().status().oversized, 1);
+}
+
+TEST_F(DynamoSinkTest, ThreadDrainsInTheBackground) {
+  Append(40);
+  Sink().Start();
+  for (int i = 0; i < 200 && Sink().status().cursor < 40; ++i) usleep(20000);
+  Append(10);
+  for (int i = 0; i < 200 && Sink().status().cursor < 50; ++i) usleep(20000);
+  Sink().Stop();
+  ExpectExactly(50);
+}
+
+// The child of the crash test: drains until the failpoint kills it.
+TEST_F(DynamoSinkTest, ChildDrainUntilTheFailpoint) {
+  if (std::getenv("DYNAMO_SINK_CHILD_DIR") == nullptr) GTEST_SKIP() << "child only";
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Sink().Step().ok());
+  FAIL() << "the failpoint did not fire";
+}
+
+TEST_F(DynamoSinkTest, KillBetweenBatchWriteAndMarkNeitherDuplicatesNorLoses) {
+#ifndef MACHUB_FAILPOINTS
+  GTEST_SKIP() << "needs a build with MACHUB_FAILPOINTS";
+#else
+  Append(100);
+  journal_->Close();
+  journal_.reset();
+  int wstatus = testing::RunSelfAsChild(
+      "DynamoSinkTest.ChildDrainUntilTheFailpoint",
+      {"DYNAMO_SINK_CHILD_DIR=" + dir_, "DYNAMO_SINK_CHILD_ENDPOINT=" + Endpoint(),
+       "DYNAMO_SINK_CHILD_TABLE=" + table_, "MACHUB_FAILPOINT=dynamo_after_write_before_mark"});
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << wstatus;
+  ASSERT_EQ(WTERMSIG(wstatus), SIGKILL);
+  // The child wrote 1..60 and died before moving the cursor.
+  Result<DynamoProgress> p = progress_->Load();
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->cursor, 0);
+  EXPECT_EQ(p->inflight, 60);
+  EXPECT_EQ(Items().size(), 60u);
+  OpenJournal();
+  while (true) {
+    auto r = Sink().Step();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (*r == 0) break;
+  }
+  ExpectExactly(100);
+  EXPECT_EQ(Sink().status().replayed, 60);
+#endif
+}
+
+}  // namespace
+}  // namespace machub::sync
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new machub::sync::DynaliteEnvironment);
+  return RUN_ALL_TESTS();
+}
