@@ -586,12 +586,14 @@ TEST_F(JournalTest, RefundNeedsAStoredRef) {
   // A ref inserted earlier in the same group counts.
   journal->PauseWriterForTest();
   auto sale = journal->Append(MakeSale("orig"));
+  auto sale2 = journal->Append(MakeSale("orig2"));
   auto refund = journal->Append(MakeSale(SaleSpec{.id = "r1", .type = "refund", .ref = "orig"}));
-  auto void_sale = journal->Append(MakeSale(SaleSpec{.id = "v1", .type = "void", .ref = "orig"}));
+  auto void_sale = journal->Append(MakeSale(SaleSpec{.id = "v1", .type = "void", .ref = "orig2"}));
   auto bad = journal->Append(MakeSale(SaleSpec{.id = "r2", .type = "refund", .ref = "later"}));
   auto later = journal->Append(MakeSale("later"));
   journal->ResumeWriterForTest();
   Result<Receipt> rs = sale.get();
+  ASSERT_TRUE(sale2.get().ok());
   Result<Receipt> rr = refund.get();
   Result<Receipt> rv = void_sale.get();
   Result<Receipt> rb = bad.get();
@@ -600,23 +602,146 @@ TEST_F(JournalTest, RefundNeedsAStoredRef) {
   ASSERT_TRUE(rr.ok()) << rr.status().ToString();
   ASSERT_TRUE(rv.ok()) << rv.status().ToString();
   EXPECT_TRUE(rr->created);
-  EXPECT_EQ(rr->seq, rs->seq + 1);
-  EXPECT_EQ(rv->seq, rs->seq + 2);
+  EXPECT_EQ(rr->seq, rs->seq + 2);
+  EXPECT_EQ(rv->seq, rs->seq + 3);
   ASSERT_FALSE(rb.ok());  // its ref came after it
   EXPECT_EQ(rb.status().field(), "ref");
   ASSERT_TRUE(rl.ok());
-  EXPECT_EQ(rl->seq, rs->seq + 3);  // the refused refund took no seq
+  EXPECT_EQ(rl->seq, rs->seq + 4);  // the refused refund took no seq
   Result<std::optional<core::StoredSale>> stored = journal->Get("r1");
   ASSERT_TRUE(stored.ok());
   ASSERT_TRUE(stored->has_value());
   EXPECT_EQ((*stored)->sale.type, core::SaleType::kRefund);
   EXPECT_EQ((*stored)->sale.ref, "orig");
   // Refund of a sale committed by an earlier group.
-  EXPECT_TRUE(MustAppend(*journal, MakeSale(SaleSpec{.id = "r3", .type = "refund", .ref = "orig"}))
+  EXPECT_TRUE(MustAppend(*journal, MakeSale(SaleSpec{.id = "r3", .type = "refund", .ref = "later"}))
                   .created);
   Result<int64_t> verified = journal->VerifyChain();
   ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 6);
+}
+
+// ---- (7) refund and void rules, decided by the single writer (issue #8) ----
+
+// A sale of 2 x "A" at 3.50, untaxed (7.00), or a refund/void of `qty` of it.
+core::Sale StoreDaySale(const std::string& id, const std::string& terminal,
+                        const std::string& type = "sale", const std::string& ref = "",
+                        const std::string& qty = "2", const std::string& currency = "USD") {
+  std::string json =
+      "{\"id\":\"" + id + "\",\"terminal_id\":\"" + terminal + "\",\"type\":\"" + type + "\",";
+  if (!ref.empty()) json += "\"ref\":\"" + ref + "\",";
+  json += std::string("\"created_at\":\"") + kCreatedAt + "\",\"currency\":\"" + currency +
+          "\",\"lines\":[{\"sku\":\"A\",\"qty\":\"" + qty + "\",\"unit_price\":\"3.50\"}]";
+  if (type == "sale") json += ",\"payments\":[{\"method\":\"cash\",\"amount\":\"10.00\"}]";
+  json += "}";
+  Result<core::Sale> sale = core::DecodeSale(json);
+  EXPECT_TRUE(sale.ok()) << json << ": " << sale.status().ToString();
+  return sale.ok() ? std::move(sale).value() : core::Sale{};
+}
+
+TEST_F(JournalTest, RefundAndVoidRulesAreEnforced) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  MustAppend(*journal, StoreDaySale("s1", "T01"));
+  // Another terminal refunds T01's sale, in two parts.
+  EXPECT_TRUE(MustAppend(*journal, StoreDaySale("r1", "T02", "refund", "s1", "1.5")).created);
+  Result<Receipt> over = journal->Append(StoreDaySale("r2", "T03", "refund", "s1", "0.6")).get();
+  EXPECT_EQ(over.status().code(), ErrorCode::kRefundExceedsOriginal);
+  EXPECT_EQ(over.status().field(), "lines[0]");
+  EXPECT_TRUE(MustAppend(*journal, StoreDaySale("r3", "T03", "refund", "s1", "0.5")).created);
+  // A retry of an accepted refund is still its original answer, not a refusal.
+  Result<Receipt> retry = journal->Append(StoreDaySale("r3", "T03", "refund", "s1", "0.5")).get();
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  EXPECT_FALSE(retry->created);
+  // Nothing left; a void of a refunded sale, a refund of a refund: refused.
+  EXPECT_EQ(
+      journal->Append(StoreDaySale("r4", "T01", "refund", "s1", "0.001")).get().status().code(),
+      ErrorCode::kRefundExceedsOriginal);
+  EXPECT_EQ(journal->Append(StoreDaySale("v1", "T01", "void", "s1")).get().status().code(),
+            ErrorCode::kNotRefundable);
+  EXPECT_EQ(journal->Append(StoreDaySale("r5", "T01", "refund", "r1", "0.5")).get().status().code(),
+            ErrorCode::kNotRefundable);
+  // Voids: one per sale, and nothing after it.
+  MustAppend(*journal, StoreDaySale("s2", "T01"));
+  EXPECT_EQ(
+      journal->Append(StoreDaySale("r6", "T01", "refund", "s2", "1", "EUR")).get().status().code(),
+      ErrorCode::kCurrencyMismatch);
+  EXPECT_TRUE(MustAppend(*journal, StoreDaySale("v2", "T02", "void", "s2")).created);
+  EXPECT_EQ(journal->Append(StoreDaySale("v3", "T01", "void", "s2")).get().status().code(),
+            ErrorCode::kAlreadyVoided);
+  EXPECT_EQ(journal->Append(StoreDaySale("r7", "T01", "refund", "s2", "1")).get().status().code(),
+            ErrorCode::kAlreadyVoided);
+  // Refused entries took no seq: s1 r1 r3 s2 v2.
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
   EXPECT_EQ(*verified, 5);
+}
+
+TEST_F(JournalTest, SixtyFourRacingRefundsNeverExceedTheSale) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  MustAppend(*journal, StoreDaySale("s1", "T01"));
+  // 64 threads, 8 terminals, each refunds 0.1 of the 2 units: exactly 20 fit.
+  constexpr int kRefunds = 64;
+  std::vector<Result<Receipt>> results(kRefunds, Status(ErrorCode::kInternal, "not run"));
+  std::latch start(kRefunds);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRefunds; ++i) {
+    threads.emplace_back([&, i] {
+      core::Sale refund = StoreDaySale(Str("r", i), Str("T0", i % 8), "refund", "s1", "0.1");
+      start.arrive_and_wait();
+      results[i] = journal->Append(std::move(refund)).get();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int accepted = 0;
+  for (const Result<Receipt>& r : results) {
+    if (r.ok()) {
+      ++accepted;
+    } else {
+      EXPECT_EQ(r.status().code(), ErrorCode::kRefundExceedsOriginal) << r.status().ToString();
+    }
+  }
+  EXPECT_EQ(accepted, 20);
+  // What is stored agrees: the refunds add up to the sale exactly.
+  Result<std::vector<core::StoredSale>> all = journal->List(0, 1000);
+  ASSERT_TRUE(all.ok());
+  int64_t refunded = 0;
+  for (const core::StoredSale& s : *all) {
+    if (s.sale.type == core::SaleType::kRefund) refunded += s.sale.total;
+  }
+  EXPECT_EQ(refunded, 700);
+  ASSERT_TRUE(journal->VerifyChain().ok());
+}
+
+TEST_F(JournalTest, EightTerminalsRacingToVoidOneSaleOneWins) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  MustAppend(*journal, StoreDaySale("s1", "T01"));
+  constexpr int kTerminals = 8;
+  std::vector<Result<Receipt>> results(kTerminals, Status(ErrorCode::kInternal, "not run"));
+  std::latch start(kTerminals);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kTerminals; ++i) {
+    threads.emplace_back([&, i] {
+      core::Sale void_sale = StoreDaySale(Str("v", i), Str("T0", i + 1), "void", "s1");
+      start.arrive_and_wait();
+      results[i] = journal->Append(std::move(void_sale)).get();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int won = 0;
+  for (const Result<Receipt>& r : results) {
+    if (r.ok()) {
+      ++won;
+    } else {
+      EXPECT_EQ(r.status().code(), ErrorCode::kAlreadyVoided) << r.status().ToString();
+    }
+  }
+  EXPECT_EQ(won, 1);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 2);
 }
 
 // ---- (6) clock skew ----
@@ -687,7 +812,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 4);
+  EXPECT_EQ(UserVersion(options.path), 5);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
@@ -1277,13 +1402,13 @@ TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   }
   // Back to what a v1 binary left behind.
   ExecRaw(options.path,
-          "DROP TABLE sink_progress; "
+          "DROP TABLE sink_progress; DROP TABLE ids; "
           "DROP TABLE batches; DROP INDEX IF EXISTS sales_unuploaded; DROP INDEX sales_ref; "
           "PRAGMA user_version=1");
   ASSERT_EQ(UserVersion(options.path), 1);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 4);  // v1 -> v2 -> v3 -> v4
+  EXPECT_EQ(UserVersion(options.path), 5);  // v1 -> v2 -> v3 -> v4 -> v5
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
   EXPECT_EQ(bounds->last_seq, 3);
@@ -1458,7 +1583,8 @@ TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
   EXPECT_EQ(*verified, 1);
 
   // The chain goes on after the anchor, across a reopen; a refund of a pruned sale is
-  // refused like any unknown ref.
+  // refused with ref_expired and a retry of a pruned sale with id_expired (the id index
+  // outlives the rows), never stored a second time.
   Receipt next = MustAppend(*journal, MakeSale("after-prune"));
   EXPECT_EQ(next.seq, 31);
   journal->Close();
@@ -1474,11 +1600,39 @@ TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
   late_refund.ref = "p10";
   Result<Receipt> refused = journal->Append(MakeSale(late_refund)).get();
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidField);
+  EXPECT_EQ(refused.status().code(), ErrorCode::kRefExpired);
+  EXPECT_EQ(refused.status().field(), "ref");
+  Result<Receipt> retry = journal->Append(MakeSale("p10")).get();
+  EXPECT_EQ(retry.status().code(), ErrorCode::kIdExpired);
+  EXPECT_EQ(retry.status().field(), "id");
+  late_refund.ref = "never-sold";
+  late_refund.id = "late-refund-2";
+  EXPECT_EQ(journal->Append(MakeSale(late_refund)).get().status().code(), ErrorCode::kInvalidField);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("after-reopen-2")).seq, 33);  // nothing took a seq
+
+  // Past the id horizon (measured from each sale's receipt), the next prune forgets the
+  // pruned ids: the index stays bounded.
+  clock_.Set(t0 + options.id_horizon_ms + 31'000);
+  ASSERT_TRUE(journal->MarkBatchUploaded(journal->RecordBatch(Batch(31, 33))->id, 1).ok());
+  ASSERT_TRUE(journal->Prune(all).ok());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), min(seq) FROM ids", -1, &stmt, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int64(stmt, 0), 1);   // the newest sale's row stays, so its id
+    EXPECT_EQ(sqlite3_column_int64(stmt, 1), 33);  // too
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(journal->Append(MakeSale("p10")).get().status().code(), ErrorCode::kOk)
+      << "beyond the documented horizon an id may be used again";
 
   // Tampering right after the anchor is still caught.
   journal->Close();
-  ExecRaw(options.path, "UPDATE sales SET prev_hash = zeroblob(32) WHERE seq = 30");
+  ExecRaw(options.path, "UPDATE sales SET prev_hash = zeroblob(32) WHERE seq = 33");
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
   verified = journal->VerifyChain();
@@ -1611,13 +1765,13 @@ TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
   }
   // Back to v2: the index, and the flags as v2's chunked marking left them.
   ExecRaw(options.path,
-          "DROP TABLE sink_progress; "
+          "DROP TABLE sink_progress; DROP TABLE ids; "
           "CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0; "
           "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; PRAGMA user_version=2");
   ASSERT_EQ(UserVersion(options.path), 2);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 4);  // v2 -> v3 -> v4
+  EXPECT_EQ(UserVersion(options.path), 5);  // v2 -> v3 -> v4 -> v5
   Result<int64_t> index = journal->QueryIntOnWriterForTest(
       "SELECT count(*) FROM sqlite_master WHERE name = 'sales_unuploaded'");
   ASSERT_TRUE(index.ok());
@@ -1761,11 +1915,11 @@ TEST_F(JournalTest, MigratesAVersion3DatabaseToVersion4) {
     all.ignore_age = true;
     ASSERT_EQ(journal->Prune(all)->anchor_seq, 4);
   }
-  ExecRaw(options.path, "DROP TABLE sink_progress; PRAGMA user_version=3");
+  ExecRaw(options.path, "DROP TABLE sink_progress; DROP TABLE ids; PRAGMA user_version=3");
   ASSERT_EQ(UserVersion(options.path), 3);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 4);
+  EXPECT_EQ(UserVersion(options.path), 5);
   Result<std::vector<SinkProgress>> sinks = journal->ListSinks();
   ASSERT_TRUE(sinks.ok()) << sinks.status().ToString();
   EXPECT_TRUE(sinks->empty());

@@ -552,6 +552,13 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
       result.pruned = sqlite3_changes(db);
     }
     {
+      // The id index outlives the rows, for id_horizon_ms after each sale was received.
+      Stmt stmt(db, "DELETE FROM ids WHERE seq <= ?1 AND received_at_ms < ?2");
+      sqlite3_bind_int64(stmt.get(), 1, upto);
+      sqlite3_bind_int64(stmt.get(), 2, clock_->NowMs() - options_.id_horizon_ms);
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune ids"));
+    }
+    {
       Stmt stmt(db,
                 "INSERT INTO meta(key, value) VALUES('chain_anchor_seq', ?1), "
                 "('chain_anchor_hash', ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");

@@ -53,7 +53,10 @@ class SaleJournal {
 
   // `sale` must come from core::DecodeSale. The callback runs exactly once: Receipt on
   // success (created or replay); kIdConflict for the same id with a different canonical
-  // body; kInvalidField (field "ref") when a refund/void names an unknown sale;
+  // body; kInvalidField (field "ref") when a refund/void names an unknown sale; the
+  // refund rules' codes (core/refund_rules.h) when a refund/void breaks them; kIdExpired
+  // when the id's row was pruned but the id is still in the id index, kRefExpired when a
+  // refund/void names such a sale (JournalOptions::id_horizon_ms);
   // kStorageUnavailable when the commit failed or the journal is closed. `done` may be
   // empty (fire and forget).
   virtual void Append(core::Sale sale, AppendCallback done) = 0;

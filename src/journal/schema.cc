@@ -86,6 +86,19 @@ CREATE TABLE sink_progress(
   updated_at_ms INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql",
+    // v5: the id index (issue #8). Every stored id with its seq and hash, kept after its
+    // sale row is pruned, for JournalOptions::id_horizon_ms, so that a retry of a pruned
+    // sale is answered id_expired (never stored twice) and a refund of a pruned sale
+    // ref_expired (never accepted against nothing).
+    R"sql(
+CREATE TABLE ids(
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  hash BLOB NOT NULL,
+  received_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO ids(id, seq, hash, received_at_ms) SELECT id, seq, hash, received_at_ms FROM sales;
+)sql",
 };
 
 }  // namespace

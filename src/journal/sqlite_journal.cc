@@ -11,6 +11,7 @@
 
 #include "core/chain.h"
 #include "core/log.h"
+#include "core/refund_rules.h"
 #include "core/sale_codec.h"
 #include "journal/internal.h"
 
@@ -30,12 +31,16 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
   sqlite3_stmt* find = nullptr;
-  sqlite3_stmt* exists = nullptr;
+  sqlite3_stmt* exists = nullptr;     // the original of a refund/void: its canonical bytes
+  sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
+  sqlite3_stmt* id_find = nullptr;  // the id index (schema v5): ids of pruned rows too
+  sqlite3_stmt* id_insert = nullptr;
 
   ~WriterStatements() {
-    for (sqlite3_stmt* stmt : {begin, commit, rollback, find, exists, insert, upsert_terminal}) {
+    for (sqlite3_stmt* stmt : {begin, commit, rollback, find, exists, reversals, insert,
+                               upsert_terminal, id_find, id_insert}) {
       sqlite3_finalize(stmt);
     }
   }
@@ -75,6 +80,9 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
   }
   if (options.store_id.empty()) {
     return Status(ErrorCode::kInvalidArgument, "journal: the store_id is empty");
+  }
+  if (options.id_horizon_ms < int64_t{90} * 24 * 3600 * 1000) {
+    return Status(ErrorCode::kInvalidArgument, "journal: id_horizon_ms must be at least 90 days");
   }
   if (options.max_group < 1) {
     return Status(ErrorCode::kInvalidArgument, "journal: max_group must be at least 1");
@@ -157,7 +165,10 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->find,
        "SELECT canonical, seq, receipt_no, hash, received_at_ms, total, change, currency "
        "FROM sales WHERE id = ?1"},
-      {&stmts->exists, "SELECT 1 FROM sales WHERE id = ?1"},
+      {&stmts->exists, "SELECT canonical FROM sales WHERE id = ?1"},
+      {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
+      {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
+      {&stmts->id_insert, "INSERT INTO ids(id, seq, hash, received_at_ms) VALUES(?1, ?2, ?3, ?4)"},
       {&stmts->insert,
        "INSERT INTO sales(seq, id, terminal_id, receipt_no, type, ref, created_at_ms, "
        "received_at_ms, clock_skew, currency, total, change, canonical, prev_hash, hash) "
@@ -444,21 +455,64 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       return kStorage;
     }
   }
+  // Not among the rows: an id whose row was pruned is still in the id index.
+  {
+    Result<bool> pruned = InIdIndex(sale.id, storage_rc);
+    if (!pruned.ok()) return pruned.status();
+    if (*pruned) {
+      return Status(ErrorCode::kIdExpired,
+                    "this id was stored earlier and its row was pruned after upload; it is "
+                    "not stored again",
+                    "id");
+    }
+  }
 
   if (sale.type != core::SaleType::kSale) {
-    ResetOnExit reset(s.exists);
-    BindText(s.exists, 1, sale.ref);
-    int rc = sqlite3_step(s.exists);
-    if (rc == SQLITE_DONE) {
-      return Status(ErrorCode::kInvalidField,
-                    std::string(core::SaleTypeName(sale.type)) +
-                        " refers to a sale id that is not stored on this hub",
-                    "ref");
+    // The refund rules (core/refund_rules.h) against the original and every refund/void
+    // already stored for it. Both reads run inside this group's transaction on the one
+    // writer, so they also see what earlier members of the group inserted: of two racing
+    // refunds the second one is judged with the first one counted.
+    core::Sale original;
+    {
+      ResetOnExit reset(s.exists);
+      BindText(s.exists, 1, sale.ref);
+      int rc = sqlite3_step(s.exists);
+      if (rc == SQLITE_DONE) {
+        Result<bool> pruned = InIdIndex(sale.ref, storage_rc);
+        if (!pruned.ok()) return pruned.status();
+        if (*pruned) {
+          return Status(ErrorCode::kRefExpired,
+                        "the original sale was pruned after upload, so the refund rules "
+                        "cannot be checked against it here",
+                        "ref");
+        }
+        return Status(ErrorCode::kInvalidField,
+                      std::string(core::SaleTypeName(sale.type)) +
+                          " refers to a sale id that is not stored on this hub",
+                      "ref");
+      }
+      if (rc != SQLITE_ROW) {
+        *storage_rc = rc;
+        return kStorage;
+      }
+      ASSIGN_OR_RETURN(original, core::DecodeStoredCanonical(ColumnText(s.exists, 0)));
     }
-    if (rc != SQLITE_ROW) {
-      *storage_rc = rc;
-      return kStorage;
+    std::vector<core::Sale> earlier;
+    {
+      ResetOnExit reset(s.reversals);
+      BindText(s.reversals, 1, sale.ref);
+      int rc;
+      while ((rc = sqlite3_step(s.reversals)) == SQLITE_ROW) {
+        ASSIGN_OR_RETURN(core::Sale reversal,
+                         core::DecodeStoredCanonical(ColumnText(s.reversals, 0)));
+        earlier.push_back(std::move(reversal));
+      }
+      if (rc != SQLITE_DONE) {
+        *storage_rc = rc;
+        return kStorage;
+      }
     }
+    RETURN_IF_ERROR(core::CheckReversal(original, earlier, sale));
   }
 
   int64_t counter = 1;
@@ -510,11 +564,35 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       return kStorage;
     }
   }
+  {
+    sqlite3_stmt* ins = s.id_insert;
+    ResetOnExit reset(ins);
+    BindText(ins, 1, sale.id);
+    sqlite3_bind_int64(ins, 2, receipt.seq);
+    BindBlob(ins, 3, receipt.hash);
+    sqlite3_bind_int64(ins, 4, receipt.received_at_ms);
+    int rc = sqlite3_step(ins);
+    if (rc != SQLITE_DONE) {
+      *storage_rc = rc;
+      return kStorage;
+    }
+  }
   staged_seq_ = receipt.seq + 1;
   staged_hash_ = receipt.hash;
   staged_counters_[sale.terminal_id] = counter;
   *created = true;
   return receipt;
+}
+
+Result<bool> SqliteJournal::InIdIndex(const std::string& id, int* storage_rc) {
+  sqlite3_stmt* find = wstmts_->id_find;
+  ResetOnExit reset(find);
+  BindText(find, 1, id);
+  const int rc = sqlite3_step(find);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  *storage_rc = rc;
+  return Status(ErrorCode::kStorageUnavailable, "journal: storage failed");
 }
 
 void SqliteJournal::RecoverAfterFailure(int sqlite_code) {

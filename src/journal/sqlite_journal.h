@@ -106,6 +106,10 @@ struct JournalOptions {
   int max_group = 512;       // most sales in one commit
   bool group_commit = true;  // false: one transaction per sale (benchmark baseline)
   int64_t checkpoint_interval_ms = 1000;
+  // How long an id stays in the id index after its sale was received, even when its row
+  // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
+  // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.
+  int64_t id_horizon_ms = int64_t{90} * 24 * 3600 * 1000;
   const core::Clock* clock = nullptr;        // null: the system clock
   core::MetricsRegistry* metrics = nullptr;  // null: no metrics
 };
@@ -219,6 +223,8 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // One sale inside the open transaction: a Receipt, or a per-sale error (conflict, bad
   // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
   Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
+  // Writer thread: is `id` in the id index (schema v5)? Storage errors set *storage_rc.
+  Result<bool> InIdIndex(const std::string& id, int* storage_rc);
   void RecoverAfterFailure(int sqlite_code);
 
   // Runs `body` on the writer thread between two groups, inside one BEGIN IMMEDIATE ..

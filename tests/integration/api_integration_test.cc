@@ -162,6 +162,50 @@ TEST_F(ApiIntegrationTest, EveryRequestErrorCode) {
   EXPECT_EQ(sales[0]["id"], "e-7");
 }
 
+// A refund rung up on another terminal than the sale, then the refund rules over HTTP:
+// nothing beyond what is left, no void of a refunded sale, no refund of a refund, and a
+// retry of an accepted refund is still its original answer.
+std::string RefundBody(const std::string& id, const std::string& terminal_id,
+                       const std::string& type, const std::string& ref,
+                       const std::string& qty) {
+  return R"({"id":")" + id + R"(","terminal_id":")" + terminal_id + R"(","type":")" + type +
+         R"(","ref":")" + ref +
+         R"(","created_at":"2026-11-27T11:00:00Z","currency":"USD",)"
+         R"("lines":[{"sku":"0001","name":"Coffee","qty":")" +
+         qty + R"(","unit_price":"3.50","tax_rate":"0.0825"}]})";
+}
+
+TEST_F(ApiIntegrationTest, CrossTerminalRefundAndRefundRules) {
+  ASSERT_EQ(client_->Post("/v1/sales", SaleBody("x-1", "T01"), Token(0)).status, 201);
+  const std::string refund = RefundBody("xr-1", "T02", "refund", "x-1", "1");
+  auto r = client_->Post("/v1/sales", refund, Token(1));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(json::parse(r.body)["total"], "3.79");
+
+  r = client_->Post("/v1/sales", RefundBody("xr-2", "T02", "refund", "x-1", "1.5"), Token(1));
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(ErrorCode(r), "refund_exceeds_original");
+  EXPECT_EQ(ErrorField(r), "lines[0]");
+
+  r = client_->Post("/v1/sales", RefundBody("xv-1", "T01", "void", "x-1", "2"), Token(0));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(ErrorCode(r), "not_refundable");
+
+  r = client_->Post("/v1/sales", RefundBody("xr-3", "T01", "refund", "xr-1", "1"), Token(0));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(ErrorCode(r), "not_refundable");
+
+  r = client_->Post("/v1/sales", refund, Token(1));
+  EXPECT_EQ(r.status, 200) << r.body;
+
+  // The rest of the sale, from T01 this time; then nothing is left.
+  r = client_->Post("/v1/sales", RefundBody("xr-4", "T01", "refund", "x-1", "1"), Token(0));
+  EXPECT_EQ(r.status, 201) << r.body;
+  r = client_->Post("/v1/sales", RefundBody("xr-5", "T01", "refund", "x-1", "0.001"), Token(0));
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(ErrorCode(r), "refund_exceeds_original");
+}
+
 TEST(ApiIntegration, RateLimitedPerTerminal) {
   TempDir dir;
   auto terminals = MakeTerminals(2);
