@@ -196,6 +196,7 @@ void SaleGenerator::NextSale(std::string_view created_at, std::string* body, Gen
     if (i == 0) {
       info->first_product = product;
       info->first_qty_milli = qty_milli;
+      info->first_discount = discount;
     }
   }
   body->append("],\"payments\":[");
@@ -261,7 +262,8 @@ void SaleGenerator::NextRefund(const GeneratedSale& original, std::string_view c
   info->id = NextId();
   info->refund = true;
   AppendHeader(body, info->id, "refund", original.id, created_at);
-  LineResult r = AppendLine(body, original.first_product, original.first_qty_milli, false);
+  LineResult r =
+      AppendLine(body, original.first_product, original.first_qty_milli, original.first_discount);
   int64_t total = r.net + r.tax;
   body->append("],\"payments\":[{\"method\":\"cash\",\"amount\":\"");
   AppendAmount(body, total);
@@ -275,6 +277,7 @@ void SaleGenerator::NextRefund(const GeneratedSale& original, std::string_view c
   info->change = 0;
   info->first_product = original.first_product;
   info->first_qty_milli = original.first_qty_milli;
+  info->first_discount = original.first_discount;
 }
 
 }  // namespace machub::app

@@ -35,8 +35,8 @@ class Prng {
 
 // What the generator knows about a body it built.
 struct GeneratedSale {
-  std::string id;               // UUIDv4-like, 36 characters
-  bool refund = false;          // type "refund" (ref = the refunded sale's id)
+  std::string id;       // UUIDv4-like, 36 characters
+  bool refund = false;  // type "refund" (ref = the refunded sale's id)
   // A refund was generated for this sale (its first line): the hub refuses a second one
   // beyond what is left of the sale (refund_exceeds_original), so none is generated.
   bool refunded = false;
@@ -45,9 +45,11 @@ struct GeneratedSale {
   int64_t change = 0;           // sale: paid - total; refund: 0
   bool declared_total = false;  // the body carries "total"
   int lines = 0;
-  // The first line, so that a later refund can return it.
+  // The first line, so that a later refund can return it exactly (with its discount: a
+  // refund of the undiscounted amount would exceed what the customer paid).
   int first_product = 0;
   int64_t first_qty_milli = 0;
+  bool first_discount = false;
 };
 
 class SaleGenerator {

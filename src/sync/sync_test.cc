@@ -392,13 +392,15 @@ TEST_F(SyncTest, StoredRowsEncodeExactlyAsWithTheFullDecoder) {
                        {"offline", true}},
                       {{"method", "gift_card"}, {"amount", "0.01"}, {"offline", false}}};
   requests.push_back(rich);
-  json refund = {{"id", "refund.1"},
-                 {"terminal_id", "T-7"},
-                 {"type", "refund"},
-                 {"ref", "rich:1"},
-                 {"created_at", kDay1},
-                 {"currency", "USD"},
-                 {"lines", {{{"sku", "x"}, {"qty", "1"}, {"unit_price", "2.00"}}}}};
+  json refund = {
+      {"id", "refund.1"},
+      {"terminal_id", "T-7"},
+      {"type", "refund"},
+      {"ref", "rich:1"},
+      {"created_at", kDay1},
+      {"currency", "USD"},
+      {"lines",
+       {{{"sku", "x"}, {"qty", "0.001"}, {"unit_price", "1000.00"}, {"tax_rate", "0.2"}}}}};
   requests.push_back(refund);
   json yen = {
       {"id", "yen"},
