@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -157,7 +158,7 @@ int64_t TextLength(std::string_view s) {
 
 Status CheckText(std::string_view value, std::string_view field, int64_t min_chars,
                  int64_t max_chars) {
-  RETURN_IF_ERROR(CheckFreeTextNoCard(value, field));
+  RETURN_IF_ERROR(CheckNoCardNumber(value, field));
   const int64_t n = TextLength(value);
   if (n < 0) return Invalid(field, std::string(field) + " must not contain control characters");
   if (n < min_chars || n > max_chars) {
@@ -272,11 +273,18 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
 
   StoreEvent event;
   RETURN_IF_ERROR(TakeString(root, "id", true, &event.id));
-  if (event.id.size() > 64 || !IdChars(event.id, true)) {
-    return Invalid("id", "id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'");
+  // As for sales: the id must start with a letter or digit ("." and ".." are no ids).
+  const bool id_starts_safe =
+      !event.id.empty() && std::isalnum(static_cast<unsigned char>(event.id[0])) != 0;
+  if (event.id.size() > 64 || !IdChars(event.id, true) || !id_starts_safe) {
+    return Invalid("id",
+                   "id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-', "
+                   "starting with a letter or digit");
   }
+  if (mode != Mode::kStored) RETURN_IF_ERROR(CheckNoCardNumber(event.id, "id"));
   const bool terminal_required = type != EventType::kZReport;
   RETURN_IF_ERROR(TakeString(root, "terminal_id", terminal_required, &event.terminal_id));
+  if (mode != Mode::kStored) RETURN_IF_ERROR(CheckNoCardNumber(event.terminal_id, "terminal_id"));
   if (!event.terminal_id.empty() &&
       (event.terminal_id.size() > 32 || !IdChars(event.terminal_id, false))) {
     return Invalid("terminal_id",
@@ -352,15 +360,6 @@ std::optional<EventType> EventTypeFromName(std::string_view name) {
 }
 
 bool IsEventTypeName(std::string_view name) { return EventTypeFromName(name).has_value(); }
-
-Status CheckFreeTextNoCard(std::string_view value, std::string_view field) {
-  if (ContainsCardNumber(value)) {
-    return Status(ErrorCode::kCardNumberForbidden,
-                  std::string(field) + " looks like a full card number, which the hub never stores",
-                  std::string(field));
-  }
-  return Status::Ok();
-}
 
 Result<StoreEvent> DecodeEventRequest(std::string_view json) {
   ASSIGN_OR_RETURN(const OJson root, ParseStrict(json));

@@ -102,9 +102,4 @@ Result<StoreEvent> DecodeCanonicalEvent(std::string_view canonical);
 // read without a full decode; empty when the bytes carry no top-level string "type".
 std::string EntryTypeOf(std::string_view canonical);
 
-// The one check of every free-text field of a store event for a full card number
-// (core/card_number.h). Kept as the single call site so it can move to the shared
-// free-text check without touching the validators. `field` is the JSON path.
-Status CheckFreeTextNoCard(std::string_view value, std::string_view field);
-
 }  // namespace machub::core

@@ -9,9 +9,8 @@
 namespace machub::core {
 namespace {
 
-constexpr char kOpen[] =
-    R"({"id":"open-1","terminal_id":"T01","type":"drawer_open",)"
-    R"("created_at":"2026-12-05T08:00:00Z","currency":"USD","amount":"150"})";
+constexpr char kOpen[] = R"({"id":"open-1","terminal_id":"T01","type":"drawer_open",)"
+                         R"("created_at":"2026-12-05T08:00:00Z","currency":"USD","amount":"150"})";
 
 TEST(StoreEventTest, DrawerOpenDecodesAndEncodesCanonically) {
   Result<StoreEvent> event = DecodeEventRequest(kOpen);
@@ -36,7 +35,8 @@ TEST(StoreEventTest, CashOutNeedsPositiveAmountAndReason) {
   const std::string base =
       R"({"id":"po-1","terminal_id":"T02","type":"cash_out","created_at":"2026-12-05T10:00:00Z",)"
       R"("currency":"USD")";
-  Result<StoreEvent> ok = DecodeEventRequest(base + R"(,"amount":"12.40","reason":"window cleaner"})");
+  Result<StoreEvent> ok =
+      DecodeEventRequest(base + R"(,"amount":"12.40","reason":"window cleaner"})");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->amount, 1240);
   EXPECT_EQ(ok->reason, "window cleaner");
@@ -84,6 +84,30 @@ TEST(StoreEventTest, CardNumberInAnyFreeTextFieldIsRefused) {
   EXPECT_EQ(key.status().field(), "");  // the card-like key is not echoed
 }
 
+TEST(StoreEventTest, IdsAndTerminalIdsAreCheckedLikeASale) {
+  const std::string rest =
+      R"("type":"cash_in","created_at":"2026-12-05T10:00:00Z","currency":"USD",)"
+      R"("amount":"5.00","reason":"float top-up"})";
+  Result<StoreEvent> card_id =
+      DecodeEventRequest(R"({"id":"4111-1111-1111-1111","terminal_id":"T02",)" + rest);
+  EXPECT_EQ(card_id.status().code(), ErrorCode::kCardNumberForbidden);
+  EXPECT_EQ(card_id.status().field(), "id");
+  EXPECT_EQ(card_id.status().message().find("4111"), std::string::npos);
+
+  Result<StoreEvent> card_terminal =
+      DecodeEventRequest(R"({"id":"ev-1","terminal_id":"4111.1111.1111.1111",)" + rest);
+  EXPECT_EQ(card_terminal.status().code(), ErrorCode::kCardNumberForbidden);
+  EXPECT_EQ(card_terminal.status().field(), "terminal_id");
+
+  for (const char* id : {".", "..", "-x", ":a"}) {
+    Result<StoreEvent> bad =
+        DecodeEventRequest(std::string(R"({"id":")") + id + R"(","terminal_id":"T02",)" + rest);
+    EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidField) << id;
+    EXPECT_EQ(bad.status().field(), "id") << id;
+  }
+  EXPECT_TRUE(DecodeEventRequest(R"({"id":"ev-2","terminal_id":"T02",)" + rest).ok());
+}
+
 TEST(StoreEventTest, DrawerCloseWithCountsMustAddUp) {
   const std::string base =
       R"({"id":"close-1","terminal_id":"T01","type":"drawer_close",)"
@@ -97,8 +121,7 @@ TEST(StoreEventTest, DrawerCloseWithCountsMustAddUp) {
   EXPECT_EQ(ok->counts[1].denomination, 5);
   EXPECT_EQ(ok->counts[1].count, 7);
   const std::string canonical = CanonicalEvent(*ok);
-  EXPECT_NE(canonical.find(R"("counts":[{"denomination":"20.00","count":10},)"),
-            std::string::npos);
+  EXPECT_NE(canonical.find(R"("counts":[{"denomination":"20.00","count":10},)"), std::string::npos);
   Result<StoreEvent> back = DecodeCanonicalEvent(canonical);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(CanonicalEvent(*back), canonical);
@@ -144,9 +167,9 @@ TEST(StoreEventTest, RefusesBadBodiesWithStableCodes) {
   EXPECT_EQ(other.status().field(), "reason");
   // Terminals may not send a Z report, nor a sale, through the event decoder.
   for (const char* type : {"z_report", "sale", "refund", "party"}) {
-    Result<StoreEvent> r = DecodeEventRequest(
-        std::string(R"({"id":"o","terminal_id":"T01","type":")") + type +
-        R"(","created_at":"2026-12-05T08:00:00Z","currency":"USD"})");
+    Result<StoreEvent> r =
+        DecodeEventRequest(std::string(R"({"id":"o","terminal_id":"T01","type":")") + type +
+                           R"(","created_at":"2026-12-05T08:00:00Z","currency":"USD"})");
     EXPECT_EQ(r.status().code(), ErrorCode::kInvalidField) << type;
     EXPECT_EQ(r.status().field(), "type") << type;
   }
@@ -169,7 +192,8 @@ TEST(StoreEventTest, RefusesBadBodiesWithStableCodes) {
 }
 
 TEST(StoreEventTest, ZRequestAndStoredZReportRoundTrip) {
-  Result<StoreEvent> z = DecodeZRequest(R"({"id":"z-2026-12-05","created_at":"2026-12-05T22:00:00Z"})");
+  Result<StoreEvent> z =
+      DecodeZRequest(R"({"id":"z-2026-12-05","created_at":"2026-12-05T22:00:00Z"})");
   ASSERT_TRUE(z.ok()) << z.status().ToString();
   EXPECT_EQ(z->type, EventType::kZReport);
   EXPECT_TRUE(z->terminal_id.empty());
@@ -224,9 +248,11 @@ TEST(StoreEventTest, EventsChainLikeSales) {
   Result<StoreEvent> event = DecodeEventRequest(kOpen);
   ASSERT_TRUE(event.ok());
   const std::string genesis = GenesisHash("store-1");
-  const std::string record = CanonicalRecord(7, "", 1'764'921'600'000, false, CanonicalEvent(*event));
-  EXPECT_EQ(record.rfind("machub-record-v1\nseq=7\nreceipt=\nreceived_at=1764921600000\nskew=0\n{", 0),
-            0u);
+  const std::string record =
+      CanonicalRecord(7, "", 1'764'921'600'000, false, CanonicalEvent(*event));
+  EXPECT_EQ(
+      record.rfind("machub-record-v1\nseq=7\nreceipt=\nreceived_at=1764921600000\nskew=0\n{", 0),
+      0u);
   const std::string h1 = ChainHash(genesis, record);
   StoreEvent changed = *event;
   changed.amount += 1;
