@@ -11,6 +11,7 @@
 #include "core/currency.h"
 #include "core/money.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "core/time_format.h"
 
 namespace machub::core {
@@ -400,21 +401,8 @@ Status TakeString(Raw& raw, const Path& path, bool required, std::string* out,
   return Status::Ok();
 }
 
-// Characters (code points) of already-validated UTF-8, or -1 when a control character
-// (U+0000..U+001F, U+007F) appears: those have no place in a receipt and break CSV/log
-// consumers downstream.
-int64_t TextLength(std::string_view s) {
-  int64_t n = 0;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) return -1;
-    if ((c & 0xC0) != 0x80) ++n;
-  }
-  return n;
-}
-
 Status CheckText(const std::string& value, const Path& path, int64_t min_chars, int64_t max_chars) {
-  const int64_t n = TextLength(value);
+  const int64_t n = Utf8TextLength(value);
   if (n < 0) return Invalid(path, path.Name() + " must not contain control characters");
   if (n < min_chars || n > max_chars) {
     if (min_chars > 0) {

@@ -10,6 +10,7 @@
 #include "core/card_number.h"
 #include "core/currency.h"
 #include "core/money.h"
+#include "core/text.h"
 #include "core/time_format.h"
 
 namespace machub::core {
@@ -146,20 +147,10 @@ Status TakeString(const OJson& root, std::string_view name, bool required, std::
   return Status::Ok();
 }
 
-int64_t TextLength(std::string_view s) {
-  int64_t n = 0;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) return -1;
-    if ((c & 0xC0) != 0x80) ++n;
-  }
-  return n;
-}
-
 Status CheckText(std::string_view value, std::string_view field, int64_t min_chars,
                  int64_t max_chars) {
   RETURN_IF_ERROR(CheckNoCardNumber(value, field));
-  const int64_t n = TextLength(value);
+  const int64_t n = Utf8TextLength(value);
   if (n < 0) return Invalid(field, std::string(field) + " must not contain control characters");
   if (n < min_chars || n > max_chars) {
     return Invalid(field, std::string(field) + " must be " + std::to_string(min_chars) + " to " +
