@@ -16,7 +16,11 @@ json B(bool v) { return {{"BOOL", v}}; }
 
 int64_t ValueBytes(const json& av) {
   if (!av.is_object() || av.empty()) return 0;
-  const auto& [type, v] = *av.items().begin();
+  // Read the key through a named iterator: a structured binding on
+  // *av.items().begin() refers into a temporary proxy (ASan: use after scope).
+  const auto first = av.begin();
+  const std::string& type = first.key();
+  const json& v = first.value();
   if (type == "S") return static_cast<int64_t>(v.get_ref<const std::string&>().size());
   if (type == "N") return static_cast<int64_t>(v.get_ref<const std::string&>().size()) / 2 + 2;
   if (type == "BOOL" || type == "NULL") return 1;
