@@ -473,26 +473,7 @@ int RunServe(const Config& given) {
 
   (*sync_service)->Start();
   if (*dynamo) {
-    // The stores item also carries the S3 side's state and backlog figures (scalars only).
-    (*dynamo)->sink->SetStoreAttributes([sync_ptr] {
-      nlohmann::json out = nlohmann::json::object();
-      auto add = [&out](const std::string& prefix, const std::string& text) {
-        nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-        if (!j.is_object()) return;
-        for (const auto& [name, v] : j.items()) {
-          if (v.is_string() && !v.get_ref<const std::string&>().empty()) {
-            out[prefix + name] = {{"S", v}};
-          } else if (v.is_number_integer()) {
-            out[prefix + name] = {{"N", std::to_string(v.get<int64_t>())}};
-          } else if (v.is_boolean()) {
-            out[prefix + name] = {{"BOOL", v}};
-          }
-        }
-      };
-      add("s3_", sync_ptr->CloudStatusJson());
-      add("backlog_", sync_ptr->BacklogJson());
-      return out;
-    });
+    AttachStoreAttributes(dynamo->get(), sync_ptr, journal->get());
     (*dynamo)->sink->Start();
   }
   if (catalog && catalog_store && config.sync_catalog_interval_s > 0) {

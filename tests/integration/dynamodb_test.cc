@@ -147,10 +147,10 @@ TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
   auto hub = Hub::Start(o);
   o.port = hub->port();
 
-  ChildProcess loadgen(
-      {MachubBinary(), "loadgen", "--url", hub->url(), "--tokens", tokens, "--terminals", "4",
-       "--duration", "600", "--acked", acked, "--retry-percent", "5", "--seed", "11"},
-      dir.Join("loadgen.log"));
+  ChildProcess loadgen({MachubBinary(), "loadgen", "--url", hub->url(), "--tokens", tokens,
+                        "--terminals", "4", "--duration", "600", "--acked", acked,
+                        "--retry-percent", "5", "--refund-percent", "10", "--seed", "11"},
+                       dir.Join("loadgen.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   // DynamoDB goes away; sales go on, the hub is killed twice during the outage.
   ASSERT_TRUE(dynalite->Outage());
@@ -201,6 +201,28 @@ TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
       std::chrono::seconds(20)))
       << store.dump();
   EXPECT_EQ(store["Item"]["dynamodb_backlog"]["N"], "0");
+  EXPECT_EQ(store["Item"]["alerts"]["N"], "0");
+  // Today's figures agree with the sales items of today's date, summed independently.
+  json today_items = Aws(
+      endpoint, {"scan", "--table-name", "machub-sales", "--projection-expression", "#t, #d, #n",
+                 "--expression-attribute-names", R"({"#t":"type","#d":"date","#n":"total"})"});
+  ASSERT_TRUE(today_items.is_object());
+  const std::string today = store["Item"]["today"]["S"];
+  std::map<std::string, int64_t> count, total;
+  for (const auto& item : today_items["Items"]) {
+    if (item["date"]["S"] != today) continue;
+    const std::string type = item["type"]["S"];
+    ++count[type];
+    total[type] += std::stoll(item["total"]["N"].get<std::string>());
+  }
+  EXPECT_GT(count["sale"], 0);
+  EXPECT_GT(count["refund"], 0) << "the load generator sends refunds";
+  EXPECT_EQ(store["Item"]["today_sales"]["N"], std::to_string(count["sale"]));
+  EXPECT_EQ(store["Item"]["today_sales_total"]["N"], std::to_string(total["sale"]));
+  EXPECT_EQ(store["Item"]["today_refunds"]["N"], std::to_string(count["refund"]));
+  EXPECT_EQ(store["Item"]["today_voids"]["N"], std::to_string(count["void"]));
+  EXPECT_EQ(store["Item"]["today_net_total"]["N"],
+            std::to_string(total["sale"] - total["refund"] - total["void"]));
 
   // The S3 side (local folder) is unaffected: everything uploaded and verifiable.
   ASSERT_EQ(hub->Terminate(), 0);
