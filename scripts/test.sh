@@ -21,12 +21,6 @@ sh scripts/install-deps.sh --test
 stages="${MACHUB_TEST_STAGES:-dev asan tsan aarch64}"
 jobs="$(nproc)"
 
-# The SigV4 vector suite lives beside the repository in ../shared when present.
-if [ -z "${MACHUB_SIGV4_SUITE:-}" ] && [ -d ../shared/sigv4-test-suite ]; then
-  MACHUB_SIGV4_SUITE="$(cd ../shared/sigv4-test-suite && pwd)"
-  export MACHUB_SIGV4_SUITE
-fi
-
 stage() {
   printf '\n==== %s: %s (%s)\n' "$1" "$2" "$(date -u +%H:%M:%S)"
 }
