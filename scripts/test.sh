@@ -2,7 +2,8 @@
 # Installs what is missing, builds and runs every test. This is what CI runs (.ci/run).
 #
 # Stages, in order (MACHUB_TEST_STAGES="dev asan" runs a subset):
-#   dev   GCC, Debug + failpoints: every unit, integration, peer (RGW), deploy, chaos and
+#   dev   the format check (clang-format --dry-run -Werror on every tracked C++ file), then
+#         GCC, Debug + failpoints: every unit, integration, peer (RGW), deploy, chaos and
 #         soak test.
 #   asan  clang, ASan + UBSan: the unit, integration and peer tests again (not the deploy,
 #         chaos and soak runs, which the dev stage covers with the same code), then every
@@ -29,6 +30,8 @@ for s in $stages; do
   started=$(date +%s)
   case "$s" in
     dev)
+      stage dev "format check (.clang-format)"
+      git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
       stage dev "build and run every test"
       cmake --preset dev > /dev/null
       cmake --build --preset dev -j"$jobs"
