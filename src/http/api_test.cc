@@ -16,6 +16,7 @@
 #include "http/rate_limiter.h"
 #include "http/test_util.h"
 #include "journal/sqlite_journal.h"
+#include "manual_clock.h"
 
 namespace machub::http {
 namespace {
@@ -212,7 +213,7 @@ class ApiTest : public ::testing::Test {
     return body["error"]["field"];
   }
 
-  core::ManualClock clock_{1'795'774'500'000};  // 2026-11-27T...
+  machub::testing::ManualClock clock_{1'795'774'500'000};  // 2026-11-27T...
   FakeJournal journal_{&clock_};
   core::MetricsRegistry metrics_;
   std::unique_ptr<ApiHandler> api_;

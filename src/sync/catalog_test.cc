@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/sha256.h"
+#include "manual_clock.h"
 #include "sync/catalog_store.h"
 #include "test_peers.h"
 
@@ -502,7 +503,7 @@ class CatalogFetcherTest : public ::testing::Test {
   static json StatusOf(const CatalogFetcher& f) { return json::parse(f.StatusJson()); }
 
   TempDir dir_;
-  core::ManualClock clock_{kT0};
+  machub::testing::ManualClock clock_{kT0};
   core::MetricsRegistry metrics_;
   std::unique_ptr<cloud::LocalSink> sink_;
   std::unique_ptr<RecordingStore> store_;
@@ -934,7 +935,7 @@ TEST_F(CatalogRgwTest, ConditionalFetchAgainstRealS3) {
   };
   RecordingStore store(client_);
   TempDir data;
-  core::ManualClock clock(kT0);
+  machub::testing::ManualClock clock(kT0);
   core::MetricsRegistry metrics;
   CatalogFetcherOptions options;
   options.key = key;
