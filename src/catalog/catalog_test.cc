@@ -2,7 +2,7 @@
 // LocalSink and scripted stores, and (CatalogRgwTest) against a real Ceph RGW when one can
 // start here (skipped with the reason otherwise).
 
-#include "sync/catalog.h"
+#include "catalog/catalog.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -18,16 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include "catalog/catalog_store.h"
 #include "cloud/local_sink.h"
 #include "cloud/s3_client.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/sha256.h"
 #include "manual_clock.h"
-#include "sync/catalog_store.h"
 #include "test_peers.h"
 
-namespace machub::sync {
+namespace machub::catalog {
 namespace {
 
 namespace fs = std::filesystem;
@@ -982,4 +982,4 @@ TEST_F(CatalogRgwTest, ConditionalFetchAgainstRealS3) {
 }
 
 }  // namespace
-}  // namespace machub::sync
+}  // namespace machub::catalog
