@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::app {
@@ -24,18 +25,6 @@ using Getter = std::function<ConfigValue(const Config&)>;
 
 Status Invalid(std::string message) {
   return Status(ErrorCode::kInvalidArgument, std::move(message));
-}
-
-std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() &&
-         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Values are echoed in errors to help the operator, but shortened: a long value is more
@@ -374,7 +363,7 @@ std::vector<ConfigKey> BuildKeys() {
 // --- Conversions from each kind of source to a ConfigValue. ---
 
 Result<double> ParseFloatText(std::string_view text) {
-  std::string_view t = TrimSpace(text);
+  std::string_view t = core::TrimWhitespace(text);
   if (!t.empty() && t.front() == '+') t.remove_prefix(1);
   double x = 0;
   auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), x);
@@ -388,20 +377,20 @@ Result<double> ParseFloatText(std::string_view text) {
 // `{configuration:/List}` that way), else comma-separated items; blanks are dropped.
 Result<std::vector<std::string>> ParseListText(std::string_view text) {
   std::vector<std::string> out;
-  std::string_view t = TrimSpace(text);
+  std::string_view t = core::TrimWhitespace(text);
   if (!t.empty() && t.front() == '[') {
     nlohmann::json j = nlohmann::json::parse(t, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_array()) return Invalid("expected a JSON array of strings");
     for (const auto& item : j) {
       if (!item.is_string()) return Invalid("expected a JSON array of strings");
-      std::string s(TrimSpace(item.get<std::string>()));
+      std::string s(core::TrimWhitespace(item.get<std::string>()));
       if (!s.empty()) out.push_back(std::move(s));
     }
     return out;
   }
   while (!t.empty()) {
     size_t comma = t.find(',');
-    std::string_view item = TrimSpace(t.substr(0, comma));
+    std::string_view item = core::TrimWhitespace(t.substr(0, comma));
     if (!item.empty()) out.emplace_back(item);
     if (comma == std::string_view::npos) break;
     t.remove_prefix(comma + 1);
@@ -494,7 +483,7 @@ Result<ConfigValue> ConvertToml(const ConfigKey& key, const toml::node& node) {
           return Invalid("expected a list of strings, found " + std::string(TomlTypeName(item)) +
                          " in it");
         }
-        std::string s(TrimSpace(item.as_string()->get()));
+        std::string s(core::TrimWhitespace(item.as_string()->get()));
         if (!s.empty()) items.push_back(std::move(s));
       }
       return ConfigValue(std::move(items));
@@ -760,7 +749,7 @@ const ConfigKey* FindConfigKey(std::string_view name) {
 Result<int64_t> ParseIntegerText(std::string_view text) {
   // Exact: digits are combined as integers, never through a double, so that "8080.0" and
   // "1.0E7" become integers and "8080.5" is refused rather than rounded.
-  std::string_view t = TrimSpace(text);
+  std::string_view t = core::TrimWhitespace(text);
   auto fail = [&]() { return Invalid("expected an integer, got " + Quote(text)); };
   bool negative = false;
   if (!t.empty() && (t.front() == '-' || t.front() == '+')) {
@@ -831,7 +820,7 @@ Result<int64_t> ParseIntegerText(std::string_view text) {
 }
 
 Result<bool> ParseBoolText(std::string_view text) {
-  std::string t = ToLower(TrimSpace(text));
+  std::string t = ToLower(core::TrimWhitespace(text));
   if (t == "true" || t == "1" || t == "yes") return true;
   if (t == "false" || t == "0" || t == "no") return false;
   return Invalid("expected true/false/1/0/yes/no, got " + Quote(text));

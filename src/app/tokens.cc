@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::app {
@@ -21,16 +22,6 @@ namespace {
 
 Status ErrnoStatus(const std::string& what, int err) {
   return Status(ErrorCode::kIoError, what + ": " + std::strerror(err));
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Reads a whole file; ENOENT is reported through *missing rather than as an error.
@@ -105,7 +96,7 @@ class FileLock {
 void SplitTokenLine(std::string_view line, std::string_view* id, std::string_view* hex,
                     std::string_view* expires) {
   auto next = [&line]() {
-    line = Trim(line);
+    line = core::TrimWhitespace(line);
     size_t sep = line.find_first_of(" \t");
     std::string_view word = line.substr(0, sep);
     line = sep == std::string_view::npos ? std::string_view() : line.substr(sep);
@@ -113,7 +104,7 @@ void SplitTokenLine(std::string_view line, std::string_view* id, std::string_vie
   };
   *id = next();
   *hex = next();
-  *expires = Trim(line);
+  *expires = core::TrimWhitespace(line);
 }
 
 std::string TokenLine(const TokenEntry& e) {
@@ -130,7 +121,7 @@ std::optional<std::string> ParseTokenTail(std::string_view tail, int64_t* expire
   *expires_at_ms = 0;
   *manager = false;
   bool have_expiry = false, have_role = false;
-  while (!(tail = Trim(tail)).empty()) {
+  while (!(tail = core::TrimWhitespace(tail)).empty()) {
     const size_t sep = tail.find_first_of(" \t");
     const std::string_view word = tail.substr(0, sep);
     tail = sep == std::string_view::npos ? std::string_view() : tail.substr(sep);
@@ -297,7 +288,7 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     size_t hash_pos = line.find('#');
     if (hash_pos != std::string_view::npos) line = line.substr(0, hash_pos);
-    line = Trim(line);
+    line = core::TrimWhitespace(line);
     if (line.empty()) continue;
     std::string_view id;
     std::string_view hex;
@@ -400,7 +391,7 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
 Result<int64_t> ParseDurationMs(std::string_view text) {
   const Status invalid(ErrorCode::kInvalidArgument,
                        "duration must look like 24h, 90m, 2s, 1500ms, 7d or 1h30m");
-  std::string_view t = Trim(text);
+  std::string_view t = core::TrimWhitespace(text);
   if (t.empty()) return invalid;
   int64_t total = 0;
   bool bare = true;

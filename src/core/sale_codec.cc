@@ -209,7 +209,8 @@ class SaxHandler {
     top.pending = -1;
     if (!raw_->has_unknown && top.type != FrameType::kSkipObject) {
       raw_->has_unknown = true;
-      raw_->unknown_field = PathOfMember(top.type, PlainMemberName(key) ? std::string_view(key) : "");
+      raw_->unknown_field =
+          PathOfMember(top.type, PlainMemberName(key) ? std::string_view(key) : "");
     }
     return true;
   }

@@ -110,7 +110,8 @@ Status CheckUnknown(const OJson& root, Mode mode, std::optional<EventType> type)
           for (auto m = element.begin(); m != element.end(); ++m) {
             if (m.key() != "denomination" && m.key() != "count") {
               const std::string path = "counts[" + std::to_string(i) + "]";
-              return Invalid(PlainMemberName(m.key()) ? path + "." + m.key() : path, "unknown field");
+              return Invalid(PlainMemberName(m.key()) ? path + "." + m.key() : path,
+                             "unknown field");
             }
           }
         }
