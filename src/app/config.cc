@@ -185,7 +185,7 @@ ConfigKey TokensKey(bool manager) {
     std::vector<TokenEntry> entries;
     const auto& items = std::get<std::vector<std::string>>(v);
     for (size_t i = 0; i < items.size(); ++i) {
-      auto entry = ParseTokenSpec(items[i], manager);
+      auto entry = ParseTokenSpec(items[i], manager ? http::Role::kManager : http::Role::kTerminal);
       if (!entry.ok()) {
         return Invalid("item " + std::to_string(i + 1) + ": " + entry.status().message());
       }

@@ -124,7 +124,8 @@ int RunTokenCreate(const ToolFlags& tool, std::vector<std::string> terminals, in
   for (const std::string& id : terminals) {
     auto token = GenerateToken();
     if (!token.ok()) return Fail(kExitFailure, token.status().message());
-    entries.push_back({id, HashTokenHex(*token), 0, manager});
+    entries.push_back(
+        {id, HashTokenHex(*token), 0, manager ? http::Role::kManager : http::Role::kTerminal});
     created.emplace_back(id, *token);
   }
   std::string tokens_file;

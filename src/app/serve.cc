@@ -59,13 +59,9 @@ std::string BaseUrl(const Config& config, uint16_t port) {
 // tokens file's.
 std::vector<http::TerminalToken> ApiTokens(const Config& config,
                                            const std::vector<TokenEntry>& file_entries) {
-  std::vector<http::TerminalToken> tokens;
-  for (const auto* list : {&config.terminal_tokens, &config.manager_tokens, &file_entries}) {
-    for (const TokenEntry& e : *list) {
-      tokens.push_back({e.terminal_id, e.sha256_hex, e.expires_at_ms,
-                        e.manager ? http::Role::kManager : http::Role::kTerminal});
-    }
-  }
+  std::vector<http::TerminalToken> tokens = config.terminal_tokens;
+  tokens.insert(tokens.end(), config.manager_tokens.begin(), config.manager_tokens.end());
+  tokens.insert(tokens.end(), file_entries.begin(), file_entries.end());
   return tokens;
 }
 
@@ -464,7 +460,8 @@ int RunServe(const Config& given) {
       "listening",
       {{"address", config.listen_host}, {"port", port}, {"tls", !config.tls_cert.empty()}});
   if (!demo_token.empty()) {
-    if (Status st = AppendTokens(tokens_file, {{"T01", HashTokenHex(demo_token), 0, true}});
+    if (Status st =
+            AppendTokens(tokens_file, {{"T01", HashTokenHex(demo_token), 0, http::Role::kManager}});
         !st.ok()) {
       core::LogError("demo_token_failed", {{"error", st.message()}});
       (*server)->Stop(0);

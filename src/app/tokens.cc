@@ -110,7 +110,7 @@ void SplitTokenLine(std::string_view line, std::string_view* id, std::string_vie
 std::string TokenLine(const TokenEntry& e) {
   std::string line = e.terminal_id + " " + e.sha256_hex;
   if (e.expires_at_ms != 0) line += " " + core::FormatRfc3339(e.expires_at_ms);
-  if (e.manager) line += " role=manager";
+  if (e.manager()) line += " role=manager";
   return line;
 }
 
@@ -203,7 +203,7 @@ std::string TokenSpec(const TokenEntry& e) {
   return item;
 }
 
-Result<TokenEntry> ParseTokenSpec(std::string_view spec, bool manager) {
+Result<TokenEntry> ParseTokenSpec(std::string_view spec, http::Role role) {
   size_t colon = spec.find(':');
   if (colon == std::string_view::npos) {
     return Status(ErrorCode::kInvalidArgument,
@@ -238,7 +238,7 @@ Result<TokenEntry> ParseTokenSpec(std::string_view spec, bool manager) {
     }
     expires_at_ms = *ms;
   }
-  return TokenEntry{std::string(id), std::string(hex), expires_at_ms, manager};
+  return TokenEntry{std::string(id), std::string(hex), expires_at_ms, role};
 }
 
 Result<std::string> GenerateToken() {
@@ -310,7 +310,8 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
     if (auto bad = ParseTokenTail(expires, &expires_at_ms, &manager)) {
       return Status(ErrorCode::kInvalidArgument, where + ": " + *bad);
     }
-    entries.push_back(TokenEntry{std::string(id), std::string(hex), expires_at_ms, manager});
+    entries.push_back(TokenEntry{std::string(id), std::string(hex), expires_at_ms,
+                                 manager ? http::Role::kManager : http::Role::kTerminal});
   }
   return entries;
 }
@@ -371,7 +372,8 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
                 (expires_ms == 0 || expires_ms > old_expires_at_ms);
     }
     if (rewrite) {
-      out += TokenLine(TokenEntry{std::string(id), std::string(hex), old_expires_at_ms, manager});
+      out += TokenLine(TokenEntry{std::string(id), std::string(hex), old_expires_at_ms,
+                                  manager ? http::Role::kManager : http::Role::kTerminal});
       any_manager = any_manager || manager;
       if (!comment.empty()) out += " " + std::string(comment);
       ++count;
@@ -381,7 +383,7 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
     out.push_back('\n');
   }
   TokenEntry added = new_entry;
-  added.manager = added.manager || any_manager;  // a manager's new token is a manager's
+  if (any_manager) added.role = http::Role::kManager;  // a manager's new token is a manager's
   out += TokenLine(added) + "\n";
   RETURN_IF_ERROR(ReplaceFile(path, out));
   if (expired_count != nullptr) *expired_count = count;

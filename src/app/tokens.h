@@ -18,17 +18,12 @@
 #include <vector>
 
 #include "core/status.h"
+#include "http/token.h"
 
 namespace machub::app {
 
-struct TokenEntry {
-  std::string terminal_id;    // [A-Za-z0-9._-]{1,32}
-  std::string sha256_hex;     // 64 lower-case hex digits
-  int64_t expires_at_ms = 0;  // Unix ms from which the token is refused; 0: never
-  bool manager = false;       // role=manager: may also read status, metrics, all sales
-
-  bool operator==(const TokenEntry&) const = default;
-};
+// One entry of the tokens file or the configuration (http/token.h).
+using TokenEntry = http::TerminalToken;
 
 // [A-Za-z0-9._-]{1,32}, the terminal id format of API.md.
 bool ValidTerminalId(std::string_view id);
@@ -39,8 +34,8 @@ bool ValidSha256Hex(std::string_view hex);
 // "TERMINAL_ID:SHA256HEX:EXPIRES_RFC3339" (e.g. "T01:<hash>:2026-11-28T10:00:00Z").
 // kInvalidArgument with a message
 // that says what is wrong (never echoes more than the terminal id part).
-// `manager` sets the entry's role (the config key manager_tokens uses the same form).
-Result<TokenEntry> ParseTokenSpec(std::string_view spec, bool manager = false);
+// `role` is the entry's role (the config key manager_tokens uses the same form).
+Result<TokenEntry> ParseTokenSpec(std::string_view spec, http::Role role = http::Role::kTerminal);
 
 // The configuration form of an entry: "TERMINAL_ID:SHA256HEX[:EXPIRES_RFC3339]".
 std::string TokenSpec(const TokenEntry& entry);
