@@ -13,6 +13,7 @@
 
 #include "catalog/catalog_store.h"
 #include "core/currency.h"
+#include "core/json_writer.h"
 #include "core/log.h"
 #include "core/money.h"
 #include "core/sha256.h"
@@ -353,31 +354,12 @@ class CatalogSax {
   std::vector<RawProduct> raw_;
 };
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(ch);
-    } else if (c < 0x20) {
-      out->append("\\u00");
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 0xF]);
-    } else {
-      out->push_back(ch);
-    }
-  }
-  out->push_back('"');
-}
-
 void AppendProduct(std::string* out, const CatalogProduct& p, int minor_units,
                    std::string_view currency) {
   out->append("{\"sku\":");
-  AppendJsonString(out, p.sku);
+  core::AppendJsonString(out, p.sku);
   out->append(",\"name\":");
-  AppendJsonString(out, p.name);
+  core::AppendJsonString(out, p.name);
   out->append(",\"price\":\"");
   core::AppendDecimal(out, p.price_minor, minor_units);
   out->append("\",\"tax_rate\":\"");
@@ -386,7 +368,7 @@ void AppendProduct(std::string* out, const CatalogProduct& p, int minor_units,
   out->append(p.active ? "true" : "false");
   if (!currency.empty()) {
     out->append(",\"currency\":");
-    AppendJsonString(out, currency);
+    core::AppendJsonString(out, currency);
   }
   out->push_back('}');
 }
@@ -480,9 +462,9 @@ std::shared_ptr<const CatalogView> MakeCatalogView(Catalog catalog) {
   for (const CatalogProduct& p : catalog.products) estimate += 80 + p.sku.size() + p.name.size();
   body.reserve(estimate);
   body.append("{\"version\":");
-  AppendJsonString(&body, catalog.version);
+  core::AppendJsonString(&body, catalog.version);
   body.append(",\"currency\":");
-  AppendJsonString(&body, catalog.currency);
+  core::AppendJsonString(&body, catalog.currency);
   body.append(",\"products\":[");
   for (size_t i = 0; i < catalog.products.size(); ++i) {
     if (i > 0) body.push_back(',');

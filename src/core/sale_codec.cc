@@ -9,6 +9,7 @@
 
 #include "core/card_number.h"
 #include "core/currency.h"
+#include "core/json_writer.h"
 #include "core/money.h"
 #include "core/sha256.h"
 #include "core/text.h"
@@ -814,48 +815,7 @@ class Writer {
     need_comma_ = false;
   }
 
-  // Escapes '"', '\\' and control characters (\b \f \n \r \t, else \u00xx lower-case);
-  // everything else, including non-ASCII UTF-8, is copied as is.
-  void Escaped(std::string_view s) {
-    out_.push_back('"');
-    size_t run = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(s.data() + run, i - run);
-      run = i + 1;
-      switch (c) {
-        case '"':
-          out_.append("\\\"");
-          break;
-        case '\\':
-          out_.append("\\\\");
-          break;
-        case '\b':
-          out_.append("\\b");
-          break;
-        case '\f':
-          out_.append("\\f");
-          break;
-        case '\n':
-          out_.append("\\n");
-          break;
-        case '\r':
-          out_.append("\\r");
-          break;
-        case '\t':
-          out_.append("\\t");
-          break;
-        default: {
-          static constexpr char kHex[] = "0123456789abcdef";
-          const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-          out_.append(esc, 6);
-        }
-      }
-    }
-    out_.append(s.data() + run, s.size() - run);
-    out_.push_back('"');
-  }
+  void Escaped(std::string_view s) { AppendJsonString(&out_, s); }
 
   std::string out_;
   bool need_comma_ = false;
