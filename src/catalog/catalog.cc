@@ -26,7 +26,7 @@ namespace {
 constexpr int64_t kMaxVersionChars = 128;
 constexpr int64_t kMaxSkuChars = 64;
 constexpr int64_t kMaxNameChars = 200;
-// The same ceiling as a sale's unit_price (core/sale_codec.cc): any catalog price can be
+// The same ceiling as a sale's unit_price (core/sale_validate.cc): any catalog price can be
 // sold without tripping the sale's own limit.
 constexpr int64_t kMaxPriceMinor = 1'000'000'000'000'000;
 constexpr int64_t kMaxTaxRateMicro = 1'000'000;
