@@ -417,6 +417,7 @@ void Uploader::Loop() {
       case StepKind::kDone:
         failures_ = 0;
         stall_aborts_.store(0);
+        stall_aborted_.store(false);  // an abort that came too late to matter
         OnSuccess(step);
         set_state(CloudState::kOnline, Status::Ok());
         next_probe = now + milliseconds(options_.idle_probe_interval_ms);
