@@ -594,6 +594,8 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
   curl_slist_free_all(connect_to);
   // Detach the stack buffer and callbacks before they go out of scope.
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 1L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, nullptr);
 
   response.curl_code = rc;
   response.status = rc == CURLE_OK ? static_cast<int>(status) : 0;
