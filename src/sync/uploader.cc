@@ -433,6 +433,11 @@ void Uploader::Loop() {
           if (cloud::IsRetryable(probe)) {
             on_cloud_error(probe);
             RecordFailure(StepResult{StepKind::kCloudError, probe, 0});
+            if (stall_aborted_.exchange(false)) {
+              // Aborted by the watchdog once the store answered it: probe again at once.
+              next_probe = SteadyClock::now();
+              set_next_attempt(next_probe);
+            }
             break;
           }
           if (state != CloudState::kDegraded) {
