@@ -179,33 +179,36 @@ ConfigKey ListenKey() {
   return key;
 }
 
-ConfigKey TerminalTokensKey() {
+// terminal_tokens and manager_tokens: the same "ID:SHA256HEX[:EXPIRES]" form, one role each.
+ConfigKey TokensKey(bool manager) {
   ConfigKey key;
-  key.name = "terminal_tokens";
+  key.name = manager ? "manager_tokens" : "terminal_tokens";
   key.type = KeyType::kStringList;
-  key.help =
-      "Terminal tokens as \"TERMINAL_ID:SHA256HEX\" (the SHA-256 of the token, from "
-      "`machub token create` or `machub token hash`), optionally \":EXPIRES_RFC3339\" after "
-      "the hash (refused from then on: rotation overlap); added to those in <data_dir>/tokens";
-  key.set = [](Config& c, const ConfigValue& v) -> Status {
+  key.help = manager
+                 ? "Manager tokens (role manager: may also read /v1/status, /metrics and the list "
+                   "of all sales, and use the dashboard), in the form of terminal_tokens; added to "
+                   "those in <data_dir>/tokens"
+                 : "Terminal tokens as \"TERMINAL_ID:SHA256HEX\" (the SHA-256 of the token, from "
+                   "`machub token create` or `machub token hash`), optionally \":EXPIRES_RFC3339\" "
+                   "after the hash (refused from then on: rotation overlap); added to those in "
+                   "<data_dir>/tokens";
+  key.set = [manager](Config& c, const ConfigValue& v) -> Status {
     std::vector<TokenEntry> entries;
     const auto& items = std::get<std::vector<std::string>>(v);
     for (size_t i = 0; i < items.size(); ++i) {
-      auto entry = ParseTokenSpec(items[i]);
+      auto entry = ParseTokenSpec(items[i], manager);
       if (!entry.ok()) {
         return Invalid("item " + std::to_string(i + 1) + ": " + entry.status().message());
       }
       entries.push_back(std::move(entry).value());
     }
-    c.terminal_tokens = std::move(entries);
+    (manager ? c.manager_tokens : c.terminal_tokens) = std::move(entries);
     return Status::Ok();
   };
-  key.get = [](const Config& c) -> ConfigValue {
+  key.get = [manager](const Config& c) -> ConfigValue {
     std::vector<std::string> out;
-    for (const TokenEntry& e : c.terminal_tokens) {
-      std::string item = e.terminal_id + ":" + e.sha256_hex;
-      if (e.expires_at_ms != 0) item += ":" + core::FormatRfc3339(e.expires_at_ms);
-      out.push_back(std::move(item));
+    for (const TokenEntry& e : manager ? c.manager_tokens : c.terminal_tokens) {
+      out.push_back(TokenSpec(e));
     }
     return out;
   };
@@ -278,7 +281,8 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(BoolKey("group_commit", &Config::group_commit,
                          "Commit many sales per fsync; false = one transaction per sale "
                          "(benchmark baseline)"));
-  keys.push_back(TerminalTokensKey());
+  keys.push_back(TokensKey(false));
+  keys.push_back(TokensKey(true));
   keys.push_back(BoolKey("metrics_public", &Config::metrics_public,
                          "Serve /metrics without a token (to the LAN)"));
   keys.push_back(StringKey("log_level", &Config::log_level,

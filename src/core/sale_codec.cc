@@ -106,18 +106,6 @@ int FindName(const std::string_view (&names)[N], std::string_view key) {
   return -1;
 }
 
-// A client-chosen member name is echoed in the error's "field" only when it is plainly
-// a name; anything else (a card number used as a key, binary junk) is not repeated back.
-bool PrintableKey(std::string_view key) {
-  if (key.empty() || key.size() > 64) return false;
-  for (char c : key) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return !ContainsCardNumber(key);
-}
-
 class SaxHandler {
  public:
   enum class Failure { kNone, kSyntax, kDuplicateKey, kNotObject };
@@ -221,7 +209,7 @@ class SaxHandler {
     top.pending = -1;
     if (!raw_->has_unknown && top.type != FrameType::kSkipObject) {
       raw_->has_unknown = true;
-      raw_->unknown_field = PathOfMember(top.type, PrintableKey(key) ? std::string_view(key) : "");
+      raw_->unknown_field = PathOfMember(top.type, PlainMemberName(key) ? std::string_view(key) : "");
     }
     return true;
   }

@@ -77,16 +77,6 @@ Result<OJson> ParseStrict(std::string_view json) {
   return root;
 }
 
-bool PlainName(std::string_view key) {
-  if (key.empty() || key.size() > 64) return false;
-  for (char c : key) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return !ContainsCardNumber(key);
-}
-
 // The members each kind of body may carry.
 std::vector<std::string_view> AllowedMembers(Mode mode, std::optional<EventType> type) {
   if (mode == Mode::kZRequest) return {"id", "created_at", "terminal_id", "cashier"};
@@ -111,7 +101,7 @@ Status CheckUnknown(const OJson& root, Mode mode, std::optional<EventType> type)
   const std::vector<std::string_view> allowed = AllowedMembers(mode, type);
   for (auto it = root.begin(); it != root.end(); ++it) {
     if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
-      return Invalid(PlainName(it.key()) ? it.key() : "", "unknown field");
+      return Invalid(PlainMemberName(it.key()) ? it.key() : "", "unknown field");
     }
     if (it.key() == "counts" && it->is_array()) {
       size_t i = 0;
@@ -120,7 +110,7 @@ Status CheckUnknown(const OJson& root, Mode mode, std::optional<EventType> type)
           for (auto m = element.begin(); m != element.end(); ++m) {
             if (m.key() != "denomination" && m.key() != "count") {
               const std::string path = "counts[" + std::to_string(i) + "]";
-              return Invalid(PlainName(m.key()) ? path + "." + m.key() : path, "unknown field");
+              return Invalid(PlainMemberName(m.key()) ? path + "." + m.key() : path, "unknown field");
             }
           }
         }

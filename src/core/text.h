@@ -20,4 +20,9 @@ inline int64_t Utf8TextLength(std::string_view s) {
   return n;
 }
 
+// A client-chosen member name is echoed in an error's "field" only when it is plainly a
+// name: 1..64 of [A-Za-z0-9_.-] and no card number. Anything else (a card number used as
+// a key, binary junk) is never repeated back.
+bool PlainMemberName(std::string_view key);
+
 }  // namespace machub::core

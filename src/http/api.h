@@ -34,12 +34,19 @@
 
 namespace machub::http {
 
+// What a token may do (docs/API.md "Roles"). A terminal token posts entries for its own
+// terminal and reads one sale by id, the catalog and products. A manager token may also
+// list all sales and read /v1/status and /metrics (unless metrics_public); everything
+// else on a manager-only route answers 403 `forbidden`.
+enum class Role { kTerminal, kManager };
+
 struct TerminalToken {
   std::string terminal_id;
   std::string sha256_hex;  // SHA-256 of the token, lower-case hex; the token is never kept
   // Unix ms from which the token is refused (401 "token expired"); 0: never expires.
   // Rotation: add the new token, give the old one an expiry at now + overlap.
   int64_t expires_at_ms = 0;
+  Role role = Role::kTerminal;
 };
 
 struct ApiOptions {

@@ -40,8 +40,8 @@ TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens)
   }
 }
 
-Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization,
-                                                     int64_t now_ms) const {
+Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization,
+                                                   int64_t now_ms) const {
   const std::string_view token = BearerToken(authorization);
   if (token.empty()) return Status(ErrorCode::kUnauthorized, "missing bearer token");
   const std::string presented = HashToken(token);
@@ -61,10 +61,10 @@ Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorizat
     // valid) and tells the operator why a rotated-out terminal fails.
     return Status(ErrorCode::kUnauthorized, expired ? "token expired" : "unknown token");
   }
-  return match->terminal_id;
+  return Principal{match->terminal_id, match->role};
 }
 
-Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization) const {
   return Authenticate(authorization, core::SystemClock().NowMs());
 }
 

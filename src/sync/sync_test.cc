@@ -33,6 +33,7 @@
 #include "core/sha256.h"
 #include "core/time_format.h"
 #include "journal/sqlite_journal.h"
+#include "manual_clock.h"
 #include "sync/backlog.h"
 #include "sync/backoff.h"
 #include "sync/batch_cutter.h"
@@ -288,7 +289,7 @@ class SyncTest : public ::testing::Test {
   }
 
   std::string dir_;
-  core::ManualClock clock_{*core::ParseRfc3339(kDay1) + 1000};
+  machub::testing::ManualClock clock_{*core::ParseRfc3339(kDay1) + 1000};
   core::MetricsRegistry metrics_;
   std::unique_ptr<journal::SqliteJournal> journal_;
   int next_id_ = 1;

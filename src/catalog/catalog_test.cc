@@ -2,7 +2,7 @@
 // LocalSink and scripted stores, and (CatalogRgwTest) against a real Ceph RGW when one can
 // start here (skipped with the reason otherwise).
 
-#include "sync/catalog.h"
+#include "catalog/catalog.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -18,15 +18,16 @@
 #include <thread>
 #include <vector>
 
+#include "catalog/catalog_store.h"
 #include "cloud/local_sink.h"
 #include "cloud/s3_client.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/sha256.h"
-#include "sync/catalog_store.h"
+#include "manual_clock.h"
 #include "test_peers.h"
 
-namespace machub::sync {
+namespace machub::catalog {
 namespace {
 
 namespace fs = std::filesystem;
@@ -502,7 +503,7 @@ class CatalogFetcherTest : public ::testing::Test {
   static json StatusOf(const CatalogFetcher& f) { return json::parse(f.StatusJson()); }
 
   TempDir dir_;
-  core::ManualClock clock_{kT0};
+  machub::testing::ManualClock clock_{kT0};
   core::MetricsRegistry metrics_;
   std::unique_ptr<cloud::LocalSink> sink_;
   std::unique_ptr<RecordingStore> store_;
@@ -934,7 +935,7 @@ TEST_F(CatalogRgwTest, ConditionalFetchAgainstRealS3) {
   };
   RecordingStore store(client_);
   TempDir data;
-  core::ManualClock clock(kT0);
+  machub::testing::ManualClock clock(kT0);
   core::MetricsRegistry metrics;
   CatalogFetcherOptions options;
   options.key = key;
@@ -981,4 +982,4 @@ TEST_F(CatalogRgwTest, ConditionalFetchAgainstRealS3) {
 }
 
 }  // namespace
-}  // namespace machub::sync
+}  // namespace machub::catalog

@@ -1,4 +1,4 @@
-#include "sync/catalog.h"
+#include "catalog/catalog.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,14 +11,14 @@
 #include <thread>
 #include <utility>
 
+#include "catalog/catalog_store.h"
 #include "core/currency.h"
 #include "core/log.h"
 #include "core/money.h"
 #include "core/sha256.h"
 #include "core/time_format.h"
-#include "sync/catalog_store.h"
 
-namespace machub::sync {
+namespace machub::catalog {
 namespace {
 
 constexpr int64_t kMaxVersionChars = 128;
@@ -897,4 +897,4 @@ bool CatalogFetcher::WaitForAttempts(int64_t n, int64_t timeout_ms) const {
                                      [&] { return impl_->attempts >= n; });
 }
 
-}  // namespace machub::sync
+}  // namespace machub::catalog

@@ -25,12 +25,12 @@
 #include <optional>
 #include <string>
 
+#include "catalog/catalog.h"
 #include "core/status.h"
-#include "sync/catalog.h"
 
 struct sqlite3;
 
-namespace machub::sync {
+namespace machub::catalog {
 
 struct StoredCatalog {
   Catalog catalog;  // products sorted by sku, validated again on load
@@ -68,4 +68,4 @@ class CatalogStore {
   sqlite3* db_;
 };
 
-}  // namespace machub::sync
+}  // namespace machub::catalog

@@ -49,7 +49,7 @@
 #include "core/metrics.h"
 #include "core/status.h"
 
-namespace machub::sync {
+namespace machub::catalog {
 
 inline constexpr size_t kMaxCatalogProducts = 200'000;
 inline constexpr size_t kMaxCatalogBytes = 64u << 20;
@@ -200,4 +200,4 @@ class CatalogFetcher {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace machub::sync
+}  // namespace machub::catalog

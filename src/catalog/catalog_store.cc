@@ -1,11 +1,11 @@
-#include "sync/catalog_store.h"
+#include "catalog/catalog_store.h"
 
 #include <sqlite3.h>
 
 #include <string_view>
 #include <utility>
 
-namespace machub::sync {
+namespace machub::catalog {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
@@ -245,4 +245,4 @@ Status CatalogStore::Touch(int64_t fetched_at_ms, const std::string& etag) {
   return Status::Ok();
 }
 
-}  // namespace machub::sync
+}  // namespace machub::catalog
