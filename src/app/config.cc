@@ -328,7 +328,7 @@ std::vector<ConfigKey> BuildKeys() {
                         &Config::sync_bandwidth_limit_bytes_per_s, 0, 1LL << 40,
                         "Upload bandwidth cap (0: none)"));
   keys.push_back(IntKey("sync.probe_interval_ms", &Config::sync_probe_interval_ms, 100, 60'000,
-                        "While offline, how often a cheap probe checks the store"));
+                        "While offline or stalled, how often a cheap probe checks the store"));
   keys.push_back(IntKey("sync.backoff_cap_ms", &Config::sync_backoff_cap_ms, 100, kHour,
                         "Cap of the exponential backoff (full jitter) between failed uploads"));
   keys.push_back(IntKey("sync.degraded_retry_s", &Config::sync_degraded_retry_s, 1, 86400,

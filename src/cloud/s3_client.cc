@@ -212,8 +212,25 @@ size_t ReadUpload(char* buffer, size_t size, size_t nitems, void* user) {
   return n;
 }
 
-int CancelCheck(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+// What the progress callback watches: the stop flag and the stall watch (either may be
+// null), and the bytes moved so far (to tell progress from silence).
+struct ProgressState {
+  const std::atomic<bool>* cancel = nullptr;
+  RequestWatch* watch = nullptr;
+  curl_off_t moved = 0;
+};
+
+int ProgressCheck(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
+  auto* p = static_cast<ProgressState*>(user);
+  if (p->cancel != nullptr && p->cancel->load()) return 1;
+  if (p->watch != nullptr) {
+    if (dlnow + ulnow != p->moved) {
+      p->moved = dlnow + ulnow;
+      p->watch->Moved();
+    }
+    if (p->watch->ShouldAbort()) return 1;
+  }
+  return 0;
 }
 
 int SeekUpload(void* user, curl_off_t offset, int origin) {
@@ -535,13 +552,17 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
     curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE,
                      static_cast<curl_off_t>(options_.max_send_bytes_per_s));
   }
-  if (options_.cancel != nullptr) {
-    // Called about once a second and on every transfer step: a set flag aborts the
-    // request (CURLE_ABORTED_BY_CALLBACK, mapped to kUnavailable like a network failure).
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, CancelCheck);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options_.cancel));
+  ProgressState progress{options_.cancel, options_.watch, 0};
+  uint64_t watched = 0;
+  if (options_.cancel != nullptr || options_.watch != nullptr) {
+    // Called about once a second and on every transfer step: a set flag (or an abort
+    // through the watch) aborts the request (CURLE_ABORTED_BY_CALLBACK, mapped to
+    // kUnavailable like a network failure).
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, ProgressCheck);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &progress);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   }
+  if (options_.watch != nullptr) watched = options_.watch->Begin();
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
@@ -565,16 +586,23 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
   }
 
   CURLcode rc = curl_easy_perform(curl);
+  const bool stall_aborted = options_.watch != nullptr && options_.watch->WasAborted(watched);
+  if (options_.watch != nullptr) options_.watch->End();
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_slist_free_all(headers);
   curl_slist_free_all(connect_to);
   // Detach the stack buffer and callbacks before they go out of scope.
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 1L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, nullptr);
 
   response.curl_code = rc;
   response.status = rc == CURLE_OK ? static_cast<int>(status) : 0;
   if (rc != CURLE_OK) response.curl_error = error;
+  if (rc != CURLE_OK && stall_aborted) {
+    response.curl_error = "stalled: no progress while the store answered a probe, aborted";
+  }
   // A connection that saw a failure may be half-dead (a middlebox, a restarted store):
   // never reuse it. Expected answers (404, 304, 412) leave the connection healthy.
   fresh_connection_ = rc != CURLE_OK ||

@@ -48,6 +48,7 @@
 
 #include "cloud/credentials.h"
 #include "cloud/object_store.h"
+#include "cloud/request_watch.h"
 #include "core/clock.h"
 #include "core/status.h"
 
@@ -94,6 +95,10 @@ struct S3Options {
   // requests fail at once (kUnavailable "cancelled"): lets an uploader stop promptly.
   // Not owned; must outlive the client.
   const std::atomic<bool>* cancel = nullptr;
+  // When set, every request reports its progress here and can be aborted through it by
+  // another thread (request_watch.h): the uploader's stall watchdog. Not owned; must
+  // outlive the client.
+  RequestWatch* watch = nullptr;
   // Tests only: send a wrong Content-MD5 on PUT (the store must answer BadDigest).
   bool test_corrupt_content_md5 = false;
 };

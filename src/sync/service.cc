@@ -9,8 +9,6 @@
 namespace machub::sync {
 namespace {
 
-constexpr int64_t kDisabledBacklogRefreshMs = 2000;
-
 Status Bad(const std::string& key, const std::string& why) {
   return Status(ErrorCode::kInvalidArgument, "sync." + key + ": " + why);
 }
@@ -77,9 +75,30 @@ Result<UploaderOptions> UploaderOptionsFrom(const SyncConfig& c, const std::stri
   return o;
 }
 
+namespace {
+
+cloud::S3Options S3OptionsFrom(const SyncConfig& c, cloud::CredentialsProvider* credentials,
+                               const std::atomic<bool>* cancel) {
+  cloud::S3Options so;
+  so.endpoint = c.endpoint;
+  so.region = c.region;
+  so.bucket = c.bucket;
+  so.addressing = c.addressing == "path"      ? cloud::S3Addressing::kPathStyle
+                  : c.addressing == "virtual" ? cloud::S3Addressing::kVirtualHosted
+                                              : cloud::S3Addressing::kAuto;
+  so.credentials = credentials;
+  so.ca_file = c.ca_file;
+  so.total_timeout_ms = c.request_timeout_ms;
+  so.max_send_bytes_per_s = c.bandwidth_limit_bytes_per_s;
+  so.cancel = cancel;
+  return so;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<cloud::ObjectStore>> OpenTarget(
     const SyncConfig& c, std::unique_ptr<cloud::CredentialsProvider>* credentials,
-    const std::atomic<bool>* cancel) {
+    const std::atomic<bool>* cancel, cloud::RequestWatch* watch) {
   RETURN_IF_ERROR(ValidateSyncConfig(c));
   if (!c.bucket.empty()) {
     cloud::CredentialsOptions co;
@@ -87,18 +106,8 @@ Result<std::unique_ptr<cloud::ObjectStore>> OpenTarget(
     co.secret_access_key = c.secret_access_key;
     co.session_token = c.session_token;
     ASSIGN_OR_RETURN(*credentials, cloud::MakeDefaultCredentialsProvider(co));
-    cloud::S3Options so;
-    so.endpoint = c.endpoint;
-    so.region = c.region;
-    so.bucket = c.bucket;
-    so.addressing = c.addressing == "path"      ? cloud::S3Addressing::kPathStyle
-                    : c.addressing == "virtual" ? cloud::S3Addressing::kVirtualHosted
-                                                : cloud::S3Addressing::kAuto;
-    so.credentials = credentials->get();
-    so.ca_file = c.ca_file;
-    so.total_timeout_ms = c.request_timeout_ms;
-    so.max_send_bytes_per_s = c.bandwidth_limit_bytes_per_s;
-    so.cancel = cancel;
+    cloud::S3Options so = S3OptionsFrom(c, credentials->get(), cancel);
+    so.watch = watch;
     ASSIGN_OR_RETURN(std::unique_ptr<cloud::S3Client> client, cloud::S3Client::Create(so));
     return std::unique_ptr<cloud::ObjectStore>(std::move(client));
   }
@@ -108,6 +117,20 @@ Result<std::unique_ptr<cloud::ObjectStore>> OpenTarget(
     return std::unique_ptr<cloud::ObjectStore>(std::move(sink));
   }
   return Status(ErrorCode::kInvalidArgument, "sync: neither sync.bucket nor sync.dir is set");
+}
+
+Result<std::unique_ptr<cloud::ObjectStore>> OpenProbeClient(const SyncConfig& c,
+                                                            cloud::CredentialsProvider* credentials,
+                                                            const std::atomic<bool>* cancel) {
+  RETURN_IF_ERROR(ValidateSyncConfig(c));
+  if (c.bucket.empty()) return Status(ErrorCode::kInvalidArgument, "sync: no bucket to probe");
+  cloud::S3Options so = S3OptionsFrom(c, credentials, cancel);
+  so.connect_timeout_ms = kProbeTimeoutMs;
+  so.total_timeout_ms = kProbeTimeoutMs;
+  so.low_speed_time_s = kProbeTimeoutMs / 1000;
+  so.max_send_bytes_per_s = 0;
+  ASSIGN_OR_RETURN(std::unique_ptr<cloud::S3Client> client, cloud::S3Client::Create(so));
+  return std::unique_ptr<cloud::ObjectStore>(std::move(client));
 }
 
 Result<std::unique_ptr<SyncService>> SyncService::Create(const SyncConfig& config,
@@ -123,7 +146,16 @@ Result<std::unique_ptr<SyncService>> SyncService::Create(const SyncConfig& confi
     service->backlog_ = std::make_unique<BacklogTracker>(journal, metrics);
     return service;
   }
-  ASSIGN_OR_RETURN(service->store_, OpenTarget(config, &service->credentials_, &service->cancel_));
+  ASSIGN_OR_RETURN(service->store_,
+                   OpenTarget(config, &service->credentials_, &service->cancel_, &service->watch_));
+  if (!config.bucket.empty()) {
+    // The stall watchdog: progress of every S3 request, and a second client for probes
+    // while the first one is busy (uploader.h).
+    ASSIGN_OR_RETURN(service->probe_store_,
+                     OpenProbeClient(config, service->credentials_.get(), &service->cancel_));
+    options.watch = &service->watch_;
+    options.probe_store = service->probe_store_.get();
+  }
   options.clock = clock;
   options.metrics = metrics;
   ASSIGN_OR_RETURN(service->uploader_, Uploader::Create(options, journal, service->store_.get()));
@@ -166,13 +198,9 @@ std::string SyncService::CloudStatusJson() const {
 
 std::string SyncService::BacklogJson() const {
   if (uploader_ != nullptr) return uploader_->BacklogJson();
-  std::lock_guard<std::mutex> lock(backlog_mu_);
-  const auto now = std::chrono::steady_clock::now();
-  if (now - backlog_refreshed_ >= std::chrono::milliseconds(kDisabledBacklogRefreshMs)) {
-    backlog_refreshed_ = now;
-    (void)backlog_->Refresh();  // on error the previous figures stay
-  }
-  return BacklogTracker::ToJson(backlog_->Snapshot());
+  // Exact when read, as with uploads on (Uploader::GetBacklog).
+  Result<Backlog> now = backlog_->Refresh();
+  return BacklogTracker::ToJson(now.ok() ? *now : backlog_->Snapshot());
 }
 
 }  // namespace machub::sync

@@ -15,9 +15,10 @@
 // backlog block still counts what is not uploaded (everything).
 //
 // Threads: Create, Start, Stop, RunOnce from one controlling thread; the status functions
-// from any thread (they never do network I/O; BacklogJson of a disabled service reads the
-// journal at most every 2 s). Stop cancels a request in flight and joins the thread; call
-// it before closing the journal. The journal, metrics and clock must outlive the service.
+// from any thread (they never do network I/O; BacklogJson reads the journal on every call,
+// incrementally, so that it is exact when read). Stop cancels a request in flight and joins the
+// thread; call it before closing the journal. The journal, metrics and clock must outlive the
+// service.
 
 #include <atomic>
 #include <chrono>
@@ -28,6 +29,7 @@
 
 #include "cloud/credentials.h"
 #include "cloud/object_store.h"
+#include "cloud/request_watch.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/status.h"
@@ -79,10 +81,20 @@ Status ValidateSyncConfig(const SyncConfig& config);
 
 // The target store alone (for `machub verify --bucket ... | --dir ...`): S3 when bucket
 // is set, else the folder; kInvalidArgument when neither. *credentials receives the
-// provider an S3 store uses (it must outlive the store); `cancel` may be null.
+// provider an S3 store uses (it must outlive the store); `cancel` and `watch` (an S3
+// client's RequestWatch, request_watch.h) may be null.
 Result<std::unique_ptr<cloud::ObjectStore>> OpenTarget(
     const SyncConfig& config, std::unique_ptr<cloud::CredentialsProvider>* credentials,
-    const std::atomic<bool>* cancel = nullptr);
+    const std::atomic<bool>* cancel = nullptr, cloud::RequestWatch* watch = nullptr);
+
+// Timeouts (connect, whole request, low speed) of the probe client.
+inline constexpr int64_t kProbeTimeoutMs = 2000;
+// A second S3 client on config's bucket for probes only (HeadBucket), with short timeouts
+// (kProbeTimeoutMs): the uploader's stall watchdog probes with it while the upload client
+// is busy. kInvalidArgument without a bucket. `credentials` must outlive it.
+Result<std::unique_ptr<cloud::ObjectStore>> OpenProbeClient(const SyncConfig& config,
+                                                            cloud::CredentialsProvider* credentials,
+                                                            const std::atomic<bool>* cancel);
 
 class SyncService {
  public:
@@ -118,12 +130,12 @@ class SyncService {
   journal::Ledger* journal_ = nullptr;
   std::atomic<bool> cancel_{false};
   std::unique_ptr<cloud::CredentialsProvider> credentials_;
+  cloud::RequestWatch watch_;  // the upload client's requests, for the stall watchdog
   std::unique_ptr<cloud::ObjectStore> store_;
+  std::unique_ptr<cloud::ObjectStore> probe_store_;  // S3 only
   std::unique_ptr<Uploader> uploader_;
   // Disabled: the backlog is still reported.
   std::unique_ptr<BacklogTracker> backlog_;
-  mutable std::mutex backlog_mu_;
-  mutable std::chrono::steady_clock::time_point backlog_refreshed_{};
 };
 
 // The UploaderOptions a SyncConfig means (exposed for tests and tools).

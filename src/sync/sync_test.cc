@@ -969,6 +969,31 @@ TEST_F(LocalSyncTest, UploadsEverythingOnceMarksItAndVerifies) {
   EXPECT_EQ(Keys("pos/_machub/").size(), 1u);
 }
 
+// Issue 11 part 6: the status's backlog is exact when read. A sale acknowledged just
+// before the read counts, with the upload thread running (which refreshed its figures at
+// most once a second before) and with sync disabled (every 2 s before).
+TEST_F(LocalSyncTest, BacklogIsExactWhenReadRightAfterASale) {
+  UploaderOptions options = Options();
+  options.cut.max_age_ms = 3600 * 1000;  // a lone sale waits: it stays in the backlog
+  auto uploader = MakeUploader(options, sink_.get());
+  uploader->Start();
+  ASSERT_TRUE(WaitUntil([&] { return uploader->GetStatus().state == CloudState::kOnline; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the thread's first refresh
+  for (int i = 1; i <= 3; ++i) {
+    AppendSales(1);
+    json backlog = json::parse(uploader->BacklogJson());
+    EXPECT_EQ(backlog["sales"], i);
+    EXPECT_EQ(backlog["bytes"], *journal_->CanonicalBytes(0, i));
+  }
+  uploader->Stop();
+
+  auto disabled = SyncService::Create(SyncConfig{}, "S001", journal_.get(), &metrics_, &clock_);
+  ASSERT_TRUE(disabled.ok());
+  EXPECT_EQ(json::parse((*disabled)->BacklogJson())["sales"], 3);
+  AppendSales(1);
+  EXPECT_EQ(json::parse((*disabled)->BacklogJson())["sales"], 4);
+}
+
 TEST_F(LocalSyncTest, CrashBetweenPutAndMarkIsResolvedByTheRecordedMd5) {
   AppendSales(25);
   // A first run cut and recorded batch 1..10 and PUT it, then died before the mark.

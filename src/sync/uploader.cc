@@ -96,6 +96,8 @@ std::string_view CloudStateName(CloudState state) {
       return "offline";
     case CloudState::kDegraded:
       return "degraded";
+    case CloudState::kStalled:
+      return "stalled";
     case CloudState::kDisabled:
       break;
   }
@@ -172,6 +174,7 @@ Status ValidateUploaderOptions(const UploaderOptions& o) {
   if (o.prune_interval_ms < 0) return bad("prune_interval_ms must not be negative");
   if (o.prune_chunk_sales < 1) return bad("prune_chunk_sales must be at least 1");
   if (o.thread_nice < 0 || o.thread_nice > 19) return bad("thread_nice must be 0..19");
+  if (o.stall_after_ms < 0) return bad("stall_after_ms must not be negative");
   return Status::Ok();
 }
 
@@ -216,6 +219,9 @@ Uploader::Uploader(UploaderOptions options, journal::Ledger* journal, cloud::Obj
     m_quarantined_ = &metrics_->GetCounter(
         "machub_batches_quarantined_total",
         "Batches whose key held an object with other content (never overwritten).");
+    m_stall_aborts_ = &metrics_->GetCounter(
+        "machub_upload_stall_aborts_total",
+        "Requests aborted by the stall watchdog (no progress while the store answered a probe).");
     m_pruned_ = &metrics_->GetCounter("machub_sales_pruned_total",
                                       "Uploaded sales deleted from the journal (retention).");
   }
@@ -236,6 +242,9 @@ Result<std::unique_ptr<Uploader>> Uploader::Create(UploaderOptions options,
 void Uploader::Start() {
   if (thread_.joinable() || stopping_.load()) return;
   thread_ = std::thread([this] { Loop(); });
+  if (options_.watch != nullptr && options_.stall_after_ms > 0) {
+    watchdog_ = std::thread([this] { Watchdog(); });
+  }
 }
 
 void Uploader::Stop() {
@@ -245,6 +254,7 @@ void Uploader::Stop() {
     cancel_.store(true);
   }
   wake_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -294,7 +304,14 @@ std::string Uploader::CloudStatusJson() const {
   return j.dump();
 }
 
-std::string Uploader::BacklogJson() const { return BacklogTracker::ToJson(backlog_.Snapshot()); }
+Backlog Uploader::GetBacklog() const {
+  // Exact when read: a sale answered 201 just before counts (a short incremental read of
+  // the journal; the previous figures on an error).
+  Result<Backlog> now = backlog_.Refresh();
+  return now.ok() ? *now : backlog_.Snapshot();
+}
+
+std::string Uploader::BacklogJson() const { return BacklogTracker::ToJson(GetBacklog()); }
 
 void Uploader::RefreshBacklog(bool force) {
   const auto now = SteadyClock::now();
@@ -308,6 +325,30 @@ void Uploader::RefreshBacklog(bool force) {
 
 // ---- The loop ----
 
+void Uploader::SetState(CloudState state, const Status& error, uint64_t only_while_request) {
+  CloudState before;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The watchdog's "stalled" only while the request it saw is still in flight (the
+    // upload thread ends a request before it sets the state the answer means).
+    if (only_while_request != 0 && options_.watch->InFlight() != only_while_request) return;
+    before = status_.state;
+    status_.state = state;
+    if (!error.ok()) {
+      status_.last_error = ShortError(error);
+      status_.last_error_at_ms = NowMs();
+    }
+    if (state == CloudState::kOnline) status_.next_attempt_at_ms = 0;
+  }
+  if (before != state) {
+    nlohmann::json fields = {
+        {"from", CloudStateName(before)}, {"to", CloudStateName(state)}, {"target", target_}};
+    if (!error.ok()) fields["error"] = ShortError(error);
+    core::Log(state == CloudState::kOnline ? core::LogLevel::kInfo : core::LogLevel::kWarn,
+              "sync_state", fields);
+  }
+}
+
 void Uploader::Loop() {
   auto next_attempt = SteadyClock::now();
   auto next_probe = SteadyClock::now();  // offline: next Probe; online and idle: idle probe
@@ -319,26 +360,7 @@ void Uploader::Loop() {
     std::lock_guard<std::mutex> lock(mu_);
     status_.next_attempt_at_ms = in_ms > 0 ? NowMs() + in_ms : 0;
   };
-  auto set_state = [&](CloudState state, const Status& error) {
-    CloudState before;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      before = status_.state;
-      status_.state = state;
-      if (!error.ok()) {
-        status_.last_error = ShortError(error);
-        status_.last_error_at_ms = NowMs();
-      }
-      if (state == CloudState::kOnline) status_.next_attempt_at_ms = 0;
-    }
-    if (before != state) {
-      nlohmann::json fields = {
-          {"from", CloudStateName(before)}, {"to", CloudStateName(state)}, {"target", target_}};
-      if (!error.ok()) fields["error"] = ShortError(error);
-      core::Log(state == CloudState::kOnline ? core::LogLevel::kInfo : core::LogLevel::kWarn,
-                "sync_state", fields);
-    }
-  };
+  auto set_state = [&](CloudState state, const Status& error) { SetState(state, error); };
   // A failed probe or upload: offline (retryable) or degraded, and when to try again.
   auto on_cloud_error = [&](const Status& error) {
     const auto now = SteadyClock::now();
@@ -370,8 +392,9 @@ void Uploader::Loop() {
       state = status_.state;
     }
     if (now < next_attempt) {
-      if (state == CloudState::kOffline && now >= next_probe) {
-        Status probe = store_->Probe();
+      const bool unreachable = state == CloudState::kOffline || state == CloudState::kStalled;
+      if (unreachable && now >= next_probe) {
+        Status probe = ProbeStore()->Probe();
         next_probe = SteadyClock::now() + milliseconds(options_.probe_interval_ms);
         // Any answer from the store means the path is back (a 403 to HeadBucket too: a
         // device policy may allow PutObject only): try the upload at once instead of
@@ -381,7 +404,7 @@ void Uploader::Loop() {
         continue;
       }
       auto until = next_attempt;
-      if (state == CloudState::kOffline) until = std::min(until, next_probe);
+      if (unreachable) until = std::min(until, next_probe);
       // At most a second, so that the backlog block keeps following the journal.
       WaitFor(std::clamp<int64_t>(std::chrono::duration_cast<milliseconds>(until - now).count(), 1,
                                   kBacklogRefreshMs));
@@ -393,6 +416,8 @@ void Uploader::Loop() {
     switch (step.kind) {
       case StepKind::kDone:
         failures_ = 0;
+        stall_aborts_.store(0);
+        stall_aborted_.store(false);  // an abort that came too late to matter
         OnSuccess(step);
         set_state(CloudState::kOnline, Status::Ok());
         next_probe = now + milliseconds(options_.idle_probe_interval_ms);
@@ -404,10 +429,15 @@ void Uploader::Loop() {
           // failure makes it offline; an auth or not-found answer to the probe (HeadBucket
           // needs s3:ListBucket, which a device policy may not grant) proves the store is
           // reachable, and only a real upload may declare the state degraded.
-          Status probe = store_->Probe();
+          Status probe = store_->Probe();  // watched: a stall here is the watchdog's
           if (cloud::IsRetryable(probe)) {
             on_cloud_error(probe);
             RecordFailure(StepResult{StepKind::kCloudError, probe, 0});
+            if (stall_aborted_.exchange(false)) {
+              // Aborted by the watchdog once the store answered it: probe again at once.
+              next_probe = SteadyClock::now();
+              set_next_attempt(next_probe);
+            }
             break;
           }
           if (state != CloudState::kDegraded) {
@@ -421,6 +451,11 @@ void Uploader::Loop() {
       case StepKind::kCloudError:
         RecordFailure(step);
         on_cloud_error(step.error);
+        if (stall_aborted_.exchange(false)) {
+          // The watchdog aborted a request that had stalled while the store answered its
+          // probe: the link is back, so try again at once on a fresh connection.
+          set_next_attempt(SteadyClock::now());
+        }
         break;
       case StepKind::kLocalError: {
         RecordFailure(step);
@@ -438,6 +473,66 @@ void Uploader::Loop() {
   }
   if (prefetch_.valid()) prefetch_.wait();  // no journal read outlives the thread
   core::LogInfo("sync_stopped", {{"target", target_}});
+}
+
+// ---- The stall watchdog ----
+
+void Uploader::Watchdog() {
+  constexpr int64_t kTickMs = 250;
+  int64_t next_probe_ms = 0;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      wake_cv_.wait_for(lock, milliseconds(kTickMs), [&] { return stopping_.load(); });
+      if (stopping_.load()) return;
+    }
+    cloud::RequestWatch* watch = options_.watch;
+    const uint64_t id = watch->InFlight();
+    const int64_t idle_ms = watch->IdleMs();
+    if (id == 0 || idle_ms < options_.stall_after_ms) continue;
+    CloudState state;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state = status_.state;
+    }
+    if (state == CloudState::kOnline || state == CloudState::kOffline) {
+      SetState(CloudState::kStalled,
+               Status(ErrorCode::kUnavailable, "no progress for " + std::to_string(idle_ms / 1000) +
+                                                   " s on the request in flight (stalled)"),
+               id);
+    }
+    if (options_.probe_store == nullptr) continue;  // the request's own timeouts end it
+    const int64_t now_ms = cloud::RequestWatch::SteadyMs();
+    if (now_ms < next_probe_ms) continue;
+    // A concurrent probe on its own connection (the request's client is busy).
+    // Timed from its start: a probe that hangs until its timeout delays the next one no
+    // more than probe_interval_ms.
+    next_probe_ms = now_ms + options_.probe_interval_ms;
+    Status probe = options_.probe_store->Probe();
+    if (cloud::IsRetryable(probe)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      status_.last_error = ShortError(probe);
+      status_.last_error_at_ms = NowMs();
+      continue;
+    }
+    // Any answer proves the path works while our request moves nothing: its connection is
+    // dead (blackholed before the link healed, or forgotten by a middlebox). Abort it so
+    // the upload thread retries at once; PUTs are conditional, so a retry never
+    // duplicates. A store that is merely slow to answer gets a longer wait each time
+    // (stall_after_ms doubled per abort without an upload in between, up to 8x).
+    const int64_t needed = options_.stall_after_ms << std::min<int64_t>(stall_aborts_.load(), 3);
+    if (watch->IdleMs() < needed) continue;
+    stall_aborted_.store(true);
+    if (watch->Abort(id)) {
+      stall_aborts_.fetch_add(1);
+      if (m_stall_aborts_ != nullptr) m_stall_aborts_->Inc();
+      core::LogWarn("sync_stall_aborted", {{"target", target_},
+                                           {"idle_ms", watch->IdleMs()},
+                                           {"probe", probe.ok() ? "ok" : ShortError(probe)}});
+    } else {
+      stall_aborted_.store(false);
+    }
+  }
 }
 
 void Uploader::OnSuccess(const StepResult& step) {

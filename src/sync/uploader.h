@@ -40,6 +40,16 @@
 //   degraded  a non-retryable error (kUnauthorized: an auth problem; kInvalidArgument,
 //             kNotFound: e.g. a missing bucket; kInternal), retried every
 //             degraded_retry_ms only;
+//   stalled   a request in flight has moved no byte for stall_after_ms (a blackholed
+//             path: connections accepted, nothing answered; a dead kept-alive
+//             connection). Set by a watchdog thread (options.watch), which then probes
+//             concurrently with options.probe_store every probe_interval_ms: while the
+//             probes fail the state stays stalled (until the request's own timeouts end
+//             it: offline); the first probe the store answers proves the path back, and
+//             the stalled request is aborted and retried at once on a fresh connection
+//             (so uploads resume within probe_interval_ms + a probe + about a second of
+//             the link healing, not at the request's 30 s low-speed timeout).
+//             A request that moves bytes slowly is never stalled.
 //   Probes (HeadBucket for S3) decide only between online and offline: any answer, even
 //   a 403 (a device policy may grant s3:PutObject and s3:GetObject but not
 //   s3:ListBucket), proves the store reachable. IAM needs: s3:PutObject, and s3:GetObject
@@ -65,7 +75,8 @@
 // Metrics (with a registry): machub_upload_attempts_total, machub_upload_successes_total,
 // machub_upload_failures_total{reason="network|auth|not_found|invalid|internal|journal"},
 // machub_upload_bytes_total (object bytes sent by successful PUTs),
-// machub_batches_quarantined_total, machub_sales_pruned_total, and the backlog gauges
+// machub_batches_quarantined_total, machub_sales_pruned_total,
+// machub_upload_stall_aborts_total (stalled requests the watchdog aborted), and the backlog gauges
 // (backlog.h).
 //
 // Failpoint (builds with MACHUB_FAILPOINTS only): MACHUB_FAILPOINT=after_put_before_mark
@@ -75,7 +86,8 @@
 // Threads: Start() runs the loop on a new thread; Stop() (also the destructor) wakes it,
 // cancels a request in flight when the store was built with the cancel flag
 // (cancel_flag()), and joins. RunOnce() runs on the caller's thread and must not overlap
-// Start(). CloudStatusJson/BacklogJson/GetStatus are thread-safe and never block on I/O.
+// Start(). CloudStatusJson/GetStatus are thread-safe and never block on I/O; BacklogJson/
+// GetBacklog are thread-safe and read the journal (a few indexed reads, never the network).
 // The journal, the store, the clock and the metrics registry must outlive the uploader.
 
 #include <atomic>
@@ -93,6 +105,7 @@
 #include <thread>
 
 #include "cloud/object_store.h"
+#include "cloud/request_watch.h"
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/status.h"
@@ -128,13 +141,22 @@ struct UploaderOptions {
   RandomSource random;                 // null: DefaultRandomSource()
   const core::Clock* clock = nullptr;  // null: the system clock (wall-clock figures)
   core::MetricsRegistry* metrics = nullptr;  // null: no metrics
+  // Stall detection (see "stalled" above). `watch`: the RequestWatch the store's client
+  // reports to (S3Options::watch); null: no watchdog. `probe_store`: a second client on
+  // the same target with short timeouts, for probes while the first one is busy (also
+  // used for the offline and idle probes); null: the store itself, and a stalled request
+  // is only reported, never aborted. Neither is owned; both must outlive the uploader.
+  int64_t stall_after_ms = 4000;  // no byte moved this long: "stalled"; 0: no watchdog
+  cloud::RequestWatch* watch = nullptr;
+  cloud::ObjectStore* probe_store = nullptr;
 };
 
 // kInvalidArgument naming the first bad option.
 Status ValidateUploaderOptions(const UploaderOptions& options);
 
-enum class CloudState { kOnline, kOffline, kDegraded, kDisabled };
-std::string_view CloudStateName(CloudState state);  // "online" | ... | "disabled"
+enum class CloudState { kOnline, kOffline, kDegraded, kDisabled, kStalled };
+// "online" | "offline" | "degraded" | "disabled" | "stalled"
+std::string_view CloudStateName(CloudState state);
 
 struct CloudStatus {
   CloudState state = CloudState::kOnline;
@@ -198,9 +220,10 @@ class Uploader {
   // {"state","target","last_success_at","last_error","last_error_at","next_attempt_at",
   //  "quarantined","conditional_put"[,"alert"]}; times RFC 3339 or null.
   std::string CloudStatusJson() const;
-  // BacklogTracker::ToJson of the last refresh.
+  // The backlog as of this call (BacklogTracker::Refresh, an incremental read of the
+  // journal: exact, a sale acknowledged before the call counts), as ToJson / as figures.
   std::string BacklogJson() const;
-  Backlog GetBacklog() const { return backlog_.Snapshot(); }
+  Backlog GetBacklog() const;
 
  private:
   enum class StepKind { kIdle, kDone, kCloudError, kLocalError };
@@ -228,6 +251,13 @@ class Uploader {
   void RecordFailure(const StepResult& step);
   void OnSuccess(const StepResult& step);
   void RefreshBacklog(bool force);
+  // Sets the state (logging a change); with only_while_request != 0, only while that
+  // request is still in flight on options_.watch.
+  void SetState(CloudState state, const Status& error, uint64_t only_while_request = 0);
+  void Watchdog();
+  cloud::ObjectStore* ProbeStore() const {
+    return options_.probe_store != nullptr ? options_.probe_store : store_;
+  }
   bool WaitFor(int64_t ms);  // false when stopping
   int64_t NowMs() const { return clock_->NowMs(); }
 
@@ -237,7 +267,7 @@ class Uploader {
   const core::Clock* clock_;
   RandomSource random_;
   BatchCutter cutter_;
-  BacklogTracker backlog_;
+  mutable BacklogTracker backlog_;  // Refresh()ed by status readers too
   std::string target_;
 
   // Upload-thread state.
@@ -266,12 +296,16 @@ class Uploader {
   std::atomic<bool> cancel_{false};
   std::atomic<bool> running_once_{false};
   std::thread thread_;
+  std::thread watchdog_;
+  std::atomic<bool> stall_aborted_{false};  // the watchdog aborted the request in flight
+  std::atomic<int64_t> stall_aborts_{0};    // such aborts since the last upload
 
   core::Counter* m_attempts_ = nullptr;
   core::Counter* m_successes_ = nullptr;
   core::Counter* m_bytes_ = nullptr;
   core::Counter* m_quarantined_ = nullptr;
   core::Counter* m_pruned_ = nullptr;
+  core::Counter* m_stall_aborts_ = nullptr;
   core::MetricsRegistry* metrics_ = nullptr;
 };
 
