@@ -79,7 +79,8 @@ cleanup() {
   [ -n "$hub" ] && kill -TERM "$hub" 2>/dev/null && wait "$hub" 2>/dev/null || true
   [ -n "$proxy" ] && kill -TERM "$proxy" 2>/dev/null && wait "$proxy" 2>/dev/null || true
   [ -f "$work/rgw/env" ] && tests/peers/rgw.sh stop "$work/rgw" >/dev/null 2>&1 || true
-  [ -f "$work/dynalite/env" ] && tests/peers/dynalite.sh stop "$work/dynalite" >/dev/null 2>&1 || true
+  [ -f "$work/dynalite/env" ] &&
+    tests/peers/dynalite.sh stop "$work/dynalite" >/dev/null 2>&1 || true
   if [ -n "${KEEP_WORK:-}" ]; then echo "work folder kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -96,7 +97,8 @@ aws_ddb() {  # aws_ddb ARGS: `aws dynamodb ARGS` against dynalite (not through t
 dynalite_alive() {
   # shellcheck disable=SC1091
   . "$work/dynalite/env"
-  [ -r "/proc/$DYNALITE_PID/status" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$DYNALITE_PID/status"
+  [ -r "/proc/$DYNALITE_PID/status" ] &&
+    ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$DYNALITE_PID/status"
 }
 if [ "$sink" = dynamodb ]; then
   aws=/usr/bin/aws
@@ -205,7 +207,8 @@ to_down() {
 # What "drained" and "uploaded" mean per sink (Python expressions over the status `s`).
 if [ "$sink" = dynamodb ]; then
   success_expr='s["cloud"]["dynamodb"]["last_success_ms"]'
-  drained_expr='s["cloud"]["dynamodb"]["backlog"] < 500 and s["cloud"]["dynamodb"]["state"] in ("ok", "idle")'
+  drained_expr='s["cloud"]["dynamodb"]["backlog"] < 500 and
+    s["cloud"]["dynamodb"]["state"] in ("ok", "idle")'
   backlog_expr='s["cloud"]["dynamodb"]["backlog"]'
   cloud_expr='s["cloud"]["dynamodb"]["state"]'
   failures_now() { field 's["cloud"]["dynamodb"]["retryable_errors"]'; }
