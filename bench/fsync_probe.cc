@@ -33,15 +33,16 @@ int main(int argc, char** argv) {
       std::perror("write/fdatasync");
       return 1;
     }
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                     .count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   close(fd);
   unlink(path.c_str());
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) { return ms[static_cast<size_t>(p * (ms.size() - 1))]; };
-  std::printf("{\"fdatasync_p50_ms\":%.3f,\"fdatasync_p99_ms\":%.3f,\"fdatasync_max_ms\":%.3f,"
-              "\"iterations\":%d}\n",
-              pct(0.5), pct(0.99), ms.back(), iterations);
+  std::printf(
+      "{\"fdatasync_p50_ms\":%.3f,\"fdatasync_p99_ms\":%.3f,\"fdatasync_max_ms\":%.3f,"
+      "\"iterations\":%d}\n",
+      pct(0.5), pct(0.99), ms.back(), iterations);
   return 0;
 }

@@ -25,7 +25,7 @@ level_args=()
 
 cmake --preset release-test -B "$build" >/dev/null
 nice -n 5 cmake --build "$build" -j2 --target sync_bench >/dev/null
-bin="$build/src/sync/sync_bench"
+bin="$build/bench/sync_bench"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/machub-drain-XXXXXX")
 cleanup() {

@@ -1,4 +1,4 @@
-// Fuzz target: catalog.json parsing and validation (sync::ParseCatalog / ValidateCatalog /
+// Fuzz target: catalog.json parsing and validation (catalog::ParseCatalog / ValidateCatalog /
 // MakeCatalogView). An accepted catalog must validate, render to JSON that parses back to
 // the same catalog (the served body is a canonical catalog itself), and answer Find for
 // each of its products.
@@ -8,13 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "catalog/catalog.h"
 #include "fuzz_check.h"
-#include "sync/catalog.h"
 
 using machub::fuzz::Check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace machub::sync;
+  using namespace machub::catalog;
   auto parsed = ParseCatalog(machub::fuzz::AsText(data, size));
   if (!parsed.ok()) {
     Check(parsed.status().code() != machub::ErrorCode::kOk, "error without code");

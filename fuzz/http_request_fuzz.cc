@@ -36,6 +36,7 @@
 #include "http/request_checks.h"
 #include "http/server.h"
 #include "journal/sale_journal.h"
+#include "manual_clock.h"
 
 namespace {
 
@@ -183,7 +184,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t fragment = 1 + data[0] % 64;
   const std::string_view stream = machub::fuzz::AsText(data + 1, size - 1);
 
-  core::ManualClock clock(1'790'000'000'000);
+  machub::testing::ManualClock clock(1'790'000'000'000);
   MemoryJournal journal;
   http::ApiOptions api_options;
   api_options.tokens.push_back({"T01", http::HashToken(kToken)});

@@ -10,7 +10,7 @@ PACKAGES="build-essential cmake ninja-build pkg-config
   libsqlite3-dev libssl-dev libcurl4-openssl-dev zlib1g-dev libgtest-dev
   libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
-  PACKAGES="$PACKAGES clang libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev s3cmd
+  PACKAGES="$PACKAGES clang clang-format libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev s3cmd
   radosgw ceph-mon ceph-osd ceph-common awscli"
   # node + npm for dynalite (the DynamoDB peer); a node already on PATH is kept.
   command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"

@@ -2,7 +2,8 @@
 # Installs what is missing, builds and runs every test. This is what CI runs (.ci/run).
 #
 # Stages, in order (MACHUB_TEST_STAGES="dev asan" runs a subset):
-#   dev   GCC, Debug + failpoints: every unit, integration, peer (RGW), deploy, chaos and
+#   dev   the format check (clang-format --dry-run -Werror on every tracked C++ file), then
+#         GCC, Debug + failpoints: every unit, integration, peer (RGW), deploy, chaos and
 #         soak test.
 #   asan  clang, ASan + UBSan: the unit, integration and peer tests again (not the deploy,
 #         chaos and soak runs, which the dev stage covers with the same code), then every
@@ -21,12 +22,6 @@ sh scripts/install-deps.sh --test
 stages="${MACHUB_TEST_STAGES:-dev asan tsan aarch64}"
 jobs="$(nproc)"
 
-# The SigV4 vector suite lives beside the repository in ../shared when present.
-if [ -z "${MACHUB_SIGV4_SUITE:-}" ] && [ -d ../shared/sigv4-test-suite ]; then
-  MACHUB_SIGV4_SUITE="$(cd ../shared/sigv4-test-suite && pwd)"
-  export MACHUB_SIGV4_SUITE
-fi
-
 stage() {
   printf '\n==== %s: %s (%s)\n' "$1" "$2" "$(date -u +%H:%M:%S)"
 }
@@ -35,6 +30,8 @@ for s in $stages; do
   started=$(date +%s)
   case "$s" in
     dev)
+      stage dev "format check (.clang-format)"
+      git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
       stage dev "build and run every test"
       cmake --preset dev > /dev/null
       cmake --build --preset dev -j"$jobs"

@@ -940,9 +940,10 @@ Result<Config> LoadConfig(const ConfigInputs& inputs) {
   if (config.sources.find("store_id") == config.sources.end()) {
     if (std::optional<std::string> thing = getenv("AWS_IOT_THING_NAME"); thing && !thing->empty()) {
       if (Status st = CheckStoreId(*thing); !st.ok()) {
-        return Invalid("store_id: not configured, and the thing name AWS_IOT_THING_NAME cannot "
-                       "be a store id (it names S3 keys): " +
-                       st.message() + "; set store_id for this device");
+        return Invalid(
+            "store_id: not configured, and the thing name AWS_IOT_THING_NAME cannot "
+            "be a store id (it names S3 keys): " +
+            st.message() + "; set store_id for this device");
       }
       config.store_id = *thing;
       config.sources["store_id"] = "AWS_IOT_THING_NAME";

@@ -167,7 +167,8 @@ TEST_F(ConfigTest, UnknownTomlTableRejected) {
 }
 
 TEST_F(ConfigTest, SyncTableKeysAndUnknownSyncKey) {
-  std::string file = WriteFile("s.toml", "[sync]\nbucket = \"pos-data\"\nbatch_max_sales = \"200\"\n");
+  std::string file =
+      WriteFile("s.toml", "[sync]\nbucket = \"pos-data\"\nbatch_max_sales = \"200\"\n");
   auto c = LoadConfig(Inputs({}, file));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->sync_bucket, "pos-data");
@@ -576,8 +577,7 @@ TEST_F(ConfigTest, KeysMarkdownListsEveryKey) {
 TEST_F(ConfigTest, ShowRedactsSecretKeysOnly) {
   // Only the explicit AWS credentials are secret; the tokens are hashes and are shown.
   for (const ConfigKey& key : ConfigKeys()) {
-    EXPECT_EQ(key.secret,
-              key.name == "sync.secret_access_key" || key.name == "sync.session_token")
+    EXPECT_EQ(key.secret, key.name == "sync.secret_access_key" || key.name == "sync.session_token")
         << key.name;
   }
   Config c;

@@ -16,6 +16,7 @@
 #include "app/sync_wiring.h"
 #include "app/tls_init.h"
 #include "app/tokens.h"
+#include "catalog/catalog.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -23,7 +24,6 @@
 #include "http/api.h"
 #include "http/server.h"
 #include "journal/sqlite_journal.h"
-#include "sync/catalog.h"
 #include "sync/service.h"
 
 namespace machub::app {
@@ -352,17 +352,17 @@ int RunServe(const Config& given) {
   // catalog download must not queue behind an upload (or the other way round).
   std::unique_ptr<cloud::CredentialsProvider> catalog_credentials;
   std::unique_ptr<cloud::ObjectStore> catalog_store;
-  std::unique_ptr<sync::CatalogFetcher> catalog;
+  std::unique_ptr<catalog::CatalogFetcher> catalog;
   if ((*sync_service)->enabled()) {
     auto store = sync::OpenTarget(sync_config, &catalog_credentials);
     if (store.ok()) catalog_store = std::move(*store);
   }
   {
-    sync::CatalogFetcherOptions copts;
-    copts.key = sync::CatalogKey(config.sync_prefix, config.store_id);
+    catalog::CatalogFetcherOptions copts;
+    copts.key = catalog::CatalogKey(config.sync_prefix, config.store_id);
     copts.db_path = config.data_dir + "/catalog.db";
     auto fetcher =
-        sync::CatalogFetcher::Open(catalog_store.get(), copts, &core::SystemClock(), &metrics);
+        catalog::CatalogFetcher::Open(catalog_store.get(), copts, &core::SystemClock(), &metrics);
     if (fetcher.ok()) {
       catalog = std::move(*fetcher);
     } else {
@@ -395,7 +395,7 @@ int RunServe(const Config& given) {
   };
   providers.backlog = [sync_ptr] { return sync_ptr->BacklogJson(); };
   if (catalog) {
-    sync::CatalogFetcher* c = catalog.get();
+    catalog::CatalogFetcher* c = catalog.get();
     providers.catalog = [c] { return c->StatusJson(); };
     providers.catalog_body = [c]() -> std::optional<std::pair<std::string, std::string>> {
       auto view = c->Snapshot();
@@ -473,26 +473,7 @@ int RunServe(const Config& given) {
 
   (*sync_service)->Start();
   if (*dynamo) {
-    // The stores item also carries the S3 side's state and backlog figures (scalars only).
-    (*dynamo)->sink->SetStoreAttributes([sync_ptr] {
-      nlohmann::json out = nlohmann::json::object();
-      auto add = [&out](const std::string& prefix, const std::string& text) {
-        nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-        if (!j.is_object()) return;
-        for (const auto& [name, v] : j.items()) {
-          if (v.is_string() && !v.get_ref<const std::string&>().empty()) {
-            out[prefix + name] = {{"S", v}};
-          } else if (v.is_number_integer()) {
-            out[prefix + name] = {{"N", std::to_string(v.get<int64_t>())}};
-          } else if (v.is_boolean()) {
-            out[prefix + name] = {{"BOOL", v}};
-          }
-        }
-      };
-      add("s3_", sync_ptr->CloudStatusJson());
-      add("backlog_", sync_ptr->BacklogJson());
-      return out;
-    });
+    AttachStoreAttributes(dynamo->get(), sync_ptr, journal->get());
     (*dynamo)->sink->Start();
   }
   if (catalog && catalog_store && config.sync_catalog_interval_s > 0) {

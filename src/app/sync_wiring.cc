@@ -180,6 +180,47 @@ Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
   return w;
 }
 
+namespace {
+
+// The scalars of a status object as DynamoDB attributes, named prefix + key.
+void AddScalars(const std::string& prefix, const nlohmann::json& j, nlohmann::json* out) {
+  if (!j.is_object()) return;
+  for (const auto& [name, v] : j.items()) {
+    if (v.is_string() && !v.get_ref<const std::string&>().empty()) {
+      (*out)[prefix + name] = {{"S", v}};
+    } else if (v.is_number_integer()) {
+      (*out)[prefix + name] = {{"N", std::to_string(v.get<int64_t>())}};
+    } else if (v.is_boolean()) {
+      (*out)[prefix + name] = {{"BOOL", v}};
+    }
+  }
+}
+
+}  // namespace
+
+void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal::Ledger* ledger) {
+  wiring->day_totals = std::make_unique<sync::DayTotals>(ledger, &core::SystemClock());
+  sync::DayTotals* day = wiring->day_totals.get();
+  sync::DynamoSink* sink = wiring->sink.get();
+  sink->SetStoreAttributes([s3, day, sink] {
+    nlohmann::json out = nlohmann::json::object();
+    const nlohmann::json cloud = nlohmann::json::parse(s3->CloudStatusJson(), nullptr, false);
+    AddScalars("s3_", cloud, &out);
+    AddScalars("backlog_", nlohmann::json::parse(s3->BacklogJson(), nullptr, false), &out);
+    if (Result<sync::DayFigures> figures = day->Update(); figures.ok()) {
+      out.update(sync::DayTotals::Attributes(*figures));
+    } else {
+      core::LogWarn("dynamodb_day_totals_failed", {{"error", figures.status().message()}});
+    }
+    int64_t alerts = sink->status().state == "integrity_alert" ? 1 : 0;
+    if (cloud.is_object() && cloud.value("quarantined", 0) > 0) {
+      alerts += cloud["quarantined"].get<int64_t>();
+    }
+    out["alerts"] = {{"N", std::to_string(alerts)}};
+    return out;
+  });
+}
+
 int RunDynamoCreateTables(const Config& config) {
   auto creds = DynamoCredentials(config);
   if (!creds.ok()) {

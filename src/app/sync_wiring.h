@@ -9,6 +9,7 @@
 #include "app/config.h"
 #include "cloud/dynamodb_client.h"
 #include "journal/ledger.h"
+#include "sync/day_totals.h"
 #include "sync/dynamo_sink.h"
 #include "sync/service.h"
 
@@ -36,6 +37,7 @@ struct DynamoWiring {
   std::unique_ptr<cloud::CredentialsProvider> credentials;
   std::unique_ptr<cloud::DynamoDbClient> client;
   std::unique_ptr<sync::DynamoSink> sink;
+  std::unique_ptr<sync::DayTotals> day_totals;  // today's figures for the stores item
   std::atomic<bool> cancel{false};
   ~DynamoWiring();
 };
@@ -44,6 +46,13 @@ struct DynamoWiring {
 // ledger's errors when the sink cannot be registered.
 Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
                                                        journal::Ledger* ledger);
+
+// Fills the stores item's extra attributes (docs/DYNAMODB.md, "Stores table"): the S3
+// side's state and backlog scalars (s3_*, backlog_*), today's figures (today_*, from
+// wiring->day_totals over `ledger`) and `alerts`, the number of conditions an operator
+// must look at (quarantined S3 batches plus 1 for a DynamoDB integrity alert). Call before
+// the sink starts; `s3` and `ledger` must outlive the sink's thread.
+void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal::Ledger* ledger);
 
 // `machub dynamodb create-tables`: creates the sales table (PK store_id S, SK seq N, GSI
 // by_entry_id) and the stores table (PK store_id S), on-demand billing, and waits until

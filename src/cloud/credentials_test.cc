@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/time_format.h"
+#include "manual_clock.h"
 
 namespace machub::cloud {
 namespace {
@@ -279,7 +280,7 @@ class CredentialsTest : public ::testing::Test {
     env_.Set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token);
   }
 
-  core::ManualClock clock_;
+  machub::testing::ManualClock clock_;
   FakeEnv env_;
 };
 
@@ -385,9 +386,9 @@ TEST_F(CredentialsTest, EndpointDownKeepsValidCachedCredentialsUntilTheyExpire) 
 
   // In the refresh window, endpoint down: the cached credentials still work.
   clock_.Set(start + 50 * kMinute);
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   auto c = provider->Get();
-  const std::string log = testing::internal::GetCapturedStdout();
+  const std::string log = ::testing::internal::GetCapturedStdout();
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->access_key_id, "ASIAFAKE1");
   EXPECT_NE(log.find("credentials_refresh_failed"), std::string::npos) << log;
@@ -416,7 +417,7 @@ TEST_F(CredentialsTest, FailingRefreshIsRetriedAtMostOncePerRetryInterval) {
 
   server.SetStatus(503);
   clock_.Set(start + 50 * kMinute);
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   EXPECT_EQ(provider->Get()->access_key_id, "ASIAFAKE1");
   EXPECT_EQ(server.requests(), 2);
   EXPECT_EQ(provider->Get()->access_key_id, "ASIAFAKE1");  // within the retry interval
@@ -424,7 +425,7 @@ TEST_F(CredentialsTest, FailingRefreshIsRetriedAtMostOncePerRetryInterval) {
   clock_.Advance(10'000);
   EXPECT_EQ(provider->Get()->access_key_id, "ASIAFAKE1");
   EXPECT_EQ(server.requests(), 3);
-  testing::internal::GetCapturedStdout();
+  ::testing::internal::GetCapturedStdout();
 
   server.SetStatus(200);
   clock_.Advance(10'000);

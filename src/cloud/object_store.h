@@ -23,12 +23,12 @@
 namespace machub::cloud {
 
 struct PutRequest {
-  std::string key;     // without the bucket: "pos/sales/store=S001/date=.../S001-...jsonl.gz"
+  std::string key;  // without the bucket: "pos/sales/store=S001/date=.../S001-...jsonl.gz"
   std::string body;
   std::string content_type = "application/octet-stream";
-  std::string content_encoding;               // e.g. empty for .gz objects stored as-is
+  std::string content_encoding;                 // e.g. empty for .gz objects stored as-is
   std::map<std::string, std::string> metadata;  // sent as x-amz-meta-<name>
-  bool if_none_match = true;                  // If-None-Match: * (never overwrite)
+  bool if_none_match = true;                    // If-None-Match: * (never overwrite)
 };
 
 enum class PutOutcome {
@@ -50,7 +50,7 @@ struct GetResult {
 
 struct ListResult {
   std::vector<std::pair<std::string, ObjectInfo>> objects;  // key -> info (etag, size)
-  std::string next_token;  // empty when this was the last page
+  std::string next_token;                                   // empty when this was the last page
 };
 
 class ObjectStore {

@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/sha256.h"
+#include "manual_clock.h"
 #include "test_peers.h"
 
 namespace machub::cloud {
@@ -355,7 +356,7 @@ TEST_F(S3ClientTest, WrongContentMd5IsDetectedAndNotRetryable) {
 
 TEST_F(S3ClientTest, ClockSkewIsLearnedAndCorrected) {
   const int64_t real_now = core::SystemClock().NowMs();
-  core::ManualClock clock(real_now - 3600 * 1000);  // one hour slow
+  machub::testing::ManualClock clock(real_now - 3600 * 1000);  // one hour slow
   S3Options options = BaseOptions();
   options.clock = &clock;
   auto client = MakeClient(options);
@@ -370,7 +371,7 @@ TEST_F(S3ClientTest, ClockSkewIsLearnedAndCorrected) {
   EXPECT_EQ(client->clock_offset_ms(), learned);
 
   // A HEAD has no error body: the Date header alone reveals the skew.
-  core::ManualClock fast(real_now + 3600 * 1000);
+  machub::testing::ManualClock fast(real_now + 3600 * 1000);
   options.clock = &fast;
   auto head_client = MakeClient(options);
   auto head = head_client->Head(ns_ + "skewed");

@@ -24,7 +24,8 @@
 //  - JSON null counts as absent everywhere. Absent required field: kMissingField. Any
 //    other wrong JSON type: kInvalidField. Money, qty and tax_rate must be JSON strings
 //    ("must be a decimal string"); a JSON number is refused.
-//  - id, ref: 1..64 of [A-Za-z0-9._:-], the first a letter or digit. terminal_id: 1..32 of [A-Za-z0-9._-].
+//  - id, ref: 1..64 of [A-Za-z0-9._:-], the first a letter or digit. terminal_id: 1..32 of
+//  [A-Za-z0-9._-].
 //    type: "sale" (default) | "refund" | "void". ref: required for refund/void
 //    (kMissingField), forbidden for a sale, must differ from id. created_at: RFC 3339
 //    (time_format.h). currency: known to FindCurrency.

@@ -38,7 +38,7 @@ enum class ErrorCode {
   kIdExpired,              // the id is known (index) but its row was pruned
   kDrawerClosed,           // cash on a terminal without an open drawer (when configured)
   kDrawerAlreadyOpen,      // drawer_open while the terminal's drawer is open
-  kCardOverpayment,  // non-cash payments above the total (change only from cash)
+  kCardOverpayment,        // non-cash payments above the total (change only from cash)
   // Internal codes (never expected by a terminal, still stable names).
   kInvalidArgument,  // bad configuration or command-line input
   kIoError,          // a file or socket operation failed

@@ -36,6 +36,7 @@ constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf
 enum class Route {
   kUnmatched,
   kDashboard,
+  kDashboardJs,
   kHealthz,
   kMetrics,
   kStatus,
@@ -50,6 +51,8 @@ std::string_view RouteLabel(Route route) {
   switch (route) {
     case Route::kDashboard:
       return "/";
+    case Route::kDashboardJs:
+      return "/dashboard.js";
     case Route::kHealthz:
       return "/healthz";
     case Route::kMetrics:
@@ -104,6 +107,7 @@ std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space
 
 Route Match(std::string_view path, std::string* id) {
   if (path == "/") return Route::kDashboard;
+  if (path == "/dashboard.js") return Route::kDashboardJs;
   if (path == "/healthz") return Route::kHealthz;
   if (path == "/metrics") return Route::kMetrics;
   if (path == "/v1/status") return Route::kStatus;
@@ -340,7 +344,7 @@ std::optional<Response> ApiHandler::Impl::CheckHeader(const Request& header) {
   std::string id;
   const Route route = Match(target.substr(0, target.find('?')), &id);
   const bool needs_token = route != Route::kUnmatched && route != Route::kDashboard &&
-                           route != Route::kHealthz &&
+                           route != Route::kDashboardJs && route != Route::kHealthz &&
                            !(route == Route::kMetrics && options.metrics_public);
   const bool allowed =
       header.method == "GET" || (header.method == "POST" && route == Route::kSales);
@@ -390,10 +394,12 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
   }
 
   switch (route) {
-    case Route::kDashboard: {
+    case Route::kDashboard:
+    case Route::kDashboardJs: {
       Response response;
-      response.content_type = "text/html; charset=utf-8";
-      response.body = std::string(kDashboardHtml);
+      const bool page = route == Route::kDashboard;
+      response.content_type = page ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8";
+      response.body = std::string(page ? kDashboardHtml : kDashboardJs);
       response.headers.emplace_back("Cache-Control", "no-cache");
       response.headers.emplace_back("Content-Security-Policy", std::string(kDashboardCsp));
       response.headers.emplace_back("X-Content-Type-Options", "nosniff");

@@ -16,6 +16,7 @@
 #include "http/rate_limiter.h"
 #include "http/test_util.h"
 #include "journal/sqlite_journal.h"
+#include "manual_clock.h"
 
 namespace machub::http {
 namespace {
@@ -212,7 +213,7 @@ class ApiTest : public ::testing::Test {
     return body["error"]["field"];
   }
 
-  core::ManualClock clock_{1'795'774'500'000};  // 2026-11-27T...
+  machub::testing::ManualClock clock_{1'795'774'500'000};  // 2026-11-27T...
   FakeJournal journal_{&clock_};
   core::MetricsRegistry metrics_;
   std::unique_ptr<ApiHandler> api_;
@@ -490,8 +491,21 @@ TEST_F(ApiTest, DashboardIsServedWithoutToken) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
   EXPECT_NE(r.body.find("<title>machub</title>"), std::string::npos);
-  EXPECT_NE(r.body.find("sessionStorage"), std::string::npos);
-  EXPECT_NE(HeaderOf(r, "Content-Security-Policy"), "<none>");
+  // The script is its own resource: no inline script, and the policy allows none.
+  EXPECT_NE(r.body.find(R"(<script src="/dashboard.js"></script>)"), std::string::npos);
+  EXPECT_EQ(r.body.find("sessionStorage"), std::string::npos);
+  const std::string csp = HeaderOf(r, "Content-Security-Policy");
+  EXPECT_NE(csp.find("script-src 'self';"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe-inline'; style"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("script-src 'unsafe-inline'"), std::string::npos) << csp;
+
+  Response js = Call("GET", "/dashboard.js", {}, "");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_TRUE(js.body.starts_with("\"use strict\";")) << js.body.substr(0, 40);
+  EXPECT_NE(js.body.find("sessionStorage"), std::string::npos);
+  EXPECT_EQ(HeaderOf(js, "X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(Call("POST", "/dashboard.js", "x", "").status, 405);
 }
 
 TEST(ApiErrorTest, MappingIsComplete) {

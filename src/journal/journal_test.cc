@@ -30,6 +30,7 @@
 #include "core/time_format.h"
 #include "journal/sale_journal.h"
 #include "journal/sqlite_journal.h"
+#include "manual_clock.h"
 
 namespace machub::journal {
 namespace {
@@ -111,7 +112,7 @@ class JournalTest : public ::testing::Test {
   }
 
   // The sales' created_at plus one second: no skew.
-  core::ManualClock clock_{*core::ParseRfc3339(kCreatedAt) + 1000};
+  machub::testing::ManualClock clock_{*core::ParseRfc3339(kCreatedAt) + 1000};
 
   std::unique_ptr<SqliteJournal> MustOpen(const JournalOptions& options) {
     Result<std::unique_ptr<SqliteJournal>> journal = SqliteJournal::Open(options);
@@ -749,7 +750,7 @@ TEST_F(JournalTest, EightTerminalsRacingToVoidOneSaleOneWins) {
 TEST_F(JournalTest, ClockSkewIsFlagged) {
   Result<int64_t> created = core::ParseRfc3339(kCreatedAt);
   ASSERT_TRUE(created.ok());
-  core::ManualClock clock(*created);
+  machub::testing::ManualClock clock(*created);
   JournalOptions options = Options();
   options.clock = &clock;
   options.clock_skew_bound_ms = 60'000;

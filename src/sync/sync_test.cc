@@ -33,10 +33,12 @@
 #include "core/sha256.h"
 #include "core/time_format.h"
 #include "journal/sqlite_journal.h"
+#include "manual_clock.h"
 #include "sync/backlog.h"
 #include "sync/backoff.h"
 #include "sync/batch_cutter.h"
 #include "sync/batch_format.h"
+#include "sync/day_totals.h"
 #include "sync/service.h"
 #include "sync/uploader.h"
 #include "sync/verify.h"
@@ -287,7 +289,7 @@ class SyncTest : public ::testing::Test {
   }
 
   std::string dir_;
-  core::ManualClock clock_{*core::ParseRfc3339(kDay1) + 1000};
+  machub::testing::ManualClock clock_{*core::ParseRfc3339(kDay1) + 1000};
   core::MetricsRegistry metrics_;
   std::unique_ptr<journal::SqliteJournal> journal_;
   int next_id_ = 1;
@@ -761,6 +763,88 @@ TEST_F(SyncTest, ABatchNeverSpansTwoUtcDates) {
   ASSERT_TRUE(day2.ok() && day2->has_value());
   EXPECT_EQ((*day2)->record.first_seq, 4);
   EXPECT_NE((*day2)->record.key.find("/date=2026-11-28/"), std::string::npos);
+}
+
+// ---- Today's figures for the stores item ----
+TEST_F(SyncTest, DayTotalsCountTheUtcDayIncrementallyAndAfterARestart) {
+  clock_.Set(*core::ParseRfc3339("2026-11-27T23:59:50Z"));
+  AppendSales(20);  // s1..s20, seq 1..20
+  auto append = [&](const std::string& id, const std::string& type, const std::string& ref) {
+    SaleSpec spec;
+    spec.id = id;
+    spec.type = type;
+    spec.ref = ref;
+    Result<journal::Receipt> r = journal_->Append(MakeSale(spec)).get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  };
+  append("r1", "refund", "s1");                       // seq 21
+  const int64_t one = AllSales().front().sale.total;  // every sale and refund here: 1 line
+  ASSERT_GT(one, 0);
+
+  DayTotals day(journal_.get(), &clock_, 3);  // small chunks: several List calls
+  Result<DayFigures> f = day.Update();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->date, "2026-11-27");
+  EXPECT_EQ(f->currency, "USD");
+  EXPECT_EQ(f->sales, 20);
+  EXPECT_EQ(f->sales_total, 20 * one);
+  EXPECT_EQ(f->refunds, 1);
+  EXPECT_EQ(f->refunds_total, one);
+  EXPECT_EQ(f->net_total(), 19 * one);
+  EXPECT_EQ(f->first_seq, 1);
+  EXPECT_EQ(f->last_seq, 21);
+  // Only the new entries are read next time; the figures add up.
+  AppendSales(2);  // seq 22, 23
+  f = day.Update();
+  EXPECT_EQ(f->sales, 22);
+  EXPECT_EQ(f->last_seq, 23);
+
+  // Midnight: a new day starts from zero.
+  clock_.Set(*core::ParseRfc3339("2026-11-28T00:00:05Z"));
+  f = day.Update();
+  EXPECT_EQ(f->date, "2026-11-28");
+  EXPECT_EQ(f->sales, 0);
+  EXPECT_EQ(f->last_seq, 0);
+  AppendSales(3, "d");  // seq 24..26
+  append("v1", "void", "d25");
+  f = day.Update();
+  EXPECT_EQ(f->sales, 3);
+  EXPECT_EQ(f->voids, 1);
+  EXPECT_EQ(f->voids_total, one);
+  EXPECT_EQ(f->net_total(), 2 * one);
+  EXPECT_EQ(f->first_seq, 24);
+  EXPECT_EQ(f->last_seq, 27);
+
+  // A restarted hub finds the day's first entry by searching: the same figures.
+  DayTotals restarted(journal_.get(), &clock_, 500);
+  Result<DayFigures> g = restarted.Update();
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->first_seq, 24);
+  EXPECT_EQ(g->sales, f->sales);
+  EXPECT_EQ(g->voids_total, f->voids_total);
+  EXPECT_EQ(g->net_total(), f->net_total());
+
+  json attributes = DayTotals::Attributes(*g);
+  EXPECT_EQ(attributes["today"]["S"], "2026-11-28");
+  EXPECT_EQ(attributes["today_sales"]["N"], "3");
+  EXPECT_EQ(attributes["today_net_total"]["N"], std::to_string(2 * one));
+  EXPECT_EQ(attributes["today_currency"]["S"], "USD");
+  EXPECT_EQ(attributes["today_last_seq"]["N"], "27");
+}
+
+TEST_F(SyncTest, DayTotalsOfADayWithoutEntries) {
+  clock_.Set(*core::ParseRfc3339("2026-11-27T12:00:00Z"));
+  AppendSales(5);
+  clock_.Set(*core::ParseRfc3339("2026-11-29T08:00:00Z"));
+  DayTotals day(journal_.get(), &clock_);
+  Result<DayFigures> f = day.Update();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->date, "2026-11-29");
+  EXPECT_EQ(f->sales, 0);
+  EXPECT_EQ(f->first_seq, 0);
+  json attributes = DayTotals::Attributes(*f);
+  EXPECT_EQ(attributes["today_sales_total"]["N"], "0");
+  EXPECT_FALSE(attributes.contains("today_currency"));
 }
 
 // ---- Backoff and error texts ----

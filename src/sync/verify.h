@@ -37,7 +37,7 @@ namespace machub::sync {
 
 struct VerifyOptions {
   std::string store_id = "S001";
-  std::string prefix;                   // PRODUCT.md <prefix>, as the uploader used it
+  std::string prefix;  // PRODUCT.md <prefix>, as the uploader used it
   // The store's history starts at this seq (1: from the genesis); 0 accepts any start.
   int64_t expected_first_seq = 1;
   size_t max_object_bytes = 64u << 20;  // larger objects are bad_objects, not read

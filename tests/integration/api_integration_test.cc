@@ -166,8 +166,7 @@ TEST_F(ApiIntegrationTest, EveryRequestErrorCode) {
 // nothing beyond what is left, no void of a refunded sale, no refund of a refund, and a
 // retry of an accepted refund is still its original answer.
 std::string RefundBody(const std::string& id, const std::string& terminal_id,
-                       const std::string& type, const std::string& ref,
-                       const std::string& qty) {
+                       const std::string& type, const std::string& ref, const std::string& qty) {
   return R"({"id":")" + id + R"(","terminal_id":")" + terminal_id + R"(","type":")" + type +
          R"(","ref":")" + ref +
          R"(","created_at":"2026-11-27T11:00:00Z","currency":"USD",)"

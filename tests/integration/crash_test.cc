@@ -69,9 +69,9 @@ TEST(CrashTest, SigkillUnderLoadLosesNothingAcknowledged) {
   ASSERT_GT(acked_ids.size(), 100u) << "too little load to prove anything";
 
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((o.data_dir + "/journal.db").c_str(), &db, SQLITE_OPEN_READONLY,
-                            nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_open_v2((o.data_dir + "/journal.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+      SQLITE_OK);
   std::map<std::string, int> count;
   int64_t rows = 0, max_seq = 0, min_seq = 0;
   sqlite3_stmt* st = nullptr;
@@ -96,8 +96,7 @@ TEST(CrashTest, SigkillUnderLoadLosesNothingAcknowledged) {
     if (n > 1) ++duplicated;
   }
   std::cout << "crash test: kills=" << done << " acked=" << acked_ids.size()
-            << " journal_rows=" << rows << " lost=" << lost << " duplicated=" << duplicated
-            << "\n";
+            << " journal_rows=" << rows << " lost=" << lost << " duplicated=" << duplicated << "\n";
   EXPECT_EQ(lost, 0);
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(min_seq, 1);

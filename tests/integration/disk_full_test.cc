@@ -59,10 +59,10 @@ TEST(DiskFullTest, FullDiskAnswers503ThenRecovers) {
   ASSERT_GT(acked.size(), 10u);
   // Still full: a few more attempts all fail, and none of them is stored.
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(client.Post("/v1/sales", SaleBody("late-" + std::to_string(i), "T01"),
-                          terminals[0].token)
-                  .status,
-              503);
+    EXPECT_EQ(
+        client.Post("/v1/sales", SaleBody("late-" + std::to_string(i), "T01"), terminals[0].token)
+            .status,
+        503);
   }
   EXPECT_EQ(client.Get("/v1/sales/" + acked.front(), terminals[0].token).status, 200);
   EXPECT_EQ(client.Get("/v1/sales/" + acked.back(), terminals[0].token).status, 200);

@@ -70,6 +70,52 @@ int64_t JournalLastSeq(const std::string& db_path) {
   return last;
 }
 
+std::set<std::string> ReadAcked(const std::string& path) {
+  std::set<std::string> ids;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) ids.insert(line);
+  }
+  return ids;
+}
+
+// Waits until the sales table holds `last_seq` items, then checks each seq 1..last_seq is
+// there once and each acknowledged id once (read with awscli).
+void ExpectTableHoldsJournalOnce(const std::string& endpoint, int64_t last_seq,
+                                 const std::set<std::string>& acked_ids,
+                                 const std::string& log_path) {
+  std::vector<std::pair<std::string, int64_t>> items;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        items = ScanSales(endpoint);
+        return static_cast<int64_t>(items.size()) >= last_seq;
+      },
+      std::chrono::seconds(60)))
+      << items.size() << " items for " << last_seq << " entries; see " << log_path;
+  std::map<std::string, int> per_id;
+  std::set<int64_t> seqs;
+  for (const auto& [id, seq] : items) {
+    ++per_id[id];
+    seqs.insert(seq);
+  }
+  EXPECT_EQ(static_cast<int64_t>(items.size()), last_seq);
+  EXPECT_EQ(static_cast<int64_t>(seqs.size()), last_seq);
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), last_seq);
+  for (const auto& id : acked_ids) {
+    EXPECT_EQ(per_id.count(id) ? per_id.at(id) : 0, 1) << "acknowledged sale " << id;
+  }
+}
+
+// Dummy credentials for the hub and for awscli (dynalite checks no signature).
+void SetDummyAwsEnvironment() {
+  setenv("AWS_ACCESS_KEY_ID", "MACHUBDYNAMOTEST0000", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "machubDynamoTestSecret000000000000000000", 1);
+  setenv("AWS_DEFAULT_REGION", "us-east-1", 1);
+  setenv("AWS_PAGER", "", 1);
+}
+
 TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
   if (AwsBinary().empty()) GTEST_SKIP() << "awscli not installed (scripts/install-deps.sh --test)";
   TempDir dir;
@@ -77,11 +123,7 @@ TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
   auto dynalite = DynalitePeer::Start(dir.Join("dynalite"), &why);
   if (!dynalite) GTEST_SKIP() << "dynalite not available: " << why;
   const std::string endpoint = dynalite->endpoint();
-  // Dummy credentials for the hub and for awscli (dynalite checks no signature).
-  setenv("AWS_ACCESS_KEY_ID", "MACHUBDYNAMOTEST0000", 1);
-  setenv("AWS_SECRET_ACCESS_KEY", "machubDynamoTestSecret000000000000000000", 1);
-  setenv("AWS_DEFAULT_REGION", "us-east-1", 1);
-  setenv("AWS_PAGER", "", 1);
+  SetDummyAwsEnvironment();
 
   CommandResult created =
       RunCommand({MachubBinary(), "dynamodb", "create-tables", "--sync-dynamodb-endpoint", endpoint,
@@ -105,10 +147,10 @@ TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
   auto hub = Hub::Start(o);
   o.port = hub->port();
 
-  ChildProcess loadgen(
-      {MachubBinary(), "loadgen", "--url", hub->url(), "--tokens", tokens, "--terminals", "4",
-       "--duration", "600", "--acked", acked, "--retry-percent", "5", "--seed", "11"},
-      dir.Join("loadgen.log"));
+  ChildProcess loadgen({MachubBinary(), "loadgen", "--url", hub->url(), "--tokens", tokens,
+                        "--terminals", "4", "--duration", "600", "--acked", acked,
+                        "--retry-percent", "5", "--refund-percent", "10", "--seed", "11"},
+                       dir.Join("loadgen.log"));
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   // DynamoDB goes away; sales go on, the hub is killed twice during the outage.
   ASSERT_TRUE(dynalite->Outage());
@@ -131,40 +173,11 @@ TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
   const int loadgen_exit = loadgen.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(loadgen_exit == 0 || loadgen_exit == 1) << "see " << loadgen.log_path();
 
-  std::set<std::string> acked_ids;
-  {
-    std::ifstream in(acked);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty()) acked_ids.insert(line);
-    }
-  }
+  const std::set<std::string> acked_ids = ReadAcked(acked);
   ASSERT_GT(acked_ids.size(), 50u) << "too little load to prove anything";
   const int64_t last_seq = JournalLastSeq(o.data_dir + "/journal.db");
   ASSERT_GE(last_seq, static_cast<int64_t>(acked_ids.size()));
-
-  // The sink catches up: the table holds exactly the journal's entries.
-  std::vector<std::pair<std::string, int64_t>> items;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        items = ScanSales(endpoint);
-        return static_cast<int64_t>(items.size()) >= last_seq;
-      },
-      std::chrono::seconds(60)))
-      << items.size() << " items for " << last_seq << " entries; see " << o.log_path;
-  std::map<std::string, int> per_id;
-  std::set<int64_t> seqs;
-  for (const auto& [id, seq] : items) {
-    ++per_id[id];
-    seqs.insert(seq);
-  }
-  EXPECT_EQ(static_cast<int64_t>(items.size()), last_seq);
-  EXPECT_EQ(static_cast<int64_t>(seqs.size()), last_seq);
-  EXPECT_EQ(*seqs.begin(), 1);
-  EXPECT_EQ(*seqs.rbegin(), last_seq);
-  for (const auto& id : acked_ids) {
-    EXPECT_EQ(per_id[id], 1) << "acknowledged sale " << id;
-  }
+  ExpectTableHoldsJournalOnce(endpoint, last_seq, acked_ids, o.log_path);
 
   // An entry found by its id through the GSI.
   const std::string some_id = *acked_ids.begin();
@@ -188,12 +201,129 @@ TEST(DynamoDbIntegration, OutageAndThreeKillsEveryAckedSaleOnceInTheTable) {
       std::chrono::seconds(20)))
       << store.dump();
   EXPECT_EQ(store["Item"]["dynamodb_backlog"]["N"], "0");
+  EXPECT_EQ(store["Item"]["alerts"]["N"], "0");
+  // Today's figures agree with the sales items of today's date, summed independently.
+  json today_items = Aws(
+      endpoint, {"scan", "--table-name", "machub-sales", "--projection-expression", "#t, #d, #n",
+                 "--expression-attribute-names", R"({"#t":"type","#d":"date","#n":"total"})"});
+  ASSERT_TRUE(today_items.is_object());
+  const std::string today = store["Item"]["today"]["S"];
+  std::map<std::string, int64_t> count, total;
+  for (const auto& item : today_items["Items"]) {
+    if (item["date"]["S"] != today) continue;
+    const std::string type = item["type"]["S"];
+    ++count[type];
+    total[type] += std::stoll(item["total"]["N"].get<std::string>());
+  }
+  EXPECT_GT(count["sale"], 0);
+  EXPECT_GT(count["refund"], 0) << "the load generator sends refunds";
+  EXPECT_EQ(store["Item"]["today_sales"]["N"], std::to_string(count["sale"]));
+  EXPECT_EQ(store["Item"]["today_sales_total"]["N"], std::to_string(total["sale"]));
+  EXPECT_EQ(store["Item"]["today_refunds"]["N"], std::to_string(count["refund"]));
+  EXPECT_EQ(store["Item"]["today_voids"]["N"], std::to_string(count["void"]));
+  EXPECT_EQ(store["Item"]["today_net_total"]["N"],
+            std::to_string(total["sale"] - total["refund"] - total["void"]));
 
   // The S3 side (local folder) is unaffected: everything uploaded and verifiable.
   ASSERT_EQ(hub->Terminate(), 0);
   CommandResult verify =
       RunCommand({MachubBinary(), "verify", "--data-dir", o.data_dir, "--dir", o.data_dir + "/s3"});
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
+}
+
+// Throttling and 5xx injected by the fault proxy between the hub and dynalite: the sink
+// backs off and retries (status counts it), sales are acknowledged all along, and once the
+// answers are good again every entry is in the table exactly once.
+TEST(DynamoDbIntegration, ThrottlingFromTheFaultProxyBacksOffAndLosesNothing) {
+  if (AwsBinary().empty()) GTEST_SKIP() << "awscli not installed (scripts/install-deps.sh --test)";
+  TempDir dir;
+  std::string why;
+  auto dynalite = DynalitePeer::Start(dir.Join("dynalite"), &why);
+  if (!dynalite) GTEST_SKIP() << "dynalite not available: " << why;
+  auto proxy = FaultProxy::Start(dynalite->port(), &why);
+  ASSERT_TRUE(proxy) << why;
+  const std::string endpoint = dynalite->endpoint();
+  SetDummyAwsEnvironment();
+  CommandResult created =
+      RunCommand({MachubBinary(), "dynamodb", "create-tables", "--sync-dynamodb-endpoint", endpoint,
+                  "--data-dir", dir.Join("data")});
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+
+  auto terminals = MakeTerminals(2);
+  std::string tokens = dir.Join("tokens.txt");
+  WriteTokensFile(tokens, terminals);
+  std::string acked = dir.Join("acked.txt");
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  o.log_path = dir.Join("hub.log");
+  o.env = {{"MACHUB_SYNC_DYNAMODB_ENABLED", "true"},
+           {"MACHUB_SYNC_DYNAMODB_ENDPOINT", proxy->endpoint()},
+           {"MACHUB_SYNC_DYNAMODB_STORES_INTERVAL_S", "1"},
+           {"MACHUB_SYNC_DYNAMODB_REQUEST_TIMEOUT_MS", "2000"},
+           {"MACHUB_SYNC_BACKOFF_CAP_MS", "1000"},
+           {"MACHUB_SYNC_BATCH_MAX_AGE_S", "1"}};
+  auto hub = Hub::Start(o);
+  HttpClient client(hub->port());
+  auto dynamo_status = [&] {
+    json st = json::parse(client.Get("/v1/status", terminals[0].token).body, nullptr, false);
+    return st.is_object() ? st["cloud"]["dynamodb"] : json();
+  };
+
+  ChildProcess loadgen({MachubBinary(), "loadgen", "--url", hub->url(), "--tokens", tokens,
+                        "--terminals", "2", "--duration", "600", "--acked", acked, "--seed", "12"},
+                       dir.Join("loadgen.log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  // Every second request throttled, then every one: the sink retries and reports it.
+  ASSERT_TRUE(proxy->SetMode("dynamo-error 2 400 ProvisionedThroughputExceededException"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_TRUE(proxy->SetMode("dynamo-error 1 400 ThrottlingException"));
+  const size_t acked_before = ReadAcked(acked).size();
+  json during;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        during = dynamo_status();
+        return during.is_object() && during["state"] == "retrying" && during["throttled"] > 0;
+      },
+      std::chrono::seconds(10)))
+      << during.dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The journal writer is not held up by the sink: sales are acknowledged meanwhile.
+  EXPECT_GT(ReadAcked(acked).size(), acked_before + 10);
+  ASSERT_TRUE(proxy->SetMode("dynamo-error 1 400 RequestLimitExceeded"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Server errors: every third request fails with a 500.
+  ASSERT_TRUE(proxy->SetMode("dynamo-error 3 500 InternalServerError"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const std::string stats = proxy->Command("stats");
+  ASSERT_TRUE(proxy->SetMode("pass"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  loadgen.Signal(SIGTERM);
+  const int loadgen_exit = loadgen.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(loadgen_exit == 0 || loadgen_exit == 1) << "see " << loadgen.log_path();
+
+  const size_t injected = std::stoul(stats.substr(stats.find("injected=") + 9));
+  EXPECT_GE(injected, 4u) << stats;
+  const std::set<std::string> acked_ids = ReadAcked(acked);
+  ASSERT_GT(acked_ids.size(), 50u) << "too little load to prove anything";
+  const int64_t last_seq = JournalLastSeq(o.data_dir + "/journal.db");
+  ExpectTableHoldsJournalOnce(endpoint, last_seq, acked_ids, o.log_path);
+  if (HasFatalFailure()) return;
+
+  json after;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        after = dynamo_status();
+        return after.is_object() && after["backlog"] == 0 &&
+               (after["state"] == "ok" || after["state"] == "idle");
+      },
+      std::chrono::seconds(20)))
+      << after.dump();
+  // Throttling answers counted as such; the 500s only as retryable errors.
+  EXPECT_GT(after["throttled"].get<int64_t>(), 0);
+  EXPECT_GT(after["retryable_errors"].get<int64_t>(), after["throttled"].get<int64_t>());
+  EXPECT_EQ(hub->Terminate(), 0);
 }
 
 }  // namespace

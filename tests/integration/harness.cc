@@ -7,12 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// clang-format off
 #include <utility>  // before Asio: Boost 1.74 with GCC 12 C++20 needs std::exchange declared
+// clang-format on
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -161,16 +163,11 @@ std::unique_ptr<Hub> Hub::Start(const Options& options) {
   std::string ready = options.data_dir + ".ready";
   std::error_code ec;
   fs::remove(ready, ec);
-  std::vector<std::string> argv = {MachubBinary(),
-                                   "serve",
-                                   "--data-dir",
-                                   options.data_dir,
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(options.port),
-                                   "--ready-file",
-                                   ready,
-                                   "--demo-token",
-                                   "false"};
+  std::vector<std::string> argv = {MachubBinary(), "serve",
+                                   "--data-dir",   options.data_dir,
+                                   "--listen",     "127.0.0.1:" + std::to_string(options.port),
+                                   "--ready-file", ready,
+                                   "--demo-token", "false"};
   for (const auto& t : options.terminals) {
     argv.push_back("--terminal-tokens");
     argv.push_back(t.id + ":" + t.hash);
@@ -186,8 +183,8 @@ std::unique_ptr<Hub> Hub::Start(const Options& options) {
                         ? options.data_dir + ".hub-" + std::to_string(++counter) + ".log"
                         : options.log_path;
   hub->process_ = std::make_unique<ChildProcess>(argv, log, options.env);
-  bool up = WaitFor(
-      [&] { return fs::exists(ready) || !hub->process_->Running(); }, std::chrono::seconds(30));
+  bool up = WaitFor([&] { return fs::exists(ready) || !hub->process_->Running(); },
+                    std::chrono::seconds(30));
   if (!up || !fs::exists(ready)) {
     throw std::runtime_error("hub did not start; log:\n" + ReadFile(log));
   }
@@ -260,7 +257,8 @@ HttpResponse HttpClient::Request(const std::string& method, const std::string& t
     bhttp::read(impl_->stream, impl_->buffer, parser, ec);
     if (ec) {
       impl_->open = false;
-      if (attempt == 0 && (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset)) {
+      if (attempt == 0 &&
+          (ec == bhttp::error::end_of_stream || ec == asio::error::connection_reset)) {
         continue;  // a kept-alive connection the server closed meanwhile
       }
       throw std::runtime_error("HTTP read failed: " + ec.message());
@@ -301,7 +299,8 @@ std::string SaleBody(const std::string& id, const std::string& terminal_id,
   return R"({"id":")" + id + R"(","terminal_id":")" + terminal_id +
          R"(","created_at":"2026-11-27T10:15:00Z","currency":"USD",)"
          R"("lines":[{"sku":"0001","name":"Coffee","qty":"2","unit_price":")" +
-         unit_price + R"(","tax_rate":"0.0825"}],)"
+         unit_price +
+         R"(","tax_rate":"0.0825"}],)"
          R"("payments":[{"method":"cash","amount":"100.00"}]})";
 }
 

@@ -114,8 +114,7 @@ class HttpClient {
                        const std::string& body = "",
                        const std::map<std::string, std::string>& headers = {});
   HttpResponse Get(const std::string& target, const std::string& token = "");
-  HttpResponse Post(const std::string& target, const std::string& body,
-                    const std::string& token);
+  HttpResponse Post(const std::string& target, const std::string& body, const std::string& token);
   // True while the current connection is open (false after the server closed it).
   bool connected() const;
 

@@ -16,8 +16,16 @@
 //   reset-after N        forward N bytes (both directions counted), then RST both sides
 //   blackhole            accept and read, never connect upstream, never answer
 //   close-after N        forward N bytes (both directions counted), then close cleanly
+//   dynamo-error N STATUS TYPE
+//                        HTTP aware: of the requests on connections accepted from now on,
+//                        every Nth (counted across connections; N = 1: all) is not
+//                        forwarded but answered by the proxy with HTTP STATUS and the body
+//                        of a DynamoDB JSON 1.0 error of type TYPE (e.g. 400
+//                        ThrottlingException); the others pass. Requests are framed by
+//                        Content-Length (no chunked bodies); the connection stays open.
 //   drop                 reset every open connection now (the mode is unchanged)
-//   stats                "ok mode=<mode> accepted=<n> active=<n>"
+//   stats                "ok mode=<mode> accepted=<n> active=<n> injected=<n>"
+//                        (injected: requests answered by dynamo-error since the start)
 // A mode applies to connections accepted after the command; "drop" ends the older ones.
 // SIGTERM/SIGINT end the proxy (exit 0). With --exit-with-parent it also ends when the
 // process that started it dies (a test killed by a timeout leaves no proxy behind).
@@ -33,6 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -48,7 +57,16 @@
 
 namespace {
 
-enum class Mode { kPass, kLatency, kRefuse, kReset, kResetAfter, kBlackhole, kCloseAfter };
+enum class Mode {
+  kPass,
+  kLatency,
+  kRefuse,
+  kReset,
+  kResetAfter,
+  kBlackhole,
+  kCloseAfter,
+  kDynamoError
+};
 
 const char* ModeName(Mode mode) {
   switch (mode) {
@@ -66,6 +84,8 @@ const char* ModeName(Mode mode) {
       return "blackhole";
     case Mode::kCloseAfter:
       return "close-after";
+    case Mode::kDynamoError:
+      return "dynamo-error";
   }
   return "?";
 }
@@ -140,7 +160,39 @@ struct Conn {
   Pipe up;    // client -> upstream
   Pipe down;  // upstream -> client
   bool dead = false;
+  std::string request;  // dynamo-error: client bytes not yet framed into a whole request
 };
+
+// The injected errors of dynamo-error: every `every`th request gets `response`.
+struct Injection {
+  int64_t every = 1;
+  std::string response;
+};
+
+// Byte length of the first whole HTTP/1.1 request in `buf` (head + Content-Length body),
+// 0 while incomplete. Without Content-Length the request has no body.
+size_t WholeRequestLength(const std::string& buf) {
+  size_t head_end = buf.find("\r\n\r\n");
+  if (head_end == std::string::npos) return 0;
+  size_t head_len = head_end + 4;
+  size_t body = 0;
+  std::string head = buf.substr(0, head_end);
+  for (char& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  size_t at = head.find("\r\ncontent-length:");
+  if (at != std::string::npos) {
+    body = std::strtoull(head.c_str() + at + 17, nullptr, 10);
+  }
+  return buf.size() >= head_len + body ? head_len + body : 0;
+}
+
+std::string DynamoErrorResponse(int status, const std::string& type) {
+  std::string body = "{\"__type\":\"com.amazonaws.dynamodb.v20120810#" + type +
+                     "\",\"message\":\"injected by fault_proxy\"}";
+  return "HTTP/1.1 " + std::to_string(status) +
+         " Injected\r\nContent-Type: application/x-amz-json-1.0\r\n"
+         "x-amzn-RequestId: fault-proxy\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
 
 struct ControlClient {
   int fd = -1;
@@ -331,11 +383,32 @@ class Proxy {
       }
       c->budget -= static_cast<int64_t>(take);
     }
+    if (c->mode == Mode::kDynamoError && pipe == &c->up) {
+      c->request.append(buf, take);
+      FrameRequests(c);
+      return true;
+    }
     if (take > 0) {
       pipe->queue.push_back(Chunk{NowMs() + c->latency_ms, std::string(buf, take)});
       pipe->pending += take;
     }
     return true;
+  }
+
+  // dynamo-error: each whole request is either forwarded or answered here.
+  void FrameRequests(Conn* c) {
+    while (size_t len = WholeRequestLength(c->request)) {
+      ++requests_;
+      if (requests_ % injection_.every == 0) {
+        ++injected_;
+        c->down.queue.push_back(Chunk{NowMs(), injection_.response});
+        c->down.pending += injection_.response.size();
+      } else {
+        c->up.queue.push_back(Chunk{NowMs(), c->request.substr(0, len)});
+        c->up.pending += len;
+      }
+      c->request.erase(0, len);
+    }
   }
 
   void OnClient(Conn* c, short re) {
@@ -466,6 +539,17 @@ class Proxy {
       SetMode(Mode::kBlackhole, 0);
     } else if (cmd == "close-after" && has_arg) {
       SetMode(Mode::kCloseAfter, arg);
+    } else if (cmd == "dynamo-error") {
+      long long every = 0;
+      int status = 0;
+      char type[64] = {0};
+      if (std::sscanf(line.c_str(), "%*31s %lld %d %63s", &every, &status, type) != 3 ||
+          every < 1 || status < 100 || status > 599) {
+        return "error usage: dynamo-error N STATUS TYPE";
+      }
+      injection_ = Injection{every, DynamoErrorResponse(status, type)};
+      requests_ = 0;
+      SetMode(Mode::kDynamoError, 0);
     } else if (cmd == "drop") {
       for (auto& c : conns_) {
         if (!c->dead) Kill(c.get());
@@ -474,7 +558,7 @@ class Proxy {
       size_t active = 0;
       for (auto& c : conns_) active += c->dead ? 0 : 1;
       return "ok mode=" + std::string(ModeName(mode_)) + " accepted=" + std::to_string(accepted_) +
-             " active=" + std::to_string(active);
+             " active=" + std::to_string(active) + " injected=" + std::to_string(injected_);
     } else {
       return "error unknown command or missing argument: " + line;
     }
@@ -489,6 +573,9 @@ class Proxy {
   Mode mode_ = Mode::kPass;
   int64_t arg_ = 0;
   uint64_t accepted_ = 0;
+  Injection injection_;
+  int64_t requests_ = 0;  // requests framed since the last dynamo-error command
+  uint64_t injected_ = 0;
   std::list<std::unique_ptr<Conn>> conns_;
   std::list<std::unique_ptr<ControlClient>> controls_;
 };
