@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::app {
@@ -24,18 +25,6 @@ using Getter = std::function<ConfigValue(const Config&)>;
 
 Status Invalid(std::string message) {
   return Status(ErrorCode::kInvalidArgument, std::move(message));
-}
-
-std::string_view TrimSpace(std::string_view s) {
-  while (!s.empty() &&
-         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Values are echoed in errors to help the operator, but shortened: a long value is more
@@ -179,33 +168,36 @@ ConfigKey ListenKey() {
   return key;
 }
 
-ConfigKey TerminalTokensKey() {
+// terminal_tokens and manager_tokens: the same "ID:SHA256HEX[:EXPIRES]" form, one role each.
+ConfigKey TokensKey(bool manager) {
   ConfigKey key;
-  key.name = "terminal_tokens";
+  key.name = manager ? "manager_tokens" : "terminal_tokens";
   key.type = KeyType::kStringList;
-  key.help =
-      "Terminal tokens as \"TERMINAL_ID:SHA256HEX\" (the SHA-256 of the token, from "
-      "`machub token create` or `machub token hash`), optionally \":EXPIRES_RFC3339\" after "
-      "the hash (refused from then on: rotation overlap); added to those in <data_dir>/tokens";
-  key.set = [](Config& c, const ConfigValue& v) -> Status {
+  key.help = manager
+                 ? "Manager tokens (role manager: may also read /v1/status, /metrics and the list "
+                   "of all sales, and use the dashboard), in the form of terminal_tokens; added to "
+                   "those in <data_dir>/tokens"
+                 : "Terminal tokens as \"TERMINAL_ID:SHA256HEX\" (the SHA-256 of the token, from "
+                   "`machub token create` or `machub token hash`), optionally \":EXPIRES_RFC3339\" "
+                   "after the hash (refused from then on: rotation overlap); added to those in "
+                   "<data_dir>/tokens";
+  key.set = [manager](Config& c, const ConfigValue& v) -> Status {
     std::vector<TokenEntry> entries;
     const auto& items = std::get<std::vector<std::string>>(v);
     for (size_t i = 0; i < items.size(); ++i) {
-      auto entry = ParseTokenSpec(items[i]);
+      auto entry = ParseTokenSpec(items[i], manager ? http::Role::kManager : http::Role::kTerminal);
       if (!entry.ok()) {
         return Invalid("item " + std::to_string(i + 1) + ": " + entry.status().message());
       }
       entries.push_back(std::move(entry).value());
     }
-    c.terminal_tokens = std::move(entries);
+    (manager ? c.manager_tokens : c.terminal_tokens) = std::move(entries);
     return Status::Ok();
   };
-  key.get = [](const Config& c) -> ConfigValue {
+  key.get = [manager](const Config& c) -> ConfigValue {
     std::vector<std::string> out;
-    for (const TokenEntry& e : c.terminal_tokens) {
-      std::string item = e.terminal_id + ":" + e.sha256_hex;
-      if (e.expires_at_ms != 0) item += ":" + core::FormatRfc3339(e.expires_at_ms);
-      out.push_back(std::move(item));
+    for (const TokenEntry& e : manager ? c.manager_tokens : c.terminal_tokens) {
+      out.push_back(TokenSpec(e));
     }
     return out;
   };
@@ -278,7 +270,8 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(BoolKey("group_commit", &Config::group_commit,
                          "Commit many sales per fsync; false = one transaction per sale "
                          "(benchmark baseline)"));
-  keys.push_back(TerminalTokensKey());
+  keys.push_back(TokensKey(false));
+  keys.push_back(TokensKey(true));
   keys.push_back(BoolKey("metrics_public", &Config::metrics_public,
                          "Serve /metrics without a token (to the LAN)"));
   keys.push_back(StringKey("log_level", &Config::log_level,
@@ -370,7 +363,7 @@ std::vector<ConfigKey> BuildKeys() {
 // --- Conversions from each kind of source to a ConfigValue. ---
 
 Result<double> ParseFloatText(std::string_view text) {
-  std::string_view t = TrimSpace(text);
+  std::string_view t = core::TrimWhitespace(text);
   if (!t.empty() && t.front() == '+') t.remove_prefix(1);
   double x = 0;
   auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), x);
@@ -384,20 +377,20 @@ Result<double> ParseFloatText(std::string_view text) {
 // `{configuration:/List}` that way), else comma-separated items; blanks are dropped.
 Result<std::vector<std::string>> ParseListText(std::string_view text) {
   std::vector<std::string> out;
-  std::string_view t = TrimSpace(text);
+  std::string_view t = core::TrimWhitespace(text);
   if (!t.empty() && t.front() == '[') {
     nlohmann::json j = nlohmann::json::parse(t, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_array()) return Invalid("expected a JSON array of strings");
     for (const auto& item : j) {
       if (!item.is_string()) return Invalid("expected a JSON array of strings");
-      std::string s(TrimSpace(item.get<std::string>()));
+      std::string s(core::TrimWhitespace(item.get<std::string>()));
       if (!s.empty()) out.push_back(std::move(s));
     }
     return out;
   }
   while (!t.empty()) {
     size_t comma = t.find(',');
-    std::string_view item = TrimSpace(t.substr(0, comma));
+    std::string_view item = core::TrimWhitespace(t.substr(0, comma));
     if (!item.empty()) out.emplace_back(item);
     if (comma == std::string_view::npos) break;
     t.remove_prefix(comma + 1);
@@ -490,7 +483,7 @@ Result<ConfigValue> ConvertToml(const ConfigKey& key, const toml::node& node) {
           return Invalid("expected a list of strings, found " + std::string(TomlTypeName(item)) +
                          " in it");
         }
-        std::string s(TrimSpace(item.as_string()->get()));
+        std::string s(core::TrimWhitespace(item.as_string()->get()));
         if (!s.empty()) items.push_back(std::move(s));
       }
       return ConfigValue(std::move(items));
@@ -756,7 +749,7 @@ const ConfigKey* FindConfigKey(std::string_view name) {
 Result<int64_t> ParseIntegerText(std::string_view text) {
   // Exact: digits are combined as integers, never through a double, so that "8080.0" and
   // "1.0E7" become integers and "8080.5" is refused rather than rounded.
-  std::string_view t = TrimSpace(text);
+  std::string_view t = core::TrimWhitespace(text);
   auto fail = [&]() { return Invalid("expected an integer, got " + Quote(text)); };
   bool negative = false;
   if (!t.empty() && (t.front() == '-' || t.front() == '+')) {
@@ -827,7 +820,7 @@ Result<int64_t> ParseIntegerText(std::string_view text) {
 }
 
 Result<bool> ParseBoolText(std::string_view text) {
-  std::string t = ToLower(TrimSpace(text));
+  std::string t = ToLower(core::TrimWhitespace(text));
   if (t == "true" || t == "1" || t == "yes") return true;
   if (t == "false" || t == "0" || t == "no") return false;
   return Invalid("expected true/false/1/0/yes/no, got " + Quote(text));

@@ -68,6 +68,7 @@ struct Config {
   int max_group = 512;
   bool group_commit = true;
   std::vector<TokenEntry> terminal_tokens;
+  std::vector<TokenEntry> manager_tokens;  // role manager (TokenEntry::manager set)
   bool metrics_public = false;
   std::string log_level = "info";
   std::string ready_file;

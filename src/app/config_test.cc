@@ -436,6 +436,7 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"max_group", "1"},
       {"group_commit", "false"},
       {"terminal_tokens", "T01:" + kHashA + ",T01:" + kHashA + ":2026-11-28T11:00:00+01:00"},
+      {"manager_tokens", "M01:" + kHashA + ":2026-11-28T11:00:00+01:00"},
       {"metrics_public", "true"},
       {"log_level", "debug"},
       {"ready_file", "/tmp/r \"x\""},

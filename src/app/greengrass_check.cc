@@ -17,6 +17,8 @@
 #include <yaml-cpp/yaml.h>
 #endif
 
+#include "core/strings.h"
+
 namespace machub::app::greengrass {
 namespace {
 
@@ -54,12 +56,6 @@ std::string Child(const std::string& pointer, std::string_view key) {
 }
 std::string Child(const std::string& pointer, size_t index) {
   return pointer + "/" + std::to_string(index);
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string TypeName(const json& v) {
@@ -348,7 +344,7 @@ void CollectStrings(const json& v, const std::string& pointer,
 bool KeyMentionsS3(const json& v) {
   if (!v.is_object()) return false;
   for (const auto& [k, child] : v.items()) {
-    std::string lk = Lower(k);
+    std::string lk = core::AsciiLower(k);
     if (lk.find("s3") != std::string::npos || lk.find("bucket") != std::string::npos) return true;
     if (KeyMentionsS3(child)) return true;
   }
@@ -401,7 +397,8 @@ class RecipeChecker {
       if (kKnown.count(key) != 0) continue;
       std::string hint;
       for (const std::string& k : kKnown) {
-        if (Lower(k) == Lower(key)) hint = " (keys are case-sensitive: " + k + ")";
+        if (core::AsciiLower(k) == core::AsciiLower(key))
+          hint = " (keys are case-sensitive: " + k + ")";
       }
       f_.Error(Child("", key), "unknown top-level key \"" + key + "\"" + hint);
     }
@@ -779,7 +776,7 @@ class RecipeChecker {
           }
           if (zip) {
             std::string base = file;
-            if (base.size() > 4 && Lower(base.substr(base.size() - 4)) == ".zip") {
+            if (base.size() > 4 && core::AsciiLower(base.substr(base.size() - 4)) == ".zip") {
               base.resize(base.size() - 4);
             }
             if (word.rfind("{artifacts:decompressedPath}/" + base + "/", 0) == 0) runs = true;
@@ -871,7 +868,7 @@ class UpdateChecker {
   void CheckLocal(const json& root) {
     for (const auto& [key, value] : root.items()) {
       std::string p = Child("", key);
-      std::string lk = Lower(key);
+      std::string lk = core::AsciiLower(key);
       if (lk == "merge" || lk == "reset") {
         f_.Error(p, "\"" + key +
                         "\" at the top level: the update needs the component name as "
@@ -966,7 +963,7 @@ class UpdateChecker {
           f_.Error(op_pointer, "upper-case \"" + op +
                                    "\" is greengrass-cli's local form; a "
                                    "cloud deployment uses \"" +
-                                   Lower(op) + "\"");
+                                   core::AsciiLower(op) + "\"");
         } else {
           f_.Error(op_pointer, "unknown key \"" + op + "\" in configurationUpdate");
         }
@@ -1150,7 +1147,7 @@ Result<Document> ParseDocument(std::string_view text, bool yaml, std::string pat
 
 Result<Document> LoadDocument(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::string lower = Lower(path);
+  std::string lower = core::AsciiLower(path);
   bool yaml = EndsWith(lower, ".yaml") || EndsWith(lower, ".yml");
   return ParseDocument(text, yaml, path);
 }

@@ -1,7 +1,8 @@
 // machub: the store hub's command line.
 //
 //   machub serve [--config FILE] [--<key> VALUE ...]
-//   machub token create --terminal ID ... | --count N --prefix P  [--data-dir D] [--no-store]
+//   machub token create --terminal ID ... | --count N --prefix P  [--role terminal|manager]
+//                       [--data-dir D] [--no-store]
 //   machub token hash [TOKEN]
 //   machub token rotate --terminal ID [--overlap 24h] [--data-dir D]
 //   machub status [--url URL [--token T] [--cacert F] [--insecure]] [--data-dir D]
@@ -103,7 +104,7 @@ Result<std::unique_ptr<journal::SqliteJournal>> OpenExistingJournal(const Config
 // --- token ---
 
 int RunTokenCreate(const ToolFlags& tool, std::vector<std::string> terminals, int count,
-                   const std::string& prefix, bool no_store) {
+                   const std::string& prefix, bool manager, bool no_store) {
   if (count > 0) {
     for (int i = 1; i <= count; ++i) {
       char num[16];
@@ -123,7 +124,8 @@ int RunTokenCreate(const ToolFlags& tool, std::vector<std::string> terminals, in
   for (const std::string& id : terminals) {
     auto token = GenerateToken();
     if (!token.ok()) return Fail(kExitFailure, token.status().message());
-    entries.push_back({id, HashTokenHex(*token)});
+    entries.push_back(
+        {id, HashTokenHex(*token), 0, manager ? http::Role::kManager : http::Role::kTerminal});
     created.emplace_back(id, *token);
   }
   std::string tokens_file;
@@ -147,8 +149,11 @@ int RunTokenCreate(const ToolFlags& tool, std::vector<std::string> terminals, in
     hint += "# Their hashes were added to " + tokens_file +
             " (a running hub picks them up within a second).\n";
   }
-  hint += "# Configuration form (terminal_tokens, --terminal-tokens, MACHUB_TERMINAL_TOKENS):\n";
-  for (const TokenEntry& e : entries) hint += "#   " + e.terminal_id + ":" + e.sha256_hex + "\n";
+  hint += manager ? "# Configuration form (manager_tokens, --manager-tokens, "
+                    "MACHUB_MANAGER_TOKENS):\n"
+                  : "# Configuration form (terminal_tokens, --terminal-tokens, "
+                    "MACHUB_TERMINAL_TOKENS):\n";
+  for (const TokenEntry& e : entries) hint += "#   " + TokenSpec(e) + "\n";
   std::fputs(hint.c_str(), stderr);
   return kExitOk;
 }
@@ -377,6 +382,7 @@ int Main(int argc, char** argv) {
   int token_count = 0;
   std::string token_prefix = "T";
   bool token_no_store = false;
+  std::string token_role = "terminal";
   CLI::App* token_create = token->add_subcommand(
       "create", "Generate tokens; print `TERMINAL_ID TOKEN` lines; store their hashes");
   token_create->add_option("--terminal", token_terminals, "Terminal id (repeatable)")
@@ -386,12 +392,18 @@ int Main(int argc, char** argv) {
           ->check(CLI::Range(1, 9999));
   token_create->add_option("--prefix", token_prefix, "Id prefix for --count (default T)")
       ->needs(count_opt);
+  token_create
+      ->add_option("--role", token_role,
+                   "terminal (posts its own entries) or manager (also status, metrics, all "
+                   "sales, dashboard)")
+      ->check(CLI::IsMember({"terminal", "manager"}));
   token_create->add_flag("--no-store", token_no_store,
                          "Do not add the hashes to <data_dir>/tokens (print only)");
   token_tool.Register(token_create, /*with_store_id=*/false);
   token_create->callback([&] {
     run = [&] {
-      return RunTokenCreate(token_tool, token_terminals, token_count, token_prefix, token_no_store);
+      return RunTokenCreate(token_tool, token_terminals, token_count, token_prefix,
+                            token_role == "manager", token_no_store);
     };
   });
   std::string token_to_hash;

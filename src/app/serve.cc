@@ -55,6 +55,16 @@ std::string BaseUrl(const Config& config, uint16_t port) {
 
 // The one place a token is ever written to stdout by `serve`: a human block (not a log
 // line), printed once, when the token is created.
+// The API's tokens: the configuration's (terminal_tokens, manager_tokens), then the
+// tokens file's.
+std::vector<http::TerminalToken> ApiTokens(const Config& config,
+                                           const std::vector<TokenEntry>& file_entries) {
+  std::vector<http::TerminalToken> tokens = config.terminal_tokens;
+  tokens.insert(tokens.end(), config.manager_tokens.begin(), config.manager_tokens.end());
+  tokens.insert(tokens.end(), file_entries.begin(), file_entries.end());
+  return tokens;
+}
+
 void PrintDemoBlock(const Config& config, uint16_t port, const std::string& token,
                     const std::string& tokens_file) {
   uint64_t seed = 0;
@@ -78,13 +88,14 @@ void PrintDemoBlock(const Config& config, uint16_t port, const std::string& toke
   std::string block =
       "\n"
       "==============================================================================\n"
-      " machub: no terminal token is configured, so a DEMO token was created for\n"
-      " terminal T01. It is shown only this once; its hash is stored in\n"
+      " machub: no token is configured, so a DEMO token was created: a manager\n"
+      " token for terminal T01 (it records T01's sales and opens the dashboard).\n"
+      " It is shown only this once; its hash is stored in\n"
       "   " +
       tokens_file +
       "\n"
       "\n"
-      "   Terminal T01 token:  " +
+      "   T01 manager token:  " +
       token +
       "\n"
       "\n"
@@ -100,7 +111,11 @@ void PrintDemoBlock(const Config& config, uint16_t port, const std::string& toke
       "     --data-raw " +
       ShellQuote(body) + "\n" + tls_note +
       "\n"
-      " Real terminals: `machub token create --terminal T02`. No demo token: set\n"
+      " Dashboard: " +
+      BaseUrl(config, port) +
+      "/ (paste the token).\n"
+      " Real terminals: `machub token create --terminal T02`; managers:\n"
+      " `machub token create --terminal M01 --role manager`. No demo token: set\n"
       " demo_token = false (--demo-token false, MACHUB_DEMO_TOKEN=false).\n"
       "==============================================================================\n"
       "\n";
@@ -296,9 +311,6 @@ int RunServe(const Config& given) {
   api_options.rate_per_terminal = config.rate_per_terminal;
   api_options.rate_burst = config.rate_burst;
   api_options.metrics_public = config.metrics_public;
-  for (const TokenEntry& e : config.terminal_tokens) {
-    api_options.tokens.push_back({e.terminal_id, e.sha256_hex, e.expires_at_ms});
-  }
   const std::string tokens_file = TokensFilePath(config.data_dir);
   TokensFileStamp tokens_stamp = StampOf(tokens_file);
   auto file_tokens = LoadTokensFile(tokens_file);
@@ -307,9 +319,7 @@ int RunServe(const Config& given) {
     (*journal)->Close();
     return 2;
   }
-  for (const TokenEntry& e : *file_tokens) {
-    api_options.tokens.push_back({e.terminal_id, e.sha256_hex, e.expires_at_ms});
-  }
+  api_options.tokens = ApiTokens(config, *file_tokens);
 
   // The demo token lives only in memory until the server listens: were it stored first and
   // the bind then failed, the next start would find a token nobody was ever shown.
@@ -322,7 +332,7 @@ int RunServe(const Config& given) {
       return 1;
     }
     demo_token = *token;
-    api_options.tokens.push_back({"T01", HashTokenHex(demo_token)});
+    api_options.tokens.push_back({"T01", HashTokenHex(demo_token), 0, http::Role::kManager});
   }
   if (api_options.tokens.empty()) {
     core::LogWarn("no_terminal_tokens", {{"hint",
@@ -450,7 +460,9 @@ int RunServe(const Config& given) {
       "listening",
       {{"address", config.listen_host}, {"port", port}, {"tls", !config.tls_cert.empty()}});
   if (!demo_token.empty()) {
-    if (Status st = AppendTokens(tokens_file, {{"T01", HashTokenHex(demo_token)}}); !st.ok()) {
+    if (Status st =
+            AppendTokens(tokens_file, {{"T01", HashTokenHex(demo_token), 0, http::Role::kManager}});
+        !st.ok()) {
       core::LogError("demo_token_failed", {{"error", st.message()}});
       (*server)->Stop(0);
       api.SetConnectionsSource({});
@@ -505,13 +517,7 @@ int RunServe(const Config& given) {
       core::LogError("tokens_file_invalid", {{"error", reloaded.status().message()}});
       continue;
     }
-    std::vector<http::TerminalToken> tokens;
-    for (const TokenEntry& e : config.terminal_tokens) {
-      tokens.push_back({e.terminal_id, e.sha256_hex, e.expires_at_ms});
-    }
-    for (const TokenEntry& e : *reloaded) {
-      tokens.push_back({e.terminal_id, e.sha256_hex, e.expires_at_ms});
-    }
+    std::vector<http::TerminalToken> tokens = ApiTokens(config, *reloaded);
     core::LogInfo("tokens_reloaded", {{"tokens", tokens.size()}});
     api.SetTokens(std::move(tokens));
   }

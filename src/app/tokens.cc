@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::app {
@@ -20,16 +22,6 @@ namespace {
 
 Status ErrnoStatus(const std::string& what, int err) {
   return Status(ErrorCode::kIoError, what + ": " + std::strerror(err));
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 // Reads a whole file; ENOENT is reported through *missing rather than as an error.
@@ -104,7 +96,7 @@ class FileLock {
 void SplitTokenLine(std::string_view line, std::string_view* id, std::string_view* hex,
                     std::string_view* expires) {
   auto next = [&line]() {
-    line = Trim(line);
+    line = core::TrimWhitespace(line);
     size_t sep = line.find_first_of(" \t");
     std::string_view word = line.substr(0, sep);
     line = sep == std::string_view::npos ? std::string_view() : line.substr(sep);
@@ -112,13 +104,43 @@ void SplitTokenLine(std::string_view line, std::string_view* id, std::string_vie
   };
   *id = next();
   *hex = next();
-  *expires = Trim(line);
+  *expires = core::TrimWhitespace(line);
 }
 
 std::string TokenLine(const TokenEntry& e) {
   std::string line = e.terminal_id + " " + e.sha256_hex;
   if (e.expires_at_ms != 0) line += " " + core::FormatRfc3339(e.expires_at_ms);
+  if (e.manager()) line += " role=manager";
   return line;
+}
+
+// The words after the hash: an optional RFC 3339 expiry and an optional role=terminal|
+// role=manager, in any order. An error text (naming no value) when a word is neither.
+std::optional<std::string> ParseTokenTail(std::string_view tail, int64_t* expires_at_ms,
+                                          bool* manager) {
+  *expires_at_ms = 0;
+  *manager = false;
+  bool have_expiry = false, have_role = false;
+  while (!(tail = core::TrimWhitespace(tail)).empty()) {
+    const size_t sep = tail.find_first_of(" \t");
+    const std::string_view word = tail.substr(0, sep);
+    tail = sep == std::string_view::npos ? std::string_view() : tail.substr(sep);
+    if (word.starts_with("role=")) {
+      if (have_role) return "more than one role";
+      have_role = true;
+      if (word == "role=manager") {
+        *manager = true;
+      } else if (word != "role=terminal") {
+        return "role must be role=terminal or role=manager";
+      }
+      continue;
+    }
+    auto ms = core::ParseRfc3339(word);
+    if (!ms.ok() || have_expiry) return "after the hash: an RFC 3339 expiry and/or role=manager";
+    have_expiry = true;
+    *expires_at_ms = *ms;
+  }
+  return std::nullopt;
 }
 
 // Writes `content` to `<path>.tmp.<pid>` (mode 0600), fsyncs it, renames it over `path`
@@ -175,7 +197,13 @@ bool ValidSha256Hex(std::string_view hex) {
   return true;
 }
 
-Result<TokenEntry> ParseTokenSpec(std::string_view spec) {
+std::string TokenSpec(const TokenEntry& e) {
+  std::string item = e.terminal_id + ":" + e.sha256_hex;
+  if (e.expires_at_ms != 0) item += ":" + core::FormatRfc3339(e.expires_at_ms);
+  return item;
+}
+
+Result<TokenEntry> ParseTokenSpec(std::string_view spec, http::Role role) {
   size_t colon = spec.find(':');
   if (colon == std::string_view::npos) {
     return Status(ErrorCode::kInvalidArgument,
@@ -210,7 +238,7 @@ Result<TokenEntry> ParseTokenSpec(std::string_view spec) {
     }
     expires_at_ms = *ms;
   }
-  return TokenEntry{std::string(id), std::string(hex), expires_at_ms};
+  return TokenEntry{std::string(id), std::string(hex), expires_at_ms, role};
 }
 
 Result<std::string> GenerateToken() {
@@ -260,7 +288,7 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
     rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
     size_t hash_pos = line.find('#');
     if (hash_pos != std::string_view::npos) line = line.substr(0, hash_pos);
-    line = Trim(line);
+    line = core::TrimWhitespace(line);
     if (line.empty()) continue;
     std::string_view id;
     std::string_view hex;
@@ -274,19 +302,16 @@ Result<std::vector<TokenEntry>> LoadTokensFile(const std::string& path) {
     if (!ValidSha256Hex(hex)) {
       return Status(ErrorCode::kInvalidArgument,
                     where +
-                        ": expected `TERMINAL_ID SHA256HEX [EXPIRES_RFC3339]` (64 "
+                        ": expected `TERMINAL_ID SHA256HEX [EXPIRES_RFC3339] [role=manager]` (64 "
                         "lower-case hex digits)");
     }
     int64_t expires_at_ms = 0;
-    if (!expires.empty()) {
-      auto ms = core::ParseRfc3339(expires);
-      if (!ms.ok()) {
-        return Status(ErrorCode::kInvalidArgument,
-                      where + ": third column must be an RFC 3339 expiry time");
-      }
-      expires_at_ms = *ms;
+    bool manager = false;
+    if (auto bad = ParseTokenTail(expires, &expires_at_ms, &manager)) {
+      return Status(ErrorCode::kInvalidArgument, where + ": " + *bad);
     }
-    entries.push_back(TokenEntry{std::string(id), std::string(hex), expires_at_ms});
+    entries.push_back(TokenEntry{std::string(id), std::string(hex), expires_at_ms,
+                                 manager ? http::Role::kManager : http::Role::kTerminal});
   }
   return entries;
 }
@@ -324,6 +349,7 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
   if (missing) content = kTokensFileHeader;
   std::string out;
   int count = 0;
+  bool any_manager = false;
   std::string_view rest = content;
   while (!rest.empty()) {
     size_t nl = rest.find('\n');
@@ -338,13 +364,17 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
     std::string_view expires;
     SplitTokenLine(entry, &id, &hex, &expires);
     bool rewrite = id == terminal_id && ValidSha256Hex(hex);
-    if (rewrite && !expires.empty()) {
-      auto ms = core::ParseRfc3339(expires);
-      // An earlier expiry stays; a malformed one is left for LoadTokensFile to report.
-      rewrite = ms.ok() && *ms > old_expires_at_ms;
+    int64_t expires_ms = 0;
+    bool manager = false;
+    if (rewrite) {
+      // A malformed tail is left for LoadTokensFile to report; an earlier expiry stays.
+      rewrite = !ParseTokenTail(expires, &expires_ms, &manager) &&
+                (expires_ms == 0 || expires_ms > old_expires_at_ms);
     }
     if (rewrite) {
-      out += TokenLine(TokenEntry{std::string(id), std::string(hex), old_expires_at_ms});
+      out += TokenLine(TokenEntry{std::string(id), std::string(hex), old_expires_at_ms,
+                                  manager ? http::Role::kManager : http::Role::kTerminal});
+      any_manager = any_manager || manager;
       if (!comment.empty()) out += " " + std::string(comment);
       ++count;
     } else {
@@ -352,7 +382,9 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
     }
     out.push_back('\n');
   }
-  out += TokenLine(new_entry) + "\n";
+  TokenEntry added = new_entry;
+  if (any_manager) added.role = http::Role::kManager;  // a manager's new token is a manager's
+  out += TokenLine(added) + "\n";
   RETURN_IF_ERROR(ReplaceFile(path, out));
   if (expired_count != nullptr) *expired_count = count;
   return Status::Ok();
@@ -361,7 +393,7 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
 Result<int64_t> ParseDurationMs(std::string_view text) {
   const Status invalid(ErrorCode::kInvalidArgument,
                        "duration must look like 24h, 90m, 2s, 1500ms, 7d or 1h30m");
-  std::string_view t = Trim(text);
+  std::string_view t = core::TrimWhitespace(text);
   if (t.empty()) return invalid;
   int64_t total = 0;
   bool bare = true;

@@ -2,11 +2,12 @@
 // Terminal tokens: generation, hashing, and the tokens file `<data_dir>/tokens`.
 //
 // A token is a bearer secret shown once (by `machub token create`); the hub keeps only its
-// SHA-256 as lower-case hex, bound to one terminal id. The tokens file holds one entry per
-// line, `TERMINAL_ID SHA256HEX [EXPIRES_RFC3339]`; blank lines and `#` comments (whole line or
-// after the entry) are ignored. The file is created with mode 0600 and only ever replaced whole
-// (temporary file + fsync + rename + fsync of the folder), so a crash leaves either the
-// old or the new file, never half of one.
+// SHA-256 as lower-case hex, bound to one terminal id, with a role (terminal, or manager:
+// docs/API.md "Roles"). The tokens file holds one entry per line,
+// `TERMINAL_ID SHA256HEX [EXPIRES_RFC3339] [role=manager]`; blank lines and `#` comments
+// (whole line or after the entry) are ignored. The file is created with mode 0600 and only ever
+// replaced whole (temporary file + fsync + rename + fsync of the folder), so a crash leaves either
+// the old or the new file, never half of one.
 //
 // Thread-safety: the functions are stateless; AppendTokens serializes concurrent writers
 // (also across processes) with an flock on `<path>.lock`.
@@ -17,16 +18,12 @@
 #include <vector>
 
 #include "core/status.h"
+#include "http/token.h"
 
 namespace machub::app {
 
-struct TokenEntry {
-  std::string terminal_id;    // [A-Za-z0-9._-]{1,32}
-  std::string sha256_hex;     // 64 lower-case hex digits
-  int64_t expires_at_ms = 0;  // Unix ms from which the token is refused; 0: never
-
-  bool operator==(const TokenEntry&) const = default;
-};
+// One entry of the tokens file or the configuration (http/token.h).
+using TokenEntry = http::TerminalToken;
 
 // [A-Za-z0-9._-]{1,32}, the terminal id format of API.md.
 bool ValidTerminalId(std::string_view id);
@@ -37,7 +34,11 @@ bool ValidSha256Hex(std::string_view hex);
 // "TERMINAL_ID:SHA256HEX:EXPIRES_RFC3339" (e.g. "T01:<hash>:2026-11-28T10:00:00Z").
 // kInvalidArgument with a message
 // that says what is wrong (never echoes more than the terminal id part).
-Result<TokenEntry> ParseTokenSpec(std::string_view spec);
+// `role` is the entry's role (the config key manager_tokens uses the same form).
+Result<TokenEntry> ParseTokenSpec(std::string_view spec, http::Role role = http::Role::kTerminal);
+
+// The configuration form of an entry: "TERMINAL_ID:SHA256HEX[:EXPIRES_RFC3339]".
+std::string TokenSpec(const TokenEntry& entry);
 
 // "mh_" + base64url (no padding) of 32 bytes from OpenSSL's RAND_bytes: 46 characters,
 // all of [A-Za-z0-9_-], safe in shell words, URLs and headers. kInternal when the
@@ -62,7 +63,8 @@ Status AppendTokens(const std::string& path, const std::vector<TokenEntry>& entr
 
 // Token rotation: under the same lock and atomic replacement as AppendTokens, gives
 // every entry of `terminal_id` in the tokens file that has no expiry, or a later one, the
-// expiry `old_expires_at_ms`, and appends `new_entry` (its terminal must be terminal_id).
+// expiry `old_expires_at_ms` (keeping its role), and appends `new_entry` (its terminal
+// must be terminal_id; it gets the manager role when an entry it replaces had it).
 // Lines of other terminals and comments are kept byte for byte. *expired_count (may be
 // null) receives how many entries got the expiry. kIoError on any failure (the old file
 // is then unchanged).

@@ -226,6 +226,45 @@ TEST_F(TokensTest, RotateExpiresOnlyThatTerminalsOpenTokens) {
   EXPECT_FALSE(RotateTokens(path_, "T01", {"T01", hash_new}, 0).ok());
 }
 
+TEST_F(TokensTest, ManagerRoleInTheFileAndThroughRotation) {
+  const std::string hash_b(64, 'b');
+  const std::string hash_new(64, 'd');
+  const int64_t expiry = 1'795'860'000'000;
+  ASSERT_TRUE(
+      AppendTokens(path_, {{"M01", kHashA, 0, http::Role::kManager}, {"T02", hash_b}}).ok());
+  EXPECT_NE(Read(path_).find("M01 " + std::string(kHashA) + " role=manager\n"), std::string::npos);
+  // Both orders of expiry and role; role=terminal is the default spelled out.
+  std::ofstream(path_, std::ios::app)
+      << "M02 " << hash_b << " role=manager 2026-11-28T10:00:00Z\n"
+      << "T03 " << hash_b << " 2026-11-28T10:00:00Z role=terminal\n";
+  auto entries = LoadTokensFile(path_);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(entries->size(), 4u);
+  EXPECT_EQ((*entries)[0], (TokenEntry{"M01", kHashA, 0, http::Role::kManager}));
+  EXPECT_EQ((*entries)[1], (TokenEntry{"T02", hash_b}));
+  EXPECT_EQ((*entries)[2], (TokenEntry{"M02", hash_b, expiry, http::Role::kManager}));
+  EXPECT_EQ((*entries)[3], (TokenEntry{"T03", hash_b, expiry}));
+  // Rotation keeps the role of the entries it expires.
+  ASSERT_TRUE(RotateTokens(path_, "M01", {"M01", hash_new}, expiry).ok());
+  entries = LoadTokensFile(path_);
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ((*entries)[0], (TokenEntry{"M01", kHashA, expiry, http::Role::kManager}));
+  EXPECT_EQ(entries->back(), (TokenEntry{"M01", hash_new, 0, http::Role::kManager}));
+  // Unknown roles, two roles, two expiries: the line is refused with its number.
+  for (const char* tail : {" role=admin", " role=manager role=manager",
+                           " 2026-11-28T10:00:00Z 2026-11-29T10:00:00Z", " manager"}) {
+    std::ofstream(path_) << "# header\nT01 " << kHashA << tail << "\n";
+    auto bad = LoadTokensFile(path_);
+    ASSERT_FALSE(bad.ok()) << tail;
+    EXPECT_NE(bad.status().message().find("line 2"), std::string::npos) << tail;
+  }
+  // The configuration form: manager_tokens uses the same spec.
+  auto spec = ParseTokenSpec("M01:" + std::string(kHashA), http::Role::kManager);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_TRUE(spec->manager());
+  EXPECT_EQ(TokenSpec(*spec), "M01:" + std::string(kHashA));
+}
+
 TEST_F(TokensTest, DurationParsing) {
   EXPECT_EQ(*ParseDurationMs("24h"), 86'400'000);
   EXPECT_EQ(*ParseDurationMs("2s"), 2'000);

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/money.h"
 #include "core/sha256.h"
+#include "core/text.h"
 #include "core/time_format.h"
 
 namespace machub::catalog {
@@ -69,28 +70,12 @@ int64_t TextChars(std::string_view s) {
   return n;
 }
 
-// A JSON path ("version", "products[12].price"), built as a string only for an error:
-// a 200k-product catalog would otherwise build a million strings to report nothing.
-struct Path {
-  static constexpr size_t kTop = static_cast<size_t>(-1);
-  Path(const char* top_member) : member(top_member) {}  // NOLINT(google-explicit-constructor)
-  Path(size_t product, std::string_view product_member) : index(product), member(product_member) {}
+// Paths such as "version" and "products[12].price" (core/text.h).
+using Path = core::FieldPath;
 
-  std::string str() const {
-    if (index == kTop) return std::string(member);
-    std::string out = "products[" + std::to_string(index) + "]";
-    if (!member.empty()) {
-      out += '.';
-      out += member;
-    }
-    return out;
-  }
-
-  size_t index = kTop;
-  std::string_view member;
-};
-
-Path ProductPath(size_t index, std::string_view member = {}) { return Path(index, member); }
+Path ProductPath(size_t index, std::string_view member = {}) {
+  return Path("products", index, member);
+}
 
 Status Missing(const Path& path) {
   const std::string where = path.str();
@@ -105,15 +90,9 @@ Status Invalid(const Path& path, const std::string& what) {
 Status CheckText(std::string_view value, const Path& path, int64_t min_chars, int64_t max_chars) {
   const int64_t n = TextChars(value);
   if (n == -2) return Invalid(path, "is not valid UTF-8");
-  if (n == -1) return Invalid(path, "must not contain control characters");
-  if (n < min_chars || n > max_chars) {
-    if (min_chars > 0) {
-      return Invalid(path, "must be " + std::to_string(min_chars) + " to " +
-                               std::to_string(max_chars) + " characters long");
-    }
-    return Invalid(path, "must be at most " + std::to_string(max_chars) + " characters long");
-  }
-  return Status::Ok();
+  const std::string problem = core::TextLengthProblem(n, min_chars, max_chars);
+  if (problem.empty()) return Status::Ok();
+  return Invalid(path, problem);
 }
 
 Status CheckPriceRange(int64_t price_minor, const Path& path) {

@@ -106,18 +106,6 @@ int FindName(const std::string_view (&names)[N], std::string_view key) {
   return -1;
 }
 
-// A client-chosen member name is echoed in the error's "field" only when it is plainly
-// a name; anything else (a card number used as a key, binary junk) is not repeated back.
-bool PrintableKey(std::string_view key) {
-  if (key.empty() || key.size() > 64) return false;
-  for (char c : key) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return !ContainsCardNumber(key);
-}
-
 class SaxHandler {
  public:
   enum class Failure { kNone, kSyntax, kDuplicateKey, kNotObject };
@@ -221,7 +209,8 @@ class SaxHandler {
     top.pending = -1;
     if (!raw_->has_unknown && top.type != FrameType::kSkipObject) {
       raw_->has_unknown = true;
-      raw_->unknown_field = PathOfMember(top.type, PrintableKey(key) ? std::string_view(key) : "");
+      raw_->unknown_field =
+          PathOfMember(top.type, PlainMemberName(key) ? std::string_view(key) : "");
     }
     return true;
   }
@@ -351,30 +340,9 @@ class SaxHandler {
 // Stage 2: validation in a fixed order, computing the amounts.
 // ---------------------------------------------------------------------------------------
 
-// The JSON path of a field ("lines[2].qty"), turned into a string only for an error: a
-// valid sale never pays for building the paths of its fields.
-struct Path {
-  std::string_view array;  // "lines" or "payments"; empty for a root member
-  size_t index = 0;
-  std::string_view name;  // the member; empty for the array element itself
+using Path = FieldPath;
 
-  std::string str() const {
-    std::string out;
-    if (!array.empty()) {
-      out.append(array);
-      out.push_back('[');
-      out.append(std::to_string(index));
-      out.push_back(']');
-      if (!name.empty()) out.push_back('.');
-    }
-    out.append(name);
-    return out;
-  }
-  std::string Name() const { return std::string(name); }
-  Path Member(std::string_view member) const { return Path{array, index, member}; }
-};
-
-constexpr Path Root(std::string_view name) { return Path{{}, 0, name}; }
+constexpr Path Root(std::string_view name) { return Path(name); }
 
 Status Invalid(const Path& path, std::string message) {
   return Status(ErrorCode::kInvalidField, std::move(message), path.str());
@@ -402,32 +370,15 @@ Status TakeString(Raw& raw, const Path& path, bool required, std::string* out,
 }
 
 Status CheckText(const std::string& value, const Path& path, int64_t min_chars, int64_t max_chars) {
-  const int64_t n = Utf8TextLength(value);
-  if (n < 0) return Invalid(path, path.Name() + " must not contain control characters");
-  if (n < min_chars || n > max_chars) {
-    if (min_chars > 0) {
-      return Invalid(path, path.Name() + " must be " + std::to_string(min_chars) + " to " +
-                               std::to_string(max_chars) + " characters long");
-    }
-    return Invalid(
-        path, path.Name() + " must be at most " + std::to_string(max_chars) + " characters long");
-  }
-  return Status::Ok();
+  const std::string problem = TextLengthProblem(Utf8TextLength(value), min_chars, max_chars);
+  if (problem.empty()) return Status::Ok();
+  return Invalid(path, path.Name() + " " + problem);
 }
 
 // Request-only rules (card numbers, id first character, card overpayment) are skipped for
 // bytes the journal already stored: a row written before a rule was added must stay
 // readable, and the stored-row reader (TryDecodeCanonicalLayout) skips them too.
 enum class Rules { kRequest, kStored };
-
-bool IdChars(std::string_view s, bool allow_colon) {
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-' || (allow_colon && c == ':');
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool AsciiAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -437,7 +388,7 @@ bool AsciiAlnum(char c) {
 // letter or digit, so ".", "..", ".hidden" and "-flag" are refused.
 Status CheckSaleId(const std::string& value, const Path& path, Rules rules) {
   if (value.empty() || value.size() > 64 ||
-      (rules == Rules::kRequest && !AsciiAlnum(value.front())) || !IdChars(value, true)) {
+      (rules == Rules::kRequest && !AsciiAlnum(value.front())) || !IdCharacters(value, true)) {
     return Invalid(path, path.Name() +
                              " must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or "
                              "'-', starting with a letter or digit");
@@ -647,7 +598,7 @@ Result<Sale> Validate(RawSale& raw, Rules rules) {
   RETURN_IF_ERROR(TakeString(raw.f[kTerminalId], kTerminalPath, true, &sale.terminal_id));
   RETURN_IF_ERROR(CheckCard(sale.terminal_id, kTerminalPath, rules));
   if (sale.terminal_id.empty() || sale.terminal_id.size() > 32 ||
-      !IdChars(sale.terminal_id, false)) {
+      !IdCharacters(sale.terminal_id, false)) {
     return Invalid(kTerminalPath,
                    "terminal_id must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
   }

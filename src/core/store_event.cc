@@ -77,16 +77,6 @@ Result<OJson> ParseStrict(std::string_view json) {
   return root;
 }
 
-bool PlainName(std::string_view key) {
-  if (key.empty() || key.size() > 64) return false;
-  for (char c : key) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return !ContainsCardNumber(key);
-}
-
 // The members each kind of body may carry.
 std::vector<std::string_view> AllowedMembers(Mode mode, std::optional<EventType> type) {
   if (mode == Mode::kZRequest) return {"id", "created_at", "terminal_id", "cashier"};
@@ -111,7 +101,7 @@ Status CheckUnknown(const OJson& root, Mode mode, std::optional<EventType> type)
   const std::vector<std::string_view> allowed = AllowedMembers(mode, type);
   for (auto it = root.begin(); it != root.end(); ++it) {
     if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
-      return Invalid(PlainName(it.key()) ? it.key() : "", "unknown field");
+      return Invalid(PlainMemberName(it.key()) ? it.key() : "", "unknown field");
     }
     if (it.key() == "counts" && it->is_array()) {
       size_t i = 0;
@@ -120,7 +110,8 @@ Status CheckUnknown(const OJson& root, Mode mode, std::optional<EventType> type)
           for (auto m = element.begin(); m != element.end(); ++m) {
             if (m.key() != "denomination" && m.key() != "count") {
               const std::string path = "counts[" + std::to_string(i) + "]";
-              return Invalid(PlainName(m.key()) ? path + "." + m.key() : path, "unknown field");
+              return Invalid(PlainMemberName(m.key()) ? path + "." + m.key() : path,
+                             "unknown field");
             }
           }
         }
@@ -150,22 +141,9 @@ Status TakeString(const OJson& root, std::string_view name, bool required, std::
 Status CheckText(std::string_view value, std::string_view field, int64_t min_chars,
                  int64_t max_chars) {
   RETURN_IF_ERROR(CheckNoCardNumber(value, field));
-  const int64_t n = Utf8TextLength(value);
-  if (n < 0) return Invalid(field, std::string(field) + " must not contain control characters");
-  if (n < min_chars || n > max_chars) {
-    return Invalid(field, std::string(field) + " must be " + std::to_string(min_chars) + " to " +
-                              std::to_string(max_chars) + " characters long");
-  }
-  return Status::Ok();
-}
-
-bool IdChars(std::string_view s, bool allow_colon) {
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-' || (allow_colon && c == ':');
-    if (!ok) return false;
-  }
-  return true;
+  const std::string problem = TextLengthProblem(Utf8TextLength(value), min_chars, max_chars);
+  if (problem.empty()) return Status::Ok();
+  return Invalid(field, std::string(field) + " " + problem);
 }
 
 Status TakeAmount(const OJson& root, std::string_view name, const Currency& currency, bool positive,
@@ -267,7 +245,7 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
   // As for sales: the id must start with a letter or digit ("." and ".." are no ids).
   const bool id_starts_safe =
       !event.id.empty() && std::isalnum(static_cast<unsigned char>(event.id[0])) != 0;
-  if (event.id.size() > 64 || !IdChars(event.id, true) || !id_starts_safe) {
+  if (event.id.size() > 64 || !IdCharacters(event.id, true) || !id_starts_safe) {
     return Invalid("id",
                    "id must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-', "
                    "starting with a letter or digit");
@@ -277,7 +255,7 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
   RETURN_IF_ERROR(TakeString(root, "terminal_id", terminal_required, &event.terminal_id));
   if (mode != Mode::kStored) RETURN_IF_ERROR(CheckNoCardNumber(event.terminal_id, "terminal_id"));
   if (!event.terminal_id.empty() &&
-      (event.terminal_id.size() > 32 || !IdChars(event.terminal_id, false))) {
+      (event.terminal_id.size() > 32 || !IdCharacters(event.terminal_id, false))) {
     return Invalid("terminal_id",
                    "terminal_id must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
   }

@@ -2,7 +2,9 @@
 // Small checks on request text shared by every entry type's validation (sales,
 // store events). Pure functions, no allocation, callable from any thread.
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace machub::core {
@@ -19,5 +21,41 @@ inline int64_t Utf8TextLength(std::string_view s) {
   }
   return n;
 }
+
+// The JSON path of a field ("lines[2].qty", "products[12].price", "cashier"), turned
+// into a string only for an error: a valid document never pays for its fields' paths.
+// The views must outlive the path (string literals and member names in practice).
+struct FieldPath {
+  std::string_view array;  // "lines", "payments", "products"; empty for a root member
+  size_t index = 0;
+  std::string_view member;  // empty for the array element itself
+
+  constexpr FieldPath() = default;
+  // A root member.
+  constexpr FieldPath(std::string_view root_member)  // NOLINT(google-explicit-constructor)
+      : member(root_member) {}
+  constexpr FieldPath(const char* root_member)  // NOLINT(google-explicit-constructor)
+      : member(root_member) {}
+  constexpr FieldPath(std::string_view array_name, size_t element, std::string_view name = {})
+      : array(array_name), index(element), member(name) {}
+
+  std::string str() const;
+  std::string Name() const { return std::string(member); }  // the member alone
+  FieldPath Member(std::string_view name) const { return FieldPath(array, index, name); }
+};
+
+// What is wrong with a text field of `chars` characters (Utf8TextLength; -1: a control
+// character) against the rule min_chars..max_chars: "" when it holds, else "must not
+// contain control characters", "must be MIN to MAX characters long" (MIN > 0) or "must
+// be at most MAX characters long".
+std::string TextLengthProblem(int64_t chars, int64_t min_chars, int64_t max_chars);
+
+// Only [A-Za-z0-9._-] (and ':' when allow_colon): the id alphabet of docs/API.md.
+bool IdCharacters(std::string_view s, bool allow_colon);
+
+// A client-chosen member name is echoed in an error's "field" only when it is plainly a
+// name: 1..64 of [A-Za-z0-9_.-] and no card number. Anything else (a card number used as
+// a key, binary junk) is never repeated back.
+bool PlainMemberName(std::string_view key);
 
 }  // namespace machub::core

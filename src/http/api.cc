@@ -73,6 +73,13 @@ std::string_view RouteLabel(Route route) {
   return "unmatched";
 }
 
+// Manager-only: the store's status, its metrics, and the list of all sales. A terminal
+// reads one sale by id (for a refund), the catalog and products, and posts its own entries.
+bool NeedsManager(Route route, std::string_view method) {
+  return route == Route::kStatus || route == Route::kMetrics ||
+         (route == Route::kSales && method == "GET");
+}
+
 std::string_view AllowedMethods(Route route) {
   return route == Route::kSales ? "GET, POST" : "GET";
 }
@@ -254,9 +261,9 @@ struct ApiHandler::Impl {
     };
   }
 
-  // The authenticated terminal, or the error answer (401, 429) already sent.
-  std::optional<std::string> Authorize(const Request& request, Route route,
-                                       const Respond& respond) {
+  // The authenticated principal, or the error answer (401, 403, 429) already sent. A
+  // terminal token on a manager-only route is 403 `forbidden`.
+  std::optional<Principal> Authorize(const Request& request, Route route, const Respond& respond) {
     const int64_t now_us = clock->MonotonicUs();
     if (const int64_t wait_s = auth_failures.Peek(request.remote_address, now_us); wait_s > 0) {
       CountAuthFailure("too_many_failures");
@@ -266,13 +273,13 @@ struct ApiHandler::Impl {
       respond(std::move(response));
       return std::nullopt;
     }
-    Result<std::string> terminal =
+    Result<Principal> principal =
         Authenticator()->Authenticate(request.Header("authorization"), clock->NowMs());
-    if (!terminal.ok()) {
+    if (!principal.ok()) {
       const bool missing = BearerToken(request.Header("authorization")).empty();
-      const char* reason = missing                                          ? "missing"
-                           : terminal.status().message() == "token expired" ? "expired"
-                                                                            : "unknown";
+      const char* reason = missing                                           ? "missing"
+                           : principal.status().message() == "token expired" ? "expired"
+                                                                             : "unknown";
       CountAuthFailure(reason);
       (void)auth_failures.Acquire(request.remote_address, now_us);
       int64_t suppressed = 0;
@@ -282,9 +289,10 @@ struct ApiHandler::Impl {
                                             {"reason", reason},
                                             {"not_logged_since_last", suppressed}});
       }
-      respond(ErrorResponse(terminal.status()));
+      respond(ErrorResponse(principal.status()));
       return std::nullopt;
     }
+    const std::string* terminal = &principal->terminal_id;
     // Mutual TLS: the token must belong to the terminal the certificate names.
     if (request.client_cert_verified &&
         std::find(request.client_identities.begin(), request.client_identities.end(), *terminal) ==
@@ -296,6 +304,17 @@ struct ApiHandler::Impl {
                                        {"reason", "certificate_mismatch"}});
       respond(ErrorResponse(Status(ErrorCode::kForbidden,
                                    "the token's terminal does not match the client certificate")));
+      return std::nullopt;
+    }
+    if (principal->role != Role::kManager && NeedsManager(route, request.method)) {
+      CountAuthFailure("needs_manager");
+      core::LogWarn("http_forbidden", {{"remote", request.remote_address},
+                                       {"route", RouteLabel(route)},
+                                       {"token_terminal", *terminal},
+                                       {"reason", "needs_manager"}});
+      respond(ErrorResponse(Status(ErrorCode::kForbidden,
+                                   "this route needs a manager token (machub token create "
+                                   "--role manager)")));
       return std::nullopt;
     }
     const int64_t retry_after_s = limiter.Acquire(*terminal, clock->MonotonicUs());
@@ -313,7 +332,7 @@ struct ApiHandler::Impl {
       respond(std::move(response));
       return std::nullopt;
     }
-    return std::move(*terminal);
+    return std::move(*principal);
   }
 
   void CountAuthFailure(std::string_view reason) {
@@ -415,8 +434,8 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
       break;
   }
 
-  std::optional<std::string> terminal = Authorize(request, route, respond);
-  if (!terminal) return;
+  std::optional<Principal> principal = Authorize(request, route, respond);
+  if (!principal) return;
   // The connection now belongs to a terminal (server.h: reserved capacity).
   respond = [inner = std::move(respond)](Response response) {
     response.authenticated = true;
@@ -435,7 +454,7 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
       return respond(JsonResponse(200, std::move(*product)));
     }
     case Route::kSales:
-      if (is_post) return PostSale(request, *terminal, std::move(respond));
+      if (is_post) return PostSale(request, principal->terminal_id, std::move(respond));
       return ListSales(query, respond);
     default:
       return respond(ErrorResponse(Status(ErrorCode::kInternal, "unrouted")));

@@ -30,17 +30,10 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "http/server.h"
+#include "http/token.h"
 #include "journal/sale_journal.h"
 
 namespace machub::http {
-
-struct TerminalToken {
-  std::string terminal_id;
-  std::string sha256_hex;  // SHA-256 of the token, lower-case hex; the token is never kept
-  // Unix ms from which the token is refused (401 "token expired"); 0: never expires.
-  // Rotation: add the new token, give the old one an expiry at now + overlap.
-  int64_t expires_at_ms = 0;
-};
 
 struct ApiOptions {
   std::string store_id = "S001";

@@ -164,8 +164,9 @@ class ApiTest : public ::testing::Test {
   static ApiOptions DefaultOptions() {
     ApiOptions options;
     options.store_id = "S042";
-    options.tokens = {{"T01", HashToken(kTokenOne)},
-                      {"T01", HashToken(kTokenOneRotated)},
+    // T01 holds manager tokens (status, metrics, lists); T02 a terminal token.
+    options.tokens = {{"T01", HashToken(kTokenOne), 0, Role::kManager},
+                      {"T01", HashToken(kTokenOneRotated), 0, Role::kManager},
                       {"T02", HashToken(kTokenTwo)}};
     options.rate_per_terminal = 0;  // unlimited unless a test says otherwise
     options.list_limit_max = 50;
@@ -303,7 +304,7 @@ TEST_F(ApiTest, MissingOrUnknownTokenIs401AndNeverEchoed) {
   EXPECT_EQ(prefix.status, 401);
   // The scheme is case-insensitive.
   Response lower =
-      Call("GET", "/v1/status", {}, "", {{"authorization", std::string("bearer  ") + kTokenTwo}});
+      Call("GET", "/v1/status", {}, "", {{"authorization", std::string("bearer  ") + kTokenOne}});
   EXPECT_EQ(lower.status, 200);
   EXPECT_EQ(journal_.appends(), 0);
   EXPECT_NE(metrics_.RenderText().find("machub_http_auth_failures_total{reason=\"missing\"}"),
@@ -359,7 +360,7 @@ TEST_F(ApiTest, RateLimitPerTerminalIs429WithRetryAfter) {
   EXPECT_EQ(CodeOf(limited), "rate_limited");
   EXPECT_EQ(HeaderOf(limited, "Retry-After"), "1");
   // Another terminal has its own bucket; /healthz is not limited.
-  EXPECT_EQ(Call("GET", "/v1/status", {}, kTokenTwo).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/sales/none", {}, kTokenTwo).status, 404);
   EXPECT_EQ(Call("GET", "/healthz", {}, "").status, 200);
   clock_.Advance(1000);
   EXPECT_EQ(Call("GET", "/v1/status").status, 200);
@@ -435,7 +436,7 @@ TEST_F(ApiTest, UnknownPathIs404AndWrongMethodIs405WithAllow) {
 TEST_F(ApiTest, StatusHasEveryBlock) {
   ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("s-1")).status, 201);
   clock_.Advance(90'000);
-  Response r = Call("GET", "/v1/status", {}, kTokenTwo);
+  Response r = Call("GET", "/v1/status");
   ASSERT_EQ(r.status, 200);
   json status = json::parse(r.body);
   EXPECT_EQ(status["store_id"], "S042");
@@ -550,9 +551,12 @@ TEST(AuthTest, BearerParsingAndUpperCaseHashes) {
   std::string upper = HashToken("tok");
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   TokenAuthenticator auth({{"T9", upper}, {"T8", "short"}});
-  Result<std::string> t = auth.Authenticate("Bearer tok");
+  Result<Principal> t = auth.Authenticate("Bearer tok");
   ASSERT_TRUE(t.ok());
-  EXPECT_EQ(*t, "T9");
+  EXPECT_EQ(t->terminal_id, "T9");
+  EXPECT_EQ(t->role, Role::kTerminal);
+  TokenAuthenticator managers({{"M1", HashToken("boss"), 0, Role::kManager}});
+  EXPECT_EQ(managers.Authenticate("Bearer boss")->role, Role::kManager);
   EXPECT_EQ(auth.Authenticate("Bearer short").status().code(), ErrorCode::kUnauthorized);
   EXPECT_EQ(auth.Authenticate("").status().message(), "missing bearer token");
 }
@@ -572,15 +576,44 @@ TEST_F(ApiTest, CardNumberAsPaymentAmountIsRefused) {
   EXPECT_EQ(Call("POST", "/v1/sales", sale.dump()).status, 201);
 }
 
+TEST_F(ApiTest, TerminalTokensAreRefusedOnManagerRoutes) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("m-1", "T01")).status, 201);
+  // A terminal token: its own entries, one sale by id (for a refund), nothing more.
+  EXPECT_EQ(Call("POST", "/v1/sales", SaleBody("m-2", "T02"), kTokenTwo).status, 201);
+  EXPECT_EQ(Call("GET", "/v1/sales/m-1", {}, kTokenTwo).status, 200);  // another terminal's
+  for (const char* target : {"/v1/status", "/v1/sales?after_seq=0", "/v1/sales", "/metrics"}) {
+    Response r = Call("GET", target, {}, kTokenTwo);
+    EXPECT_EQ(r.status, 403) << target;
+    EXPECT_EQ(CodeOf(r), "forbidden") << target;
+    EXPECT_NE(r.body.find("manager token"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find(kTokenTwo), std::string::npos);
+  }
+  EXPECT_EQ(journal_.appends(), 2);  // the refusals stored nothing
+  EXPECT_NE(
+      metrics_.RenderText().find("machub_http_auth_failures_total{reason=\"needs_manager\"} 4"),
+      std::string::npos);
+  // A manager token: everything.
+  for (const char* target : {"/v1/status", "/v1/sales?after_seq=0", "/metrics", "/v1/sales/m-2"}) {
+    EXPECT_EQ(Call("GET", target).status, 200) << target;
+  }
+  // metrics_public opens /metrics to anyone, terminal tokens included.
+  ApiOptions options = DefaultOptions();
+  options.metrics_public = true;
+  Build(options);
+  EXPECT_EQ(Call("GET", "/metrics", {}, kTokenTwo).status, 200);
+  EXPECT_EQ(Call("GET", "/metrics", {}, "").status, 200);
+  EXPECT_EQ(Call("GET", "/v1/status", {}, kTokenTwo).status, 403);
+}
+
 TEST(TokenAuthenticatorTest, ExpiredEntriesAreRefusedAndLiveDuplicatesWin) {
   const int64_t now = 1'795'774'500'000;
   TokenAuthenticator auth({{"T01", HashToken("old"), now},       // expires exactly now
                            {"T01", HashToken("new"), now + 1},   // one more millisecond
                            {"T02", HashToken("both"), now - 5},  // expired entry ...
                            {"T02", HashToken("both"), 0}});      // ... and a live one
-  Result<std::string> old_token = auth.Authenticate("Bearer old", now - 1);
+  Result<Principal> old_token = auth.Authenticate("Bearer old", now - 1);
   ASSERT_TRUE(old_token.ok());
-  EXPECT_EQ(*old_token, "T01");
+  EXPECT_EQ(old_token->terminal_id, "T01");
   EXPECT_EQ(auth.Authenticate("Bearer old", now).status().message(), "token expired");
   EXPECT_EQ(auth.Authenticate("Bearer old", now).status().code(), ErrorCode::kUnauthorized);
   EXPECT_TRUE(auth.Authenticate("Bearer new", now).ok());
@@ -603,7 +636,7 @@ TEST_F(ApiTest, ExpiredTokenIs401AndSetTokensRotatesLive) {
   EXPECT_EQ(Call("POST", "/v1/sales", SaleBody("x-3"), kTokenOneRotated).status, 201);
   EXPECT_EQ(Call("GET", "/v1/sales/x-2", "", kTokenOneRotated).status, 404);
 
-  api_->SetTokens({{"T02", HashToken(kTokenTwo)}});
+  api_->SetTokens({{"T02", HashToken(kTokenTwo), 0, Role::kManager}});
   EXPECT_EQ(Call("GET", "/v1/status", "", kTokenOneRotated).status, 401);
   EXPECT_EQ(Call("GET", "/v1/status", "", kTokenTwo).status, 200);
 }
@@ -705,7 +738,8 @@ class RealJournalTest : public ::testing::Test {
     journal_ = std::move(opened).value();
     ApiOptions api_options;
     api_options.store_id = "S042";
-    api_options.tokens = {{"T01", HashToken(kTokenOne)}, {"T02", HashToken(kTokenTwo)}};
+    api_options.tokens = {{"T01", HashToken(kTokenOne), 0, Role::kManager},
+                          {"T02", HashToken(kTokenTwo)}};
     api_ = std::make_unique<ApiHandler>(api_options, journal_.get(), &metrics_, nullptr);
     server_ = StartApiServer(api_.get());
     ASSERT_NE(server_, nullptr);

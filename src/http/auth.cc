@@ -6,31 +6,26 @@
 
 #include "core/clock.h"
 #include "core/sha256.h"
+#include "core/strings.h"
 
 namespace machub::http {
 namespace {
 
 constexpr size_t kHexSha256Size = 64;
 
-std::string_view TrimSpaces(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 std::string HashToken(std::string_view token) { return core::ToHex(core::Sha256(token)); }
 
 std::string_view BearerToken(std::string_view authorization) {
-  std::string_view value = TrimSpaces(authorization);
+  std::string_view value = core::TrimSpaceTab(authorization);
   constexpr std::string_view kScheme = "bearer";
   if (value.size() <= kScheme.size()) return {};
   for (size_t i = 0; i < kScheme.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return {};
   }
   if (value[kScheme.size()] != ' ' && value[kScheme.size()] != '\t') return {};
-  return TrimSpaces(value.substr(kScheme.size()));
+  return core::TrimSpaceTab(value.substr(kScheme.size()));
 }
 
 TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens) : tokens_(tokens) {
@@ -40,8 +35,8 @@ TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens)
   }
 }
 
-Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization,
-                                                     int64_t now_ms) const {
+Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization,
+                                                   int64_t now_ms) const {
   const std::string_view token = BearerToken(authorization);
   if (token.empty()) return Status(ErrorCode::kUnauthorized, "missing bearer token");
   const std::string presented = HashToken(token);
@@ -61,10 +56,10 @@ Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorizat
     // valid) and tells the operator why a rotated-out terminal fails.
     return Status(ErrorCode::kUnauthorized, expired ? "token expired" : "unknown token");
   }
-  return match->terminal_id;
+  return Principal{match->terminal_id, match->role};
 }
 
-Result<std::string> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization) const {
   return Authenticate(authorization, core::SystemClock().NowMs());
 }
 

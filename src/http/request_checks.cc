@@ -5,6 +5,7 @@
 #include <limits>
 #include <string_view>
 
+#include "core/strings.h"
 #include "http/api_error.h"
 
 namespace machub::http {
@@ -35,7 +36,8 @@ std::optional<EarlyError> CheckRequestHeader(const bhttp::request_header<>& req)
   const size_t te_count = req.count(bhttp::field::transfer_encoding);
   if (te_count > 0) {
     const bool chunked_only =
-        te_count == 1 && IEquals(TrimOws(Sv(req[bhttp::field::transfer_encoding])), "chunked");
+        te_count == 1 &&
+        IEquals(core::TrimSpaceTab(Sv(req[bhttp::field::transfer_encoding])), "chunked");
     if (req.count(bhttp::field::content_length) > 0 || !chunked_only) {
       return EarlyError{400, std::string(kBadRequestCode),
                         "Transfer-Encoding must be exactly \"chunked\" and must not come "
@@ -47,7 +49,7 @@ std::optional<EarlyError> CheckRequestHeader(const bhttp::request_header<>& req)
   const size_t cl_count = req.count(bhttp::field::content_length);
   if (cl_count > 1 ||
       (cl_count == 1 &&
-       TrimOws(Sv(req[bhttp::field::content_length])).find_first_not_of("0123456789") !=
+       core::TrimSpaceTab(Sv(req[bhttp::field::content_length])).find_first_not_of("0123456789") !=
            std::string_view::npos)) {
     return EarlyError{400, std::string(kBadRequestCode),
                       "Content-Length must be a single decimal number"};
@@ -84,7 +86,7 @@ Request ToRequest(bhttp::request<bhttp::string_body>&& msg, std::string remote_a
   request.target = std::string(msg.target());
   request.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
   for (const auto& field : msg) {
-    request.headers.emplace_back(AsciiLower(Sv(field.name_string())),
+    request.headers.emplace_back(core::AsciiLower(Sv(field.name_string())),
                                  std::string(field.value().data(), field.value().size()));
   }
   request.body = std::move(msg.body());
@@ -92,22 +94,8 @@ Request ToRequest(bhttp::request<bhttp::string_body>&& msg, std::string remote_a
   return request;
 }
 
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && AsciiLower(a) == AsciiLower(b);
-}
-
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
+  return a.size() == b.size() && core::AsciiLower(a) == core::AsciiLower(b);
 }
 
 }  // namespace machub::http

@@ -43,10 +43,9 @@ std::optional<EarlyError> CheckRequestHeader(const boost::beast::http::request_h
 std::optional<EarlyError> ReadErrorAnswer(const boost::beast::error_code& ec,
                                           const ServerOptions& options);
 
-// Small ASCII helpers for header handling (HTTP header names and tokens are ASCII).
-std::string AsciiLower(std::string_view s);
+// ASCII case-insensitive comparison for header handling (names and tokens are ASCII);
+// core/strings.h has the case folding and trimming.
 bool IEquals(std::string_view a, std::string_view b);  // ASCII case-insensitive
-std::string_view TrimOws(std::string_view s);          // optional white space: SP, HTAB
 
 // Moves a complete parsed message into a Request (header names lower-cased).
 Request ToRequest(boost::beast::http::request<boost::beast::http::string_body>&& message,

@@ -32,6 +32,7 @@
 #include <unordered_map>
 
 #include "core/log.h"
+#include "core/strings.h"
 #include "http/api_error.h"
 #include "http/request_checks.h"
 
@@ -455,7 +456,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       header.method = std::string(req.method_string());
       header.target = std::string(req.target());
       for (const auto& field : req) {
-        header.headers.emplace_back(AsciiLower(Sv(field.name_string())),
+        header.headers.emplace_back(core::AsciiLower(Sv(field.name_string())),
                                     std::string(field.value().data(), field.value().size()));
       }
       header.remote_address = remote_;
@@ -470,7 +471,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       }
     }
     if (!parser_->is_done() && req.version() >= 11 &&
-        IEquals(TrimOws(Sv(req[bhttp::field::expect])), "100-continue")) {
+        IEquals(core::TrimSpaceTab(Sv(req[bhttp::field::expect])), "100-continue")) {
       continue_.emplace(bhttp::status::continue_, req.version());
       bhttp::async_write(stream_, *continue_,
                          [self = this->shared_from_this()](beast::error_code wec, size_t) {

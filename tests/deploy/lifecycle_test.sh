@@ -146,7 +146,7 @@ token="mh_lifecycle$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 hash="$("$MACHUB" token hash "$token")"
 cat >"$tmp/test-update.json" <<EOF
 {"$COMPONENT": {"MERGE": {"listen": "127.0.0.1:$port", "store_id": "S777",
-                          "terminal_tokens": ["T01:$hash"]}}}
+                          "manager_tokens": ["T01:$hash"]}}}
 EOF
 if "$MACHUB" greengrass check --strict "$RECIPE" "$SRC/deploy/greengrass/config-update.json" \
   "$SRC/deploy/greengrass/deployment.json" "$tmp/test-update.json" >"$tmp/check.out" 2>&1; then

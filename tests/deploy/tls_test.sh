@@ -46,7 +46,7 @@ openssl verify -CAfile "$tls/ca.pem" "$tls/server.pem" >/dev/null || fail "opens
 token="mh_tls$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 hash="$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
 "$bin" serve --data-dir "$tmp/data" --listen 127.0.0.1:0 --ready-file "$tmp/ready" \
-  --demo-token false --terminal-tokens "T01:$hash" --tls-cert "$tls/server.pem" \
+  --demo-token false --manager-tokens "T01:$hash" --tls-cert "$tls/server.pem" \
   --tls-key "$tls/server.key" --tls-reload-s 1 --log-level warn >"$tmp/hub.log" 2>&1 &
 pid=$!
 i=0

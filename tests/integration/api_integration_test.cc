@@ -35,6 +35,7 @@ class ApiIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     terminals_ = MakeTerminals(2);
+    terminals_[0].manager = true;  // status, metrics and lists need a manager token
     Hub::Options o;
     o.data_dir = dir_.Join("data");
     o.terminals = terminals_;

@@ -18,6 +18,7 @@ using nlohmann::json;
 TEST(CatalogAndSyncIntegration, LocalFolderUploadAndCatalogRoutes) {
   TempDir dir;
   auto terminals = MakeTerminals(1);
+  terminals[0].manager = true;  // reads /v1/status
   const std::string data = dir.Join("data");
   const std::string s3 = dir.Join("s3");
   const std::string catalog_dir = s3 + "/catalog/store=S001";

@@ -250,6 +250,7 @@ TEST(DynamoDbIntegration, ThrottlingFromTheFaultProxyBacksOffAndLosesNothing) {
   ASSERT_EQ(created.exit_code, 0) << created.out;
 
   auto terminals = MakeTerminals(2);
+  terminals[0].manager = true;  // reads /v1/status
   std::string tokens = dir.Join("tokens.txt");
   WriteTokensFile(tokens, terminals);
   std::string acked = dir.Join("acked.txt");

@@ -169,7 +169,7 @@ std::unique_ptr<Hub> Hub::Start(const Options& options) {
                                    "--ready-file", ready,
                                    "--demo-token", "false"};
   for (const auto& t : options.terminals) {
-    argv.push_back("--terminal-tokens");
+    argv.push_back(t.manager ? "--manager-tokens" : "--terminal-tokens");
     argv.push_back(t.id + ":" + t.hash);
   }
   // Tests send faster than a till; the rate limit is off unless a test sets it.

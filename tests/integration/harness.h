@@ -65,7 +65,8 @@ class ChildProcess {
 struct Terminal {
   std::string id;
   std::string token;
-  std::string hash;  // sha256 hex of token
+  std::string hash;      // sha256 hex of token
+  bool manager = false;  // given to the hub with --manager-tokens (status, metrics, lists)
 };
 // Makes `n` terminals T01..Tnn with random tokens.
 std::vector<Terminal> MakeTerminals(int n);

@@ -255,7 +255,12 @@ class SecurityTest : public ::testing::Test {
   static TempDir* cert_dir_;
   static Certs* certs_;
   TempDir dir_;
-  std::vector<Terminal> terminals_ = MakeTerminals(2);
+  // T01 holds a manager token (status, metrics, lists), T02 a terminal token.
+  std::vector<Terminal> terminals_ = [] {
+    auto t = MakeTerminals(2);
+    t[0].manager = true;
+    return t;
+  }();
 };
 
 TempDir* SecurityTest::cert_dir_ = nullptr;
@@ -334,8 +339,8 @@ TEST_F(SecurityTest, MutualTlsBindsTerminalToCertificate) {
 // refused (401 "token expired") after it; the running hub picks up the file by itself.
 TEST_F(SecurityTest, TokenRotationOverlapThenExpiry) {
   const std::string data = dir_.Join("data");
-  CommandResult created =
-      RunCommand({MachubBinary(), "token", "create", "--terminal", "T01", "--data-dir", data});
+  CommandResult created = RunCommand({MachubBinary(), "token", "create", "--terminal", "T01",
+                                      "--role", "manager", "--data-dir", data});
   ASSERT_EQ(created.exit_code, 0) << created.out;
   std::istringstream first(created.out);
   std::string id, old_token;
@@ -357,7 +362,8 @@ TEST_F(SecurityTest, TokenRotationOverlapThenExpiry) {
   ASSERT_EQ(id, "T01");
   ASSERT_NE(new_token, old_token);
   const std::string file = ReadAll(data + "/tokens");
-  EXPECT_NE(file.find("Z\n"), std::string::npos) << file;  // the old entry's expiry column
+  EXPECT_NE(file.find("Z role=manager\n"), std::string::npos) << file;  // old entry: expiry
+  // The rotated token keeps the manager role (status is a manager route).
 
   ASSERT_TRUE(WaitFor([&] { return client.Get("/v1/status", new_token).status == 200; },
                       std::chrono::seconds(3)))
@@ -553,6 +559,11 @@ TEST_F(SecurityTest, SecretsNeverAppearInAnyOutput) {
   EXPECT_EQ(answers.back().status, 200);
   answers.push_back(client.Get("/metrics", t01));
   EXPECT_EQ(answers.back().status, 200);
+  // A terminal token on manager routes: 403 forbidden, whatever it holds.
+  answers.push_back(client.Get("/v1/status", terminals_[1].token));
+  EXPECT_EQ(answers.back().status, 403);
+  answers.push_back(client.Get("/v1/sales?after_seq=0", terminals_[1].token));
+  EXPECT_EQ(answers.back().status, 403);
   answers.push_back(client.Get("/metrics", wrong_token));
   answers.push_back(client.Get("/healthz"));
   answers.push_back(client.Get("/"));

@@ -57,7 +57,7 @@ function showSales(list) {
 }
 
 async function refresh() {
-  if (!token) { text("msg", "Paste a terminal token to see the store."); return; }
+  if (!token) { text("msg", "Paste a manager token to see the store."); return; }
   try {
     const s = await get("/v1/status");
     showStatus(s);
