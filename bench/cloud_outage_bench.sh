@@ -147,7 +147,9 @@ proxy_cmd() {  # proxy_cmd COMMAND: one control command, fails unless answered "
 data="$work/data"
 mkdir -p "$data"
 "$bin" token create --data-dir "$data" --count "$terminals" --prefix T > "$work/tokens" 2>/dev/null
-token=$(head -n 1 "$work/tokens" | cut -d' ' -f2)
+# Status and metrics need a manager token (docs/API.md, roles); it sells nothing.
+token=$("$bin" token create --data-dir "$data" --terminal M01 --role manager 2>/dev/null |
+  cut -d' ' -f2)
 if [ "$sink" = dynamodb ]; then
   sync_args=(--sync-dir "$work/s3" --sync-dynamodb-enabled true
     --sync-dynamodb-endpoint "http://127.0.0.1:$proxy_port" --sync-access-key-id "$ddb_key"
