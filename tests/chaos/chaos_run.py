@@ -472,7 +472,10 @@ def chaos(args):
                       "--prefix", "T", "--data-dir", hub.data], 30,
                      what="machub token create").stdout.decode().split("\n")
         tokens = [t for t in tokens if t.strip()]
-        status_token = tokens[0].split()[1]
+        # /v1/status needs a manager token (docs/API.md, roles).
+        status_token = run([args.machub, "token", "create", "--terminal", "M01", "--role",
+                            "manager", "--data-dir", hub.data], 30,
+                           what="machub token create --role manager").stdout.decode().split()[1]
         hub.start()
         log("hub on port %d" % hub.port)
 
