@@ -1,3 +1,8 @@
+// Why this file is long (about 1,000 lines): it is the one table of configuration keys
+// (BuildKeys: name, type, default, help, parse and print for each of ~70 keys) and the
+// three layers that feed it (TOML file, MACHUB_* environment, command-line flags) with the
+// show/keys output. Splitting the table would scatter what must be read as one list; the
+// layers are short functions below it.
 #include "app/config.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,8 @@
+// Why this file is long (about 1,000 lines): one Beast session template serves plain
+// HTTP and TLS, and the connection admission (per-address caps, reserved capacity for
+// authenticated terminals, first-request and idle deadlines, early answers before the
+// body) is woven through that session's state machine; split apart, each half would need
+// the other's internals.
 #include "http/server.h"
 
 #include <openssl/err.h>
