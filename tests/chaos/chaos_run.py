@@ -5,7 +5,8 @@ the backlog drains, and the result is judged from independent evidence.
 
   tests/chaos/chaos_run.py [--duration S] [--kill-interval S] [--rgw-interval S]
                            [--proxy-interval S] [--terminals N] [--loadgens K] [--rate R]
-                           [--format jsonl|csv] [--min-kills N] [--machub BIN] ...
+                           [--format jsonl|csv] [--min-kills N] [--machub BIN]
+                           [--dynamodb [on|auto|off]] ...
   tests/chaos/chaos_run.py --self-test       the verdict on fabricated objects (no peers)
 
 Pieces (all real processes on loopback, each stopped by PID at the end, even on failure):
@@ -20,9 +21,14 @@ Chaos schedules (random gaps around the given means; kinds in shuffled rounds so
 kind occurs): RGW stop-gateway/start-gateway and freeze/thaw held 1-8 s; proxy modes
 reset, reset-after N, blackhole, latency MS and pass, each followed by `drop` (reset
 the open connections, since a mode applies to new ones).
+With --dynamodb: dynalite (tests/peers/dynalite.sh) is a second sink of the hub behind a
+second fault proxy, with its own schedules (own random generator): dynalite stopped
+(`dynalite.sh outage`, data and port kept) held 1-8 s, and the same proxy modes. dynalite
+4.0.0 dies on a request aborted mid-body; the run restarts it (counted: one more outage).
+The drain waits for both backlogs; the sales table is scanned with awscli.
 
 Verdict: see verdict.py and docs/RELIABILITY.md ("Chaos run"). Exit 0 pass, 1 fail,
-77 skipped (RGW or s3cmd missing), 2 usage.
+77 skipped (RGW or s3cmd missing; with --dynamodb on also dynalite or awscli), 2 usage.
 """
 
 import argparse
@@ -48,6 +54,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SKIP = 77
 STORE = "S001"
 BUCKET = "chaos"
+DDB_SALES_TABLE = "machub-sales"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -139,6 +146,93 @@ class Rgw:
             run(["bash", self.script, "stop", self.dir], 60, check=False)
         except Failure:
             pass
+
+
+class Dynalite:
+    """tests/peers/dynalite.sh on DIR: start, outage (stopped, data and port kept), stop."""
+
+    def __init__(self, script, dir_):
+        self.script, self.dir = script, dir_
+        self.env = {}
+
+    def cmd(self, what, timeout=60):
+        # A start can fail when the fresh dynalite dies at once (see revive): the hub's
+        # first request aborted by the proxy. Up to five tries.
+        for attempt in range(5 if what == "start" else 1):
+            try:
+                r = run(["bash", self.script, what, self.dir], timeout,
+                        env={"DYNALITE_WATCH_PID": str(os.getpid())},
+                        what="dynalite.sh " + what)
+                break
+            except Failure:
+                if attempt == 4 or what != "start":
+                    raise
+                time.sleep(0.2)
+        if what == "start":
+            with open(os.path.join(self.dir, "env")) as f:
+                self.env = dict(line.strip().split("=", 1) for line in f if "=" in line)
+        return r
+
+    def alive(self):
+        try:
+            with open("/proc/%s/status" % self.env.get("DYNALITE_PID", "0")) as f:
+                return not any(line.startswith("State:") and line.split()[1] in "ZX"
+                               for line in f)
+        except OSError:
+            return False
+
+    def revive(self):
+        """dynalite 4.0.0 throws on a request aborted mid-body (index.js: `req.on('error',
+        function (err) { throw err })`), so a reset from the fault proxy can end it. For
+        the hub that is one more outage (connection refused); the run restarts it on the
+        same port and data, and counts it. Returns True when it had to."""
+        if self.alive():
+            return False
+        self.cmd("start")
+        return True
+
+    def stop(self):
+        try:
+            run(["bash", self.script, "stop", self.dir], 60, check=False)
+        except Failure:
+            pass
+
+
+def aws_binary():
+    """Debian's awscli first (scripts/install-deps.sh --test), else an `aws` on PATH."""
+    return "/usr/bin/aws" if os.access("/usr/bin/aws", os.X_OK) else shutil.which("aws")
+
+
+# awscli talks to dynalite only (loopback); dynalite checks no signature.
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "MACHUBCHAOSDUMMY0000",
+           "AWS_SECRET_ACCESS_KEY": "machubChaosDummySecret00000000000000000000",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_PAGER": "",
+           "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+
+def aws_dynamodb(endpoint, *a, timeout=300):
+    r = run([aws_binary(), "dynamodb"] + list(a) + ["--endpoint-url", endpoint, "--output",
+                                                    "json"], timeout, env=AWS_ENV,
+            what="aws dynamodb " + a[0])
+    out = r.stdout.decode()
+    return json.loads(out[out.find("{"):]) if "{" in out else {}
+
+
+def scan_sales(endpoint):
+    """Every item of the sales table, read with awscli (which follows LastEvaluatedKey
+    itself), as dicts: entry_id, seq (int), store_id, entry_hash."""
+    out = aws_dynamodb(endpoint, "scan", "--table-name", DDB_SALES_TABLE,
+                       "--projection-expression", "entry_id, seq, store_id, entry_hash",
+                       "--page-size", "1000")
+    items = []
+    for it in out.get("Items", []):
+        items.append({"entry_id": it.get("entry_id", {}).get("S"),
+                      "seq": int(it["seq"]["N"]) if "seq" in it else None,
+                      "store_id": it.get("store_id", {}).get("S"),
+                      "entry_hash": it.get("entry_hash", {}).get("S")})
+    if out.get("NextToken") or out.get("LastEvaluatedKey"):
+        raise Failure("aws dynamodb scan stopped before the end of the table")
+    return items
 
 
 class Proxy:
@@ -294,6 +388,9 @@ def chaos(args):
     os.makedirs(work, exist_ok=True)
     procs = Procs()
     rgw = Rgw(args.rgw_sh, os.path.join(work, "rgw"))
+    dynalite = Dynalite(args.dynalite_sh, os.path.join(work, "dynalite"))
+    ddb = None  # {"endpoint": direct, "proxy": Proxy} once the DynamoDB part runs
+    ddb_skip = None  # why the DynamoDB part was skipped (--dynamodb auto)
     counts = {"kills": 0}
     outages = {}
     proxy_modes = {}
@@ -324,6 +421,41 @@ def chaos(args):
         proxy = Proxy(procs, args.fault_proxy, rgw_port, os.path.join(work, "proxy.log"))
         log("fault proxy %d -> %d (control %d)" % (proxy.port, rgw_port, proxy.control))
 
+        # DynamoDB as a second sink: dynalite behind its own fault proxy.
+        ddb_args = []
+        if args.dynamodb != "off":
+            why = None
+            if aws_binary() is None:
+                why = "awscli not installed"
+            elif shutil.which("node") is None:
+                why = "node not installed"
+            else:
+                try:
+                    dynalite.cmd("start", timeout=180)
+                except Failure as e:
+                    why = "dynalite does not start: %s" % str(e).splitlines()[0]
+            if why:
+                if args.dynamodb == "on":
+                    print("SKIP: %s (scripts/install-deps.sh --test)" % why)
+                    return SKIP
+                ddb_skip = why
+                log("DynamoDB part SKIPPED: %s (scripts/install-deps.sh --test); S3 only" % why)
+            else:
+                d_port = int(dynalite.env["DYNALITE_PORT"])
+                ddb = {"endpoint": "http://127.0.0.1:%d" % d_port,
+                       "proxy": Proxy(procs, args.fault_proxy, d_port,
+                                      os.path.join(work, "proxy-dynamodb.log"))}
+                aws_env = ["--sync-access-key-id", key, "--sync-secret-access-key", secret]
+                run([args.machub, "dynamodb", "create-tables", "--sync-dynamodb-endpoint",
+                     ddb["endpoint"], "--data-dir", os.path.join(work, "ddb-admin")] + aws_env,
+                    120, what="machub dynamodb create-tables")
+                ddb_args = ["--sync-dynamodb-enabled", "true", "--sync-dynamodb-endpoint",
+                            "http://127.0.0.1:%d" % ddb["proxy"].port,
+                            "--sync-dynamodb-request-timeout-ms", "4000",
+                            "--sync-dynamodb-stores-interval-s", "1"]
+                log("dynalite on %d behind fault proxy %d (control %d); tables created" %
+                    (d_port, ddb["proxy"].port, ddb["proxy"].control))
+
         common = ["--sync-bucket", BUCKET, "--sync-addressing", "path",
                   "--sync-region", "us-east-1", "--sync-access-key-id", key,
                   "--sync-secret-access-key", secret, "--sync-format", args.format,
@@ -334,13 +466,16 @@ def chaos(args):
         hub = Hub(procs, args, work, common + via_proxy + [
             "--sync-batch-max-sales", str(args.batch_max_sales), "--sync-batch-max-age-s", "1",
             "--sync-request-timeout-ms", "4000", "--sync-backoff-cap-ms", "2000",
-            "--sync-probe-interval-ms", "500"])
+            "--sync-probe-interval-ms", "500"] + ddb_args)
 
         tokens = run([args.machub, "token", "create", "--count", str(args.terminals),
                       "--prefix", "T", "--data-dir", hub.data], 30,
                      what="machub token create").stdout.decode().split("\n")
         tokens = [t for t in tokens if t.strip()]
-        status_token = tokens[0].split()[1]
+        # /v1/status needs a manager token (docs/API.md, roles).
+        status_token = run([args.machub, "token", "create", "--terminal", "M01", "--role",
+                            "manager", "--data-dir", hub.data], 30,
+                           what="machub token create --role manager").stdout.decode().split()[1]
         hub.start()
         log("hub on port %d" % hub.port)
 
@@ -373,6 +508,19 @@ def chaos(args):
         proxy_s = Schedule(rng, args.proxy_interval,
                            ["reset", "reset-after", "blackhole", "latency", "pass"])
         rgw_state, rgw_until = "up", 0.0
+        # The DynamoDB faults run on their own generator, so a seed gives the same S3 and
+        # kill schedule with or without --dynamodb.
+        d_rng = random.Random(args.seed * 7919 + 1)
+        ddb_s = Schedule(d_rng, args.dynamodb_interval, ["outage"])
+        dproxy_s = Schedule(d_rng, args.dynamodb_proxy_interval,
+                            ["reset", "reset-after", "blackhole", "latency", "pass"])
+        ddb_state, ddb_until = "up", 0.0
+        ddb_outages, ddb_modes = 0, {}
+        # The last --dynamodb-calm s have no DynamoDB faults (the hub's kills and the S3
+        # faults go on): the sink's backlog drains at dynalite's pace (~700 items/s) while
+        # the run goes on, rather than in a long drain after it.
+        ddb_calm_at = time.time() + max(0, args.duration - args.dynamodb_calm)
+        ddb_calm = False
         end = time.time() + args.duration
         while True:
             now = time.time()
@@ -403,6 +551,34 @@ def chaos(args):
                 outages[kind] = outages.get(kind, 0) + 1
                 rgw_state = "stopped" if kind == "stop-gateway" else "frozen"
                 rgw_until = time.time() + rng.uniform(1, 8)
+            if ddb and ddb_state == "up" and dynalite.revive():
+                counts["ddb_crashes"] = counts.get("ddb_crashes", 0) + 1
+            if ddb and not ddb_calm and now >= ddb_calm_at:
+                ddb_calm = True
+                log("DynamoDB faults end (the last %d s are calm for DynamoDB)" %
+                    args.dynamodb_calm)
+                ddb_until = now
+                ddb["proxy"].send("pass")
+                ddb["proxy"].send("drop")
+            if ddb and ddb_state != "up" and now >= ddb_until:
+                dynalite.cmd("start")
+                ddb_state = "up"
+                ddb_s.next_at = time.time() + ddb_s.gap()
+            elif ddb and not ddb_calm and ddb_state == "up" and now >= ddb_s.next_at:
+                ddb_s.kind()
+                dynalite.cmd("outage")  # stopped; its data and port are kept
+                ddb_outages += 1
+                ddb_state = "stopped"
+                ddb_until = time.time() + d_rng.uniform(1, 8)
+            if ddb and not ddb_calm and now >= dproxy_s.next_at:
+                mode = dproxy_s.kind()
+                cmd = {"reset-after": "reset-after %d" % d_rng.randint(1, 20000),
+                       "latency": "latency %d" % d_rng.randint(50, 1500)}.get(mode, mode)
+                ddb["proxy"].send(cmd)
+                ddb["proxy"].send("drop")
+                ddb_modes[mode] = ddb_modes.get(mode, 0) + 1
+                dproxy_s.next_at = time.time() + d_rng.uniform(
+                    1, 2 * args.dynamodb_proxy_interval - 1)
             if now >= proxy_s.next_at:
                 mode = proxy_s.kind()
                 cmd = {"reset-after": "reset-after %d" % rng.randint(1, 20000),
@@ -421,6 +597,11 @@ def chaos(args):
             rgw.cmd("thaw")
         proxy.send("pass")
         proxy.send("drop")  # no connection keeps an earlier mode (say, latency) into the drain
+        if ddb:
+            if ddb_state != "up":
+                dynalite.cmd("start")
+            ddb["proxy"].send("pass")
+            ddb["proxy"].send("drop")
         if not hub.alive():
             raise Failure("the hub exited by itself (%s); see %s" % (hub.p.returncode, hub.log))
         lg_reports = []
@@ -438,12 +619,15 @@ def chaos(args):
             try:
                 st = hub.status(status_token)
                 last = st
-                if st["backlog"]["sales"] == 0:
+                if st["backlog"]["sales"] == 0 and (
+                        not ddb or st["cloud"]["dynamodb"]["backlog"] == 0):
                     break
             except (OSError, ValueError, KeyError) as e:
                 last = repr(e)
             if not hub.alive():
                 raise Failure("the hub exited by itself during the drain; see %s" % hub.log)
+            if ddb and dynalite.revive():
+                counts["ddb_crashes"] = counts.get("ddb_crashes", 0) + 1
             if time.time() - drain_start > args.drain_timeout:
                 raise Failure("backlog not drained within %d s (hang?): %s" %
                               (args.drain_timeout, json.dumps(last)[:800]))
@@ -458,6 +642,7 @@ def chaos(args):
         if rc != 0:
             raise Failure("the hub exited %d on SIGTERM; see %s" % (rc, hub.log))
         proxy_stats = proxy.send("stats")
+        ddb_proxy_stats = ddb["proxy"].send("stats") if ddb else ""
 
         # --- the verdict ---
         checks = []  # (name, ok, detail)
@@ -475,6 +660,14 @@ def chaos(args):
             rows.append((int(seq), sid))
         v = verdict_mod.judge(objects, acked, rows)
         checks += v.checks
+        dv = None
+        if ddb:
+            t0 = time.time()
+            items = scan_sales(ddb["endpoint"])
+            dv = verdict_mod.judge_dynamodb(items, acked, rows, v.s3_rows, STORE)
+            checks += dv.checks
+            log("sales table read back with awscli in %.1f s (%d items)" %
+                (time.time() - t0, len(items)))
         ver = run([args.machub, "verify", "--bucket", BUCKET, "--store-id", STORE,
                    "--data-dir", os.path.join(work, "verify-data")] + common + direct,
                   300, check=False, what="machub verify")
@@ -524,6 +717,29 @@ def chaos(args):
                             "FAIL as expected" if not nv.ok() else "PASS (wrong!)",
                             len(nv.lost), nv.duplicated, nver.returncode)))
             passed = passed and neg
+        # The same for the sales table: one item copied under a new seq (its entry_id
+        # twice) and one fabricated acked id must fail the DynamoDB verdict.
+        if args.negative_control and passed and dv is not None and items:
+            src = items[len(items) // 2]
+            new_seq = dv.max_seq + 1
+            fake = {"store_id": {"S": STORE}, "seq": {"N": str(new_seq)},
+                    "entry_id": {"S": src["entry_id"]}, "entry_hash": {"S": src["entry_hash"]}}
+            aws_dynamodb(ddb["endpoint"], "put-item", "--table-name", DDB_SALES_TABLE,
+                         "--item", json.dumps(fake))
+            tampered = scan_sales(ddb["endpoint"])
+            aws_dynamodb(ddb["endpoint"], "delete-item", "--table-name", DDB_SALES_TABLE,
+                         "--key", json.dumps({"store_id": {"S": STORE},
+                                              "seq": {"N": str(new_seq)}}))
+            ndv = verdict_mod.judge_dynamodb(tampered, acked | {"chaos-ddb-never-sent"}, rows,
+                                             v.s3_rows, STORE)
+            dneg = not ndv.ok() and ndv.duplicated > 0 and len(ndv.lost) == 1
+            checks.append(("ddb negative", dneg,
+                           "item of seq %d copied as seq %d plus one fabricated acked id: "
+                           "verdict %s (lost=%d duplicated=%d)" %
+                           (src["seq"], new_seq,
+                            "FAIL as expected" if not ndv.ok() else "PASS (wrong!)",
+                            len(ndv.lost), ndv.duplicated)))
+            passed = passed and dneg
 
         # What the hub itself went through (its JSON log lines).
         hub_events = {}
@@ -565,6 +781,13 @@ def chaos(args):
         print("proxy modes         %s (each followed by drop); %s" %
               (", ".join("%s %d" % kv for kv in sorted(proxy_modes.items())) or "none",
                proxy_stats))
+        if ddb:
+            print("dynamodb faults     dynalite stopped %d times (1-8 s), and restarted %d "
+                  "times after it died of an aborted request (a dynalite bug: one more "
+                  "outage); proxy modes %s (each followed by drop); %s" %
+                  (ddb_outages, counts.get("ddb_crashes", 0),
+                   ", ".join("%s %d" % kv for kv in sorted(ddb_modes.items())) or "none",
+                   ddb_proxy_stats))
         print("hub sync states     %s" % (", ".join(
             "%s %d" % kv for kv in sorted(hub_events.items())) or "none"))
         print("RGW PUTs of sales   %s (RGW's access log; 412: already stored, decided by MD5; "
@@ -581,6 +804,14 @@ def chaos(args):
         print("journal             %d rows, last seq %d" % (len(rows), rows[-1][0] if rows else 0))
         print("lost                %d" % len(v.lost))
         print("duplicated          %d" % v.duplicated)
+        if dv is not None:
+            print("dynamodb            %d acked, %d lost, %d duplicated (%d items in %s, "
+                  "read with awscli; stored but never acked: %d)" %
+                  (len(acked), len(dv.lost), dv.duplicated, dv.sales_in_s3, DDB_SALES_TABLE,
+                   dv.unacked_stored))
+        else:
+            print("dynamodb            %s" % ("SKIPPED: " + ddb_skip if ddb_skip
+                                              else "not part of this run (--dynamodb off)"))
         for name, ok, detail in checks:
             print("%-4s %-16s %s" % ("ok" if ok else "FAIL", name, detail))
         print("verdict             %s" % ("PASS" if passed else "FAIL"))
@@ -598,6 +829,7 @@ def chaos(args):
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         procs.stop_all()
         rgw.stop()
+        dynalite.stop()
         if result["ok"] and not args.keep and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
         elif not result["ok"]:
@@ -608,13 +840,16 @@ def self_test():
     """The verdict against fabricated objects: a clean set passes, and each defect fails."""
     import gzip
 
+    def hx(seq):  # a fabricated chain hash per seq (64 hex digits)
+        return ("%02x" % (seq % 256)) * 32
+
     def obj(rows, fmt="jsonl"):
         if fmt == "jsonl":
-            text = "".join(json.dumps({"id": i, "seq": s, "total": "1.00"}) + "\n"
-                           for s, i in rows)
+            text = "".join(json.dumps({"id": i, "seq": s, "total": "1.00", "hash": hx(s)}) +
+                           "\n" for s, i in rows)
         else:
-            text = "store_id,seq,sale_id,line_no,sku\n" + "".join(
-                "S001,%d,%s,%d,X\n" % (s, i, n) for s, i in rows for n in (1, 2))
+            text = "store_id,seq,sale_id,line_no,sku,hash\n" + "".join(
+                "S001,%d,%s,%d,X,%s\n" % (s, i, n, hx(s)) for s, i in rows for n in (1, 2))
         return gzip.compress(text.encode())
 
     def key(first, last, fmt="jsonl"):
@@ -657,6 +892,37 @@ def self_test():
         case("%s truncated gzip" % fmt, trunc, False)
     clean = {key(1, 10): obj(rows[:10]), key(11, 20): obj(rows[10:])}
     case("journal row never uploaded", clean, False, journal=rows + [(21, "id-21")])
+
+    # The DynamoDB side: items as awscli returns them, judged against the S3 rows.
+    s3_rows = verdict_mod.judge(clean, acked, rows).s3_rows
+
+    def item(seq, sid, h=None, store="S001"):
+        return {"entry_id": sid, "seq": seq, "store_id": store, "entry_hash": h or hx(seq)}
+
+    def dcase(name, items, want_ok, acked_ids=acked, journal=rows, **want):
+        cases[0] += 1
+        v = verdict_mod.judge_dynamodb(items, acked_ids, journal, s3_rows, "S001")
+        got = {"lost": len(v.lost), "duplicated": v.duplicated}
+        bad = v.ok() != want_ok or any(got[k] != n for k, n in want.items())
+        print("%-4s %-38s verdict %s, lost=%d duplicated=%d; %s" %
+              ("FAIL" if bad else "ok", name, "PASS" if v.ok() else "FAIL", got["lost"],
+               got["duplicated"], "; ".join(c[0] + ": " + c[2] for c in v.checks if not c[1])
+               or "all checks ok"))
+        if bad:
+            failures.append(name)
+
+    table = [item(s, i) for s, i in rows]
+    dcase("ddb clean", table, True, lost=0, duplicated=0)
+    dcase("ddb acked id missing", table, False, acked_ids=acked | {"id-99"}, lost=1)
+    dcase("ddb item lost (seq 5)", [it for it in table if it["seq"] != 5], False, lost=1)
+    dcase("ddb item duplicated (new seq)", table + [item(21, "id-7", hx(7))], False,
+          duplicated=1)
+    dcase("ddb seq 9 twice", table + [item(9, "id-other")], False, duplicated=1)
+    dcase("ddb entry_hash differs from S3", table[:-1] + [item(20, "id-20", "ab" * 32)],
+          False, lost=0, duplicated=0)
+    dcase("ddb item of another store", table + [item(21, "id-21", store="S002")], False)
+    dcase("ddb item not in the journal", table + [item(21, "id-21")], False, duplicated=0)
+    dcase("ddb empty table", [], False, lost=len(acked))
     print("self-test: %d passed, %d failed" % (cases[0] - len(failures), len(failures)))
     return 1 if failures else 0
 
@@ -677,6 +943,17 @@ def main():
                     help="mean s between RGW outages (each held 1-8 s)")
     ap.add_argument("--proxy-interval", type=float, default=4.0,
                     help="mean s between fault proxy mode switches")
+    ap.add_argument("--dynamodb", nargs="?", const="on", default="off",
+                    choices=("off", "on", "auto"),
+                    help="DynamoDB (dynalite) as a second sink: on (skip the run, 77, when "
+                    "dynalite or awscli is missing), auto (then S3 only, with a message)")
+    ap.add_argument("--dynamodb-calm", type=int, default=25,
+                    help="no DynamoDB faults in the last S s of the chaos (kills go on)")
+    ap.add_argument("--dynalite-sh", default=os.path.join(REPO, "tests", "peers", "dynalite.sh"))
+    ap.add_argument("--dynamodb-interval", type=float, default=12.0,
+                    help="mean s between dynalite outages (each held 1-8 s)")
+    ap.add_argument("--dynamodb-proxy-interval", type=float, default=4.0,
+                    help="mean s between mode switches of the DynamoDB fault proxy")
     ap.add_argument("--terminals", type=int, default=16)
     ap.add_argument("--loadgens", type=int, default=2, help="load generator processes")
     ap.add_argument("--rate", type=float, default=120, help="offered sales/s in total")
