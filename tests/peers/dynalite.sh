@@ -101,7 +101,8 @@ cmd_start() {
   fi
   [ -n "$PORT" ] || PORT=$(free_port)
   mkdir -p "$DIR/db"
-  node "$CLI" --host 127.0.0.1 --port "$PORT" --path "$DIR/db" --createTableMs 0 \
+  node "$HERE/dynalite_server.js" "$CLI" --host 127.0.0.1 --port "$PORT" --path "$DIR/db" \
+    --createTableMs 0 \
     --deleteTableMs 0 --updateTableMs 0 </dev/null >>"$DIR/dynalite.log" 2>&1 &
   PID=$!
   if [ -n "${DYNALITE_WATCH_PID:-}" ] && ! alive "${WATCHDOG_PID:-}"; then
