@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/sale_codec.h"
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "fuzz_check.h"
 #include "http/api.h"
 #include "http/request_checks.h"
@@ -217,7 +218,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         head.method = std::string(header.method_string());
         head.target = std::string(header.target());
         for (const auto& field : header) {
-          head.headers.emplace_back(http::AsciiLower(std::string_view(field.name_string().data(),
+          head.headers.emplace_back(core::AsciiLower(std::string_view(field.name_string().data(),
                                                                       field.name_string().size())),
                                     std::string(field.value().data(), field.value().size()));
         }
