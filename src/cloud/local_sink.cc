@@ -58,13 +58,6 @@ Status WriteError(int err, const std::string& what) {
   return ErrnoStatus(err, what);
 }
 
-std::string Md5Hex(std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_md5(), nullptr);
-  return core::ToHex(std::string_view(reinterpret_cast<char*>(out), len));
-}
-
 std::string TempName() {
   static std::atomic<uint64_t> counter{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -295,7 +288,7 @@ Result<PutOutcome> LocalSink::Put(const PutRequest& request) {
   nlohmann::json meta = {{"metadata", request.metadata},
                          {"content_type", request.content_type},
                          {"content_encoding", request.content_encoding},
-                         {"etag", Md5Hex(request.body)},
+                         {"etag", core::Md5Hex(request.body)},
                          {"size", request.body.size()}};
   // The slow part (writing and flushing the bytes) happens outside the folder lock.
   const std::string body_tmp = dir + "/" + TempName();
@@ -348,7 +341,7 @@ Result<ObjectInfo> LocalSink::Head(const std::string& key) {
   std::string body;
   RETURN_IF_ERROR(ReadWholeFile(path, &body));
   ObjectInfo info;
-  info.etag = Md5Hex(body);
+  info.etag = core::Md5Hex(body);
   info.size = static_cast<int64_t>(body.size());
   std::string meta_text;
   Status meta_read = ReadWholeFile(path + std::string(kMetaSuffix), &meta_text);
@@ -368,7 +361,7 @@ Result<GetResult> LocalSink::Get(const std::string& key, const std::string& if_n
   RETURN_IF_ERROR(ValidateKey(key));
   GetResult result;
   RETURN_IF_ERROR(ReadWholeFile(options_.root + "/" + key, &result.body));
-  result.etag = Md5Hex(result.body);
+  result.etag = core::Md5Hex(result.body);
   std::string wanted = if_none_match;
   if (wanted.size() >= 2 && wanted.front() == '"' && wanted.back() == '"') {
     wanted = wanted.substr(1, wanted.size() - 2);
@@ -416,7 +409,7 @@ Result<ListResult> LocalSink::List(const std::string& prefix, const std::string&
     if (read.code() == ErrorCode::kNotFound) continue;  // removed while we listed
     RETURN_IF_ERROR(read);
     ObjectInfo info;
-    info.etag = Md5Hex(body);
+    info.etag = core::Md5Hex(body);
     info.size = static_cast<int64_t>(body.size());
     result.objects.emplace_back(keys[i], std::move(info));
   }

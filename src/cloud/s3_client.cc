@@ -51,13 +51,6 @@ void GlobalInitOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string Md5Raw(std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_md5(), nullptr);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
-
 std::string Base64(std::string_view raw) {
   std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -638,8 +631,8 @@ Result<PutOutcome> S3Client::Put(const PutRequest& put) {
   request.path = ObjectPath(FullKey(put.key));
   request.body = &put.body;
   request.payload_sha256 = core::ToHex(core::Sha256(put.body));
-  std::string md5 = Base64(Md5Raw(put.body));
-  if (options_.test_corrupt_content_md5) md5 = Base64(Md5Raw(put.body + "corrupt"));
+  std::string md5 = Base64(core::Md5(put.body));
+  if (options_.test_corrupt_content_md5) md5 = Base64(core::Md5(put.body + "corrupt"));
   request.headers.emplace_back("content-md5", md5);
   request.headers.emplace_back("content-type", put.content_type.empty()
                                                    ? std::string("application/octet-stream")

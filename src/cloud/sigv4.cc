@@ -235,8 +235,6 @@ std::string AmzDate(int64_t time_ms) {
          t.substr(14, 2) + t.substr(17, 2) + "Z";
 }
 
-std::string Sha256Hex(std::string_view data) { return core::ToHex(core::Sha256(data)); }
-
 Result<SignedRequest> SignRequest(const SigningRequest& request, const Credentials& creds,
                                   const SigningParams& params) {
   RETURN_IF_ERROR(Validate(request, creds));

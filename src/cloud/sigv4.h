@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/sha256.h"
 #include "core/status.h"
 
 namespace machub::cloud {
@@ -104,6 +105,6 @@ std::string UriEncode(std::string_view text, bool encode_slash);
 std::string AmzDate(int64_t time_ms);
 
 // Lower-case hex SHA-256 of `data`, as x-amz-content-sha256 wants it.
-std::string Sha256Hex(std::string_view data);
+using core::Sha256Hex;  // core/sha256.h
 
 }  // namespace machub::cloud

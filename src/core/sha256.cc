@@ -50,6 +50,20 @@ std::string Sha256Of(std::initializer_list<std::string_view> parts) {
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
+std::string Sha256Hex(std::string_view data) { return ToHex(Sha256(data)); }
+
+std::string Md5(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &len, EVP_md5(), nullptr) != 1 || len != 16) {
+    std::fputs("machub: MD5 failed\n", stderr);
+    std::abort();
+  }
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string Md5Hex(std::string_view data) { return ToHex(Md5(data)); }
+
 std::string ToHex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '\0');

@@ -1,6 +1,7 @@
 #pragma once
-// SHA-256 (OpenSSL) and hex helpers. Thread-safe. Hashing cannot fail on a working host;
-// if OpenSSL offers no SHA-256 at all the process aborts (there is no sane fallback).
+// SHA-256 and MD5 (OpenSSL) and hex helpers: the one home of the hub's digests. Thread-safe.
+// Hashing cannot fail on a working host; if OpenSSL offers no SHA-256 at all the process aborts
+// (there is no sane fallback).
 
 #include <initializer_list>
 #include <string>
@@ -12,6 +13,11 @@ namespace machub::core {
 std::string Sha256(std::string_view data);
 // Incremental: Sha256Of({a, b}) == Sha256(a + b).
 std::string Sha256Of(std::initializer_list<std::string_view> parts);
+std::string Sha256Hex(std::string_view data);  // lower-case hex of Sha256(data)
+// MD5, 16 raw bytes: only as the ETag of a single-part S3 PUT and Content-MD5, integrity
+// checks the object store computes; never for security.
+std::string Md5(std::string_view data);
+std::string Md5Hex(std::string_view data);  // lower-case hex of Md5(data)
 std::string ToHex(std::string_view bytes);  // lower-case
 // Upper or lower case accepted. Empty string for odd length or a non-hex character.
 std::string FromHex(std::string_view hex);

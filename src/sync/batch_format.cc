@@ -179,13 +179,6 @@ void AppendCsv(std::string* out, std::string_view store_id, const core::StoredSa
   }
 }
 
-std::string DigestHex(std::string_view data, const EVP_MD* md) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, md, nullptr);
-  return core::ToHex(std::string_view(reinterpret_cast<const char*>(out), len));
-}
-
 bool AllDigits(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
@@ -298,9 +291,6 @@ std::string EncodeBatch(std::string_view store_id, const std::vector<core::Store
   for (const core::StoredSale& sale : sales) AppendSaleRecord(&out, format, store_id, sale);
   return out;
 }
-
-std::string Md5Hex(std::string_view data) { return DigestHex(data, EVP_md5()); }
-std::string Sha256Hex(std::string_view data) { return core::ToHex(core::Sha256(data)); }
 
 // ---- BatchEncoder ----
 

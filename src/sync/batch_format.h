@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/sale.h"
+#include "core/sha256.h"
 #include "core/status.h"
 
 namespace machub::sync {
@@ -83,8 +84,8 @@ Result<std::string> GzipDeterministic(std::string_view data, int level = kDefaul
 Result<std::string> Gunzip(std::string_view data, size_t max_output = 512u << 20);
 
 // Lower-case hex MD5 (the ETag S3 gives a single-part upload) and SHA-256.
-std::string Md5Hex(std::string_view data);
-std::string Sha256Hex(std::string_view data);
+using core::Md5Hex;     // core/sha256.h
+using core::Sha256Hex;  // core/sha256.h
 
 // The finished object of a BatchEncoder.
 struct EncodedObject {
