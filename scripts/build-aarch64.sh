@@ -12,7 +12,7 @@
 #   --no-pack      no zip, no .deb (CI checks the binary, not the packaging)
 #   --jobs N       parallel compile jobs (default 2: the machine is shared)
 # Environment: MACHUB_CROSS_BUILD_DIR (default build/<arch>-cross), MACHUB_BUILD_TYPE
-# (default Release).
+# (default Release), MACHUB_WERROR=1 (warnings are errors, as in CI).
 #
 # Produces:
 #   build/<arch>-cross/src/app/machub          the binary (with symbols)
@@ -76,7 +76,10 @@ t_deps=$(date +%s)
 
 # --- 2. configure and build --------------------------------------------------------------
 toolchain="$root/cmake/toolchains/$triplet.cmake"
+werror=OFF
+[ "${MACHUB_WERROR:-0}" = 1 ] && werror=ON
 cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+  -DCMAKE_COMPILE_WARNING_AS_ERROR="$werror" \
   -DCMAKE_BUILD_TYPE="$build_type" -DMACHUB_BUILD_TESTS=ON \
   -DMACHUB_YAML_CPP_ROOT="$root/$deps/usr" >/dev/null
 # The unit tests that need no peer process (integration tests start the binary themselves

@@ -109,7 +109,7 @@ void SplitTokenLine(std::string_view line, std::string_view* id, std::string_vie
 
 std::string TokenLine(const TokenEntry& e) {
   std::string line = e.terminal_id + " " + e.sha256_hex;
-  if (e.expires_at_ms != 0) line += " " + core::FormatRfc3339(e.expires_at_ms);
+  if (e.expires_at_ms != 0) line.append(" ").append(core::FormatRfc3339(e.expires_at_ms));
   if (e.manager()) line += " role=manager";
   return line;
 }
@@ -199,7 +199,7 @@ bool ValidSha256Hex(std::string_view hex) {
 
 std::string TokenSpec(const TokenEntry& e) {
   std::string item = e.terminal_id + ":" + e.sha256_hex;
-  if (e.expires_at_ms != 0) item += ":" + core::FormatRfc3339(e.expires_at_ms);
+  if (e.expires_at_ms != 0) item.append(":").append(core::FormatRfc3339(e.expires_at_ms));
   return item;
 }
 
@@ -266,8 +266,7 @@ Result<std::string> GenerateToken() {
 std::string HashTokenHex(std::string_view token) { return core::ToHex(core::Sha256(token)); }
 
 std::string TokensFilePath(std::string_view data_dir) {
-  std::string path(data_dir);
-  if (path.empty()) path = ".";
+  std::string path = data_dir.empty() ? std::string(".") : std::string(data_dir);
   if (path.back() != '/') path.push_back('/');
   path += "tokens";
   return path;

@@ -88,7 +88,8 @@ Status MakeFolders(const std::string& root, const std::string& relative, bool sy
     size_t slash = relative.find('/', start);
     if (slash == std::string::npos) slash = relative.size();
     std::string parent = path;
-    path += "/" + relative.substr(start, slash - start);
+    path += '/';
+    path.append(relative, start, slash - start);
     start = slash + 1;
     if (mkdir(path.c_str(), 0755) == 0) {
       RETURN_IF_ERROR(FsyncPath(parent.empty() ? "/" : parent, sync));
@@ -377,7 +378,10 @@ Result<ListResult> LocalSink::List(const std::string& prefix, const std::string&
   // Walk only the deepest folder the prefix names ("sales/store=S1/da" -> sales/store=S1).
   size_t slash = prefix.rfind('/');
   std::string start = options_.root;
-  if (slash != std::string::npos) start += "/" + prefix.substr(0, slash);
+  if (slash != std::string::npos) {
+    start += '/';
+    start.append(prefix, 0, slash);
+  }
   std::vector<std::string> keys;
   std::error_code ec;
   fs::recursive_directory_iterator it(start, fs::directory_options::none, ec);
