@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/store_event.h"
+
 namespace machub::core {
 
 enum class SaleType { kSale, kRefund, kVoid };
@@ -59,17 +61,24 @@ struct Sale {
   int64_t change = 0;     // sale: paid - total (>= 0); refund/void: 0
 };
 
-// A sale as stored in the journal and answered to terminals.
+// A journal entry as stored and answered: a sale, refund or void (`sale`), or, when
+// `event` is set, a store event (core/store_event.h: drawer_open, cash_in, cash_out,
+// drawer_close, z_report), in which case `sale` is left empty. The name stays "StoredSale"
+// because sales are what nearly every reader handles; code that can meet an event checks
+// is_event() first.
 struct StoredSale {
   int64_t seq = 0;         // gapless store sequence, first sale is 1
-  std::string receipt_no;  // per terminal: "T01-000123"
+  std::string receipt_no;  // per terminal: "T01-000123"; events: "" (a Z report: "Z7")
   int64_t received_at_ms = 0;
-  bool clock_skew = false;  // |received_at - created_at| above the configured bound
-  std::string canonical;    // CanonicalSale(sale) bytes (the request content)
-  std::string prev_hash;    // 32 raw bytes: previous sale's hash, or the store genesis
-  std::string hash;         // 32 raw bytes: SHA-256(prev_hash || CanonicalRecord(...))
-  bool uploaded = false;    // reached the cloud (sync); false until sync exists
-  Sale sale;                // decoded back from `canonical`
+  bool clock_skew = false;          // |received_at - created_at| above the configured bound
+  std::string canonical;            // CanonicalSale(sale) bytes (the request content)
+  std::string prev_hash;            // 32 raw bytes: previous sale's hash, or the store genesis
+  std::string hash;                 // 32 raw bytes: SHA-256(prev_hash || CanonicalRecord(...))
+  bool uploaded = false;            // reached the cloud (sync); false until sync exists
+  Sale sale;                        // decoded back from `canonical` (sales, refunds, voids)
+  std::optional<StoreEvent> event;  // decoded back from `canonical` (store events)
+
+  bool is_event() const { return event.has_value(); }
 };
 
 std::string_view SaleTypeName(SaleType type);  // "sale" | "refund" | "void"

@@ -117,6 +117,7 @@ bool TryDecodeCanonicalLayout(std::string_view canonical, Sale* out);
 //   payments [{method, amount, card_token/last4/brand/auth_code (if non-empty),
 //   offline (always, bool)}], subtotal, tax, total, paid, change, hash, prev_hash,
 //   uploaded (bool). Money as decimal strings in the currency's minor units.
+// A store event (stored.event set) is written by core::StoredEventJson instead.
 std::string StoredSaleJson(const StoredSale& stored);
 
 }  // namespace machub::core

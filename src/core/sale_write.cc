@@ -40,6 +40,12 @@ std::string CanonicalSale(const Sale& sale) {
 }
 
 std::string StoredSaleJson(const StoredSale& stored) {
+  if (stored.event.has_value()) {
+    return StoredEventJson(
+        *stored.event,
+        EntryPlace{stored.seq, stored.receipt_no, stored.received_at_ms, stored.clock_skew,
+                   stored.hash, stored.prev_hash, stored.uploaded});
+  }
   const Sale& sale = stored.sale;
   const int minor = MinorUnits(sale);
   Writer w(512 + sale.lines.size() * 160 + sale.payments.size() * 112);

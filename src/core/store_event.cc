@@ -10,6 +10,7 @@
 #include "core/card_number.h"
 #include "core/currency.h"
 #include "core/money.h"
+#include "core/sha256.h"
 #include "core/text.h"
 #include "core/time_format.h"
 
@@ -79,7 +80,7 @@ Result<OJson> ParseStrict(std::string_view json) {
 
 // The members each kind of body may carry.
 std::vector<std::string_view> AllowedMembers(Mode mode, std::optional<EventType> type) {
-  if (mode == Mode::kZRequest) return {"id", "created_at", "terminal_id", "cashier"};
+  if (mode == Mode::kZRequest) return {"id", "created_at", "terminal_id", "cashier", "currency"};
   std::vector<std::string_view> names = {"id",         "terminal_id", "type",
                                          "created_at", "currency",    "cashier"};
   auto add = [&](std::initializer_list<std::string_view> more) {
@@ -280,8 +281,10 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
   }
   event.created_at_ms = *created;
   const Currency* currency = nullptr;
-  if (mode != Mode::kZRequest) {
-    RETURN_IF_ERROR(TakeString(root, "currency", true, &event.currency));
+  // A Z request may name the report's currency; without it the journal picks one
+  // (SaleJournal::AppendEvent).
+  RETURN_IF_ERROR(TakeString(root, "currency", mode != Mode::kZRequest, &event.currency));
+  if (mode != Mode::kZRequest || !event.currency.empty()) {
     currency = FindCurrency(event.currency);
     if (currency == nullptr) return Invalid("currency", "currency is not a known ISO 4217 code");
   }
@@ -383,6 +386,26 @@ std::string CanonicalEvent(const StoreEvent& event) {
   }
   // Text fields were validated as UTF-8 on the way in; replace keeps a hand-built event
   // with broken bytes printable instead of throwing.
+  return j.dump(-1, ' ', false, OJson::error_handler_t::replace);
+}
+
+std::string StoredEventJson(const StoreEvent& event, const EntryPlace& place) {
+  const OJson canonical = OJson::parse(CanonicalEvent(event), nullptr, /*allow_exceptions=*/false);
+  OJson j = OJson::object();
+  j["id"] = event.id;
+  j["seq"] = place.seq;
+  j["receipt_no"] = std::string(place.receipt_no);
+  for (auto it = canonical.begin(); it != canonical.end(); ++it) {
+    if (it.key() == "id") continue;
+    if (it.key() == "currency") {
+      j["received_at"] = FormatRfc3339(place.received_at_ms);
+      j["clock_skew"] = place.clock_skew;
+    }
+    j[it.key()] = it.value();
+  }
+  j["hash"] = ToHex(place.hash);
+  j["prev_hash"] = ToHex(place.prev_hash);
+  j["uploaded"] = place.uploaded;
   return j.dump(-1, ' ', false, OJson::error_handler_t::replace);
 }
 

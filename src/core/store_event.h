@@ -80,8 +80,9 @@ struct StoreEvent {
 Result<StoreEvent> DecodeEventRequest(std::string_view json);
 
 // Parses and validates a POST /v1/reports/z body:
-//   {"id":"..","created_at":"RFC 3339","terminal_id":"..","cashier":".."}
-// (terminal_id and cashier optional). The result has type kZReport and no figures yet.
+//   {"id":"..","created_at":"RFC 3339","terminal_id":"..","cashier":"..","currency":"USD"}
+// (terminal_id, cashier and currency optional). The result has type kZReport and no
+// figures yet; currency is empty when not sent.
 Result<StoreEvent> DecodeZRequest(std::string_view json);
 
 // Canonical bytes, compact JSON with keys in exactly this order (absent = omitted):
@@ -93,6 +94,22 @@ Result<StoreEvent> DecodeZRequest(std::string_view json);
 // Amounts in exactly the currency's minor units ("100.00"). Stable across versions:
 // changing it breaks idempotency and the chain.
 std::string CanonicalEvent(const StoreEvent& event);
+
+// Full JSON of a stored event (GET /v1/sales/{id} and the list, JSON Lines export): the
+// canonical members with the journal's own inserted after "id", in this order:
+//   id, seq (number), receipt_no, terminal_id (if any), type, created_at, received_at
+//   (RFC 3339 ms), clock_skew (bool), currency, cashier (if any), the type's members as in
+//   CanonicalEvent, hash, prev_hash (hex), uploaded (bool).
+struct EntryPlace {
+  int64_t seq = 0;
+  std::string_view receipt_no;
+  int64_t received_at_ms = 0;
+  bool clock_skew = false;
+  std::string_view hash;       // 32 raw bytes
+  std::string_view prev_hash;  // 32 raw bytes
+  bool uploaded = false;
+};
+std::string StoredEventJson(const StoreEvent& event, const EntryPlace& place);
 
 // Inverse of CanonicalEvent for bytes read from the journal or an uploaded object.
 // Bytes that are not exactly canonical (re-encoding differs) -> kInternal.

@@ -29,6 +29,7 @@ using nlohmann::json;
 class FakeJournal final : public journal::SaleJournal {
  public:
   using SaleJournal::Append;
+  using SaleJournal::AppendEvent;
 
   explicit FakeJournal(const core::Clock* clock) : clock_(clock) {}
 
@@ -36,6 +37,12 @@ class FakeJournal final : public journal::SaleJournal {
     Result<journal::Receipt> result = AppendLocked(std::move(sale));
     done(std::move(result));
   }
+
+  // Store events: not modelled yet by this fake (the routes' tests bring them).
+  void AppendEvent(core::StoreEvent, AppendCallback done) override {
+    done(Status(ErrorCode::kStorageUnavailable, "fake journal: no store events"));
+  }
+  Result<OpenDay> ReadOpenDay() override { return OpenDay{}; }
 
   Result<std::optional<core::StoredSale>> Get(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);

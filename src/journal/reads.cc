@@ -77,6 +77,12 @@ Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
 
 }  // namespace
 
+// TEMPORARY (replaced in the next commit by the writer's implementation).
+void SqliteJournal::AppendEvent(core::StoreEvent, AppendCallback done) {
+  done(Status(ErrorCode::kStorageUnavailable, "journal: store events not wired yet"));
+}
+Result<SaleJournal::OpenDay> SqliteJournal::ReadOpenDay() { return OpenDay{}; }
+
 Result<std::optional<core::StoredSale>> SqliteJournal::Get(const std::string& id) {
   ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
   static const std::string kSql = std::string(kStoredColumns) + "WHERE id = ?1";

@@ -14,4 +14,12 @@ std::future<Result<Receipt>> SaleJournal::Append(core::Sale sale) {
   return future;
 }
 
+std::future<Result<Receipt>> SaleJournal::AppendEvent(core::StoreEvent event) {
+  auto promise = std::make_shared<std::promise<Result<Receipt>>>();
+  std::future<Result<Receipt>> future = promise->get_future();
+  AppendEvent(std::move(event),
+              [promise](Result<Receipt> result) { promise->set_value(std::move(result)); });
+  return future;
+}
+
 }  // namespace machub::journal

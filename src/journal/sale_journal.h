@@ -19,8 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "core/report.h"
 #include "core/sale.h"
 #include "core/status.h"
+#include "core/store_event.h"
 
 namespace machub::journal {
 
@@ -35,6 +37,7 @@ struct Receipt {
   std::string currency;
   std::string hash;  // 32 raw bytes
   int64_t received_at_ms = 0;
+  std::string type;  // "sale" | "refund" | "void" | a store event type
 };
 
 struct JournalStats {
@@ -63,8 +66,41 @@ class SaleJournal {
   // The same, answered through a future (tests, tools).
   std::future<Result<Receipt>> Append(core::Sale sale);
 
-  // Reads from a consistent snapshot. List: sales with seq > after_seq in seq order, at
-  // most `limit` (limit <= 0: none).
+  // A store event (core::DecodeEventRequest, or core::DecodeZRequest for a Z report),
+  // stored exactly like a sale: the same seq, chain, idempotency by id (the ids of sales
+  // and events are one space) and durability. The callback's Receipt: seq, hash,
+  // received_at_ms, currency, total = the event's amount (drawer_open: the float;
+  // cash_in/out: the amount; drawer_close: counted; z_report: the report's net total),
+  // receipt_no "" (a Z report: "Z<n>").
+  // Rules, judged by the one writer against everything committed before (so racing
+  // terminals cannot both win):
+  //  - drawer_open while the terminal's drawer is open: kDrawerAlreadyOpen;
+  //  - cash_in, cash_out, drawer_close while it is not open: kDrawerClosed.
+  // z_report: the writer builds the report inside the commit: z_number = last + 1,
+  // first_seq = the entry after the last Z report (or the first row still stored),
+  // last_seq = the entry just before it, figures = core::ComputeReport over those
+  // entries in the request's currency, or when none was sent the currency of the first
+  // entry covered (else the last Z report's, else "USD"). Its replay (same id) answers
+  // the stored report when id, terminal_id, created_at, cashier (and currency, when
+  // sent) match, else kIdConflict. Other events: same canonical bytes = replay.
+  virtual void AppendEvent(core::StoreEvent event, AppendCallback done) = 0;
+  std::future<Result<Receipt>> AppendEvent(core::StoreEvent event);
+
+  // The open business day: every entry after the last Z report (from the first row
+  // still stored when there is none), decoded, in seq order, read from one snapshot;
+  // what GET /v1/reports/x and the drawer views compute their figures from.
+  struct OpenDay {
+    int64_t last_z_number = 0;  // 0: no Z report yet
+    int64_t last_z_seq = 0;
+    std::string last_z_currency;  // empty: no Z report yet
+    std::vector<core::JournalEntry> entries;
+    // Terminals whose drawer is open now, with the seq of their drawer_open.
+    std::vector<std::pair<std::string, int64_t>> open_drawers;
+  };
+  virtual Result<OpenDay> ReadOpenDay() = 0;
+
+  // Reads from a consistent snapshot. List: entries (sales and events) with seq >
+  // after_seq in seq order, at most `limit` (limit <= 0: none). Get finds an event too.
   virtual Result<std::optional<core::StoredSale>> Get(const std::string& id) = 0;
   virtual Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) = 0;
   virtual Result<JournalStats> Stats() = 0;

@@ -110,6 +110,10 @@ struct JournalOptions {
   // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
   // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.
   int64_t id_horizon_ms = int64_t{90} * 24 * 3600 * 1000;
+  // A sale, refund or void with a cash payment on a terminal whose drawer is not open
+  // is refused (kDrawerClosed) when true; allowed (its cash counted as
+  // cash_without_drawer in the reports) when false. Config: drawer.required.
+  bool cash_requires_open_drawer = false;
   const core::Clock* clock = nullptr;        // null: the system clock
   core::MetricsRegistry* metrics = nullptr;  // null: no metrics
 };
@@ -137,6 +141,9 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // Appends after Close complete at once, on the calling thread. Append from a callback
   // is fine.
   void Append(core::Sale sale, AppendCallback done) override;
+  using SaleJournal::AppendEvent;
+  void AppendEvent(core::StoreEvent event, AppendCallback done) override;
+  Result<OpenDay> ReadOpenDay() override;
   Result<std::optional<core::StoredSale>> Get(const std::string& id) override;
   // Both SaleJournal::List and Ledger::List: the same read.
   Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override;
