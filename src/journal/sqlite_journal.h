@@ -48,6 +48,10 @@
 //   v4: sink_progress(sink PRIMARY KEY, delivered_seq, active, updated_at_ms): one
 //       progress cursor per registered sink (Ledger::RegisterSink); Prune stays below
 //       the lowest active cursor.
+//   v5: ids(id PRIMARY KEY, seq, hash, received_at_ms): the id index (id_horizon_ms).
+//   v6: store events in sales (the type CHECK widened in place, schema.cc), drawers(
+//       terminal_id PRIMARY KEY, opened_seq): the open drawers; meta "last_z_number",
+//       "last_z_seq", "last_z_currency". docs/JOURNAL.md has the reasoning.
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
