@@ -2574,7 +2574,10 @@ TEST_F(JournalTest, SixtyFourTerminalsRacingToTheStoreLimitNeverPassItByACent) {
         const std::string id = Str(Str("o", t) + "-", i);
         Result<Receipt> r = journal.Append(OfflineSale(id, Str("T", t), "3.00")).get();
         if (r.ok() && i % 2 == 0) {
-          journal.AppendEvent(Outcome("a-" + id, id, i % 4 == 0 ? "approved" : "declined")).get();
+          Result<Receipt> outcome =
+              journal.AppendEvent(Outcome("a-" + id, id, i % 4 == 0 ? "approved" : "declined"))
+                  .get();
+          if (!outcome.ok()) _exit(6);
         }
         if (r.ok()) {
           const std::string line = id + "\n";
