@@ -12,8 +12,12 @@
 //   - the bytes gunzip and parse. JSONL: each sale's canonical bytes are rebuilt from its
 //     JSON (core::DecodeSale of the request fields, then core::CanonicalSale), its record
 //     hash recomputed (CanonicalRecord, ChainHash over the line's prev_hash) and compared
-//     with the line's hash. CSV (which has no payment details): rows are grouped by seq
-//     and only coverage and the hash/prev_hash links are checked;
+//     with the line's hash. A store event's line (type drawer_open, cash_in, cash_out,
+//     drawer_close, z_report) gives its canonical bytes back by dropping the journal's
+//     members (core::DecodeCanonicalEvent must accept them as exactly canonical), so its
+//     amounts, reason, counts and a Z report's figures are covered by the same check.
+//     CSV (which has no payment details): rows are grouped by seq and only coverage and
+//     the hash/prev_hash links are checked;
 //   - across all objects: every seq from the first object's first seq to the highest one
 //     exactly once (gaps = missing seqs, duplicates = seqs seen again), each sale's
 //     prev_hash equal to the previous sale's hash (chain_breaks), and when the first seq
@@ -47,7 +51,8 @@ struct VerifyOptions {
 
 struct VerifySummary {
   int64_t objects = 0;  // objects listed under the store's sales prefix
-  int64_t sales = 0;    // sale records read
+  int64_t sales = 0;    // entries read, of every type (the name predates store events)
+  int64_t events = 0;   // of which store events (JSONL; CSV rows are not decoded)
   int64_t first_seq = 0;
   int64_t last_seq = 0;
   int64_t gaps = 0;                   // seqs missing between first_seq and last_seq
@@ -61,7 +66,7 @@ struct VerifySummary {
     return gaps == 0 && duplicates == 0 && chain_breaks == 0 && hash_mismatches == 0 &&
            bad_objects == 0;
   }
-  // {"ok":..,"objects":..,"sales":..,"first_seq":..,"last_seq":..,"gaps":..,
+  // {"ok":..,"objects":..,"sales":..,"events":..,"first_seq":..,"last_seq":..,"gaps":..,
   //  "duplicates":..,"chain_breaks":..,"hash_mismatches":..,"bad_objects":..,"problems":[..]}
   std::string ToJson() const;
 };
