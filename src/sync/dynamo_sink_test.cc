@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/sale_codec.h"
+#include "core/store_event.h"
 #include "journal/sqlite_journal.h"
 #include "sync/dynamo_items.h"
 #include "test_peers.h"
@@ -145,6 +146,96 @@ TEST(DynamoItemsTest, OversizedEntryOmitsItsLinesExplicitly) {
   EXPECT_LT(item->bytes, kDynamoDefaultItemBudget);
   // A budget too small even for the reduced item: an explicit error, never a silent cut.
   EXPECT_EQ(MakeSalesItem("S001", stored, 100).status().code(), ErrorCode::kInvalidArgument);
+}
+
+core::StoreEvent MakeEvent(const json& request) {
+  Result<core::StoreEvent> event = core::DecodeEventRequest(request.dump());
+  EXPECT_TRUE(event.ok()) << event.status().ToString() << " for " << request.dump();
+  return event.ok() ? std::move(event).value() : core::StoreEvent{};
+}
+
+core::StoredSale StoredEvent(core::StoreEvent event, int64_t seq, std::string receipt_no = "") {
+  core::StoredSale stored;
+  stored.seq = seq;
+  stored.receipt_no = std::move(receipt_no);
+  stored.received_at_ms = 1764238500000;  // 2025-11-27
+  stored.hash = std::string(32, '\x03');
+  stored.canonical = core::CanonicalEvent(event);
+  stored.event = std::move(event);
+  return stored;
+}
+
+TEST(DynamoItemsTest, StoreEventsAreTypedItemsWithoutSaleAmounts) {
+  const json base = {{"terminal_id", "T02"},
+                     {"created_at", "2026-11-27T10:15:00Z"},
+                     {"currency", "USD"},
+                     {"cashier", "Ann"}};
+  json out = base;
+  out.update({{"id", "out-1"}, {"type", "cash_out"}, {"amount", "15.25"}, {"reason", "stamps"}});
+  Result<DynamoSalesItem> cash = MakeSalesItem("S001", StoredEvent(MakeEvent(out), 8));
+  ASSERT_TRUE(cash.ok()) << cash.status().ToString();
+  const json& c = cash->item;
+  EXPECT_EQ(c["store_id"]["S"], "S001");
+  EXPECT_EQ(c["seq"]["N"], "8");
+  EXPECT_EQ(c["entry_id"]["S"], "out-1");
+  EXPECT_EQ(c["type"]["S"], "cash_out");
+  EXPECT_EQ(c["terminal_id"]["S"], "T02");
+  EXPECT_EQ(c["cashier"]["S"], "Ann");
+  EXPECT_EQ(c["amount"]["N"], "1525");
+  EXPECT_EQ(c["reason"]["S"], "stamps");
+  EXPECT_EQ(c["date"]["S"], "2025-11-27");
+  EXPECT_EQ(c["entry_hash"]["S"].get<std::string>().size(), 64u);
+  // An event has no receipt number and no sale amounts: nothing empty or made up.
+  for (const char* absent : {"receipt_no", "total", "subtotal", "paid", "change", "lines",
+                             "payments", "ref", "counted", "figures"}) {
+    EXPECT_FALSE(c.contains(absent)) << absent;
+  }
+  EXPECT_EQ(cash->bytes, DynamoItemBytes(c));
+
+  json close = base;
+  close.update(
+      {{"id", "close-1"},
+       {"type", "drawer_close"},
+       {"counted", "140.00"},
+       {"counts",
+        {{{"denomination", "20.00"}, {"count", 6}}, {{"denomination", "0.25"}, {"count", 80}}}}});
+  Result<DynamoSalesItem> drawer = MakeSalesItem("S001", StoredEvent(MakeEvent(close), 9));
+  ASSERT_TRUE(drawer.ok());
+  EXPECT_EQ(drawer->item["counted"]["N"], "14000");
+  ASSERT_EQ(drawer->item["counts"]["L"].size(), 2u);
+  EXPECT_EQ(drawer->item["counts"]["L"][1]["M"]["denomination"]["N"], "25");
+  EXPECT_EQ(drawer->item["counts"]["L"][1]["M"]["count"]["N"], "80");
+  EXPECT_FALSE(drawer->item.contains("amount"));
+
+  // A Z report closed by a manager without a terminal: its number, range and figures.
+  core::StoreEvent z;
+  z.id = "z-1";
+  z.type = core::EventType::kZReport;
+  z.created_at_ms = 1764238500000;
+  z.currency = "USD";
+  z.z_number = 3;
+  z.first_seq = 100;
+  z.last_seq = 180;
+  z.figures = R"({"currency":"USD","first_seq":100,"last_seq":180})";
+  Result<DynamoSalesItem> report = MakeSalesItem("S001", StoredEvent(z, 181, "Z3"));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->item["type"]["S"], "z_report");
+  EXPECT_EQ(report->item["receipt_no"]["S"], "Z3");
+  EXPECT_FALSE(report->item.contains("terminal_id"));
+  EXPECT_EQ(report->item["z_number"]["N"], "3");
+  EXPECT_EQ(report->item["first_seq"]["N"], "100");
+  EXPECT_EQ(report->item["last_seq"]["N"], "180");
+  EXPECT_EQ(report->item["figures"]["S"], z.figures);
+  EXPECT_FALSE(report->figures_omitted);
+  // Figures beyond the budget are left out explicitly (they stay in S3).
+  z.figures = "{\"x\":\"" + std::string(2000, 'a') + "\"}";
+  Result<DynamoSalesItem> big = MakeSalesItem("S001", StoredEvent(z, 181, "Z3"), 1000);
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_TRUE(big->figures_omitted);
+  EXPECT_FALSE(big->item.contains("figures"));
+  EXPECT_EQ(big->item["figures_omitted"]["BOOL"], true);
+  EXPECT_EQ(MakeSalesItem("S001", StoredEvent(z, 181, "Z3"), 50).status().code(),
+            ErrorCode::kInvalidArgument);
 }
 
 class DynamoSinkTest : public ::testing::Test {
