@@ -3,6 +3,7 @@
 // edited, only appended to.
 
 #include <string>
+#include <string_view>
 
 #include "core/log.h"
 #include "journal/internal.h"
@@ -99,7 +100,64 @@ CREATE TABLE ids(
 ) WITHOUT ROWID;
 INSERT INTO ids(id, seq, hash, received_at_ms) SELECT id, seq, hash, received_at_ms FROM sales;
 )sql",
+    // v6: store events (issue #8) in the same table, so they share the seq and the chain.
+    // The CHECK on sales.type is widened in place by WidenEntryTypes below (SQLite
+    // cannot ALTER a CHECK; rebuilding the table would copy the whole journal on the
+    // device). The open drawer of each terminal; the last Z report lives in meta.
+    R"sql(
+CREATE TABLE drawers(
+  terminal_id TEXT PRIMARY KEY,
+  opened_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
+
+// The sales.type CHECK of v1 and what v6 makes of it. The text must match the v1 step
+// byte for byte: SQLite keeps a table's CREATE statement as written.
+constexpr std::string_view kTypeCheckV1 = "CHECK (type IN ('sale', 'refund', 'void'))";
+constexpr std::string_view kTypeCheckV6 =
+    "CHECK (type IN ('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', "
+    "'drawer_close', 'z_report'))";
+
+// Widens the CHECK on sales.type inside the migration's transaction, by SQLite's
+// documented procedure for loosening a constraint (https://sqlite.org/lang_altertable.html,
+// "making other kinds of table schema changes"): rewrite the table's SQL in sqlite_schema
+// with writable_schema on, and bump schema_version so every connection re-reads it. Every
+// existing row satisfies the wider check, so no data changes.
+Status WidenEntryTypes(sqlite3* db) {
+  Result<int64_t> version = QueryInt(db, "PRAGMA schema_version", "read schema_version");
+  if (!version.ok()) return version.status();
+  if (Exec(db, "PRAGMA writable_schema=ON") != SQLITE_OK) {
+    return SqliteError(db, sqlite3_errcode(db), "writable_schema");
+  }
+  int changed = 0;
+  {
+    Stmt update(db,
+                "UPDATE sqlite_schema SET sql = replace(sql, ?1, ?2) "
+                "WHERE type = 'table' AND name = 'sales' AND instr(sql, ?1) > 0");
+    int rc = update.prepare_rc();
+    if (rc == SQLITE_OK) {
+      BindText(update.get(), 1, kTypeCheckV1);
+      BindText(update.get(), 2, kTypeCheckV6);
+      rc = sqlite3_step(update.get());
+    }
+    if (rc != SQLITE_DONE) {
+      Exec(db, "PRAGMA writable_schema=OFF");
+      return SqliteError(db, rc, "widen sales.type");
+    }
+    changed = sqlite3_changes(db);
+  }
+  const std::string bump = "PRAGMA schema_version=" + std::to_string(*version + 1);
+  int rc = Exec(db, bump.c_str());
+  Exec(db, "PRAGMA writable_schema=OFF");
+  if (rc != SQLITE_OK) return SqliteError(db, rc, "bump schema_version");
+  if (changed != 1) {
+    return Status(ErrorCode::kInternal,
+                  "journal: migration to v6: the sales table's type check is not the one v1 "
+                  "created");
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -129,6 +187,10 @@ Status MigrateSchema(sqlite3* db) {
     int src = Exec(db, kMigrations[*version]);
     if (src != SQLITE_OK) {
       return rollback(SqliteError(db, src, "migration to v" + std::to_string(*version + 1)));
+    }
+    if (*version + 1 == 6) {
+      Status widened = WidenEntryTypes(db);
+      if (!widened.ok()) return rollback(widened);
     }
     std::string set_version = "PRAGMA user_version=" + std::to_string(*version + 1);
     src = Exec(db, set_version.c_str());

@@ -48,6 +48,10 @@
 //   v4: sink_progress(sink PRIMARY KEY, delivered_seq, active, updated_at_ms): one
 //       progress cursor per registered sink (Ledger::RegisterSink); Prune stays below
 //       the lowest active cursor.
+//   v5: ids(id PRIMARY KEY, seq, hash, received_at_ms): the id index (id_horizon_ms).
+//   v6: store events in sales (the type CHECK widened in place, schema.cc), drawers(
+//       terminal_id PRIMARY KEY, opened_seq): the open drawers; meta "last_z_number",
+//       "last_z_seq", "last_z_currency". docs/JOURNAL.md has the reasoning.
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
@@ -86,7 +90,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "core/clock.h"
@@ -206,8 +212,21 @@ class SqliteJournal final : public SaleJournal, public Ledger {
 
  private:
   struct Pending {
-    core::Sale sale;
+    std::variant<core::Sale, core::StoreEvent> entry;
     AppendCallback done;
+  };
+  // One row of the sales table as the writer inserts it (a sale or an event).
+  struct NewRow {
+    const std::string* id;
+    std::string_view terminal_id;
+    std::string_view receipt_no;
+    std::string_view type;
+    std::string_view ref;  // empty: NULL
+    int64_t created_at_ms = 0;
+    std::string_view currency;
+    int64_t total = 0;
+    int64_t change = 0;
+    const std::string* canonical;
   };
   struct WriterStatements;
   struct ReadConnection;
@@ -230,6 +249,17 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // One sale inside the open transaction: a Receipt, or a per-sale error (conflict, bad
   // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
   Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
+  // The same for a store event (events.cc): the drawer rules, the Z report's figures.
+  Result<Receipt> AppendEventOne(core::StoreEvent& event, bool* created, int* storage_rc);
+  // Inserts `row` as the next entry of the chain (seq, receipt, hash, the id index) and
+  // advances the staged seq and hash. Fills receipt seq, received_at_ms and hash.
+  Status InsertRow(const NewRow& row, Receipt* receipt, int* storage_rc);
+  // Writer thread: is the terminal's drawer open (staged changes of this group first)?
+  bool DrawerOpen(const std::string& terminal_id) const;
+  // The Z report inside the group's transaction: number, range and figures (events.cc).
+  Status BuildZReport(core::StoreEvent& event, int* storage_rc);
+  // Writer thread: loads the open drawers and the last Z report (LoadState).
+  Status LoadStoreDayState();
   // Writer thread: is `id` in the id index (schema v5)? Storage errors set *storage_rc.
   Result<bool> InIdIndex(const std::string& id, int* storage_rc);
   void RecoverAfterFailure(int sqlite_code);
@@ -266,6 +296,17 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   int64_t staged_seq_ = 1;
   std::string staged_hash_;
   std::map<std::string, int64_t> staged_counters_;
+  // Store-day state (schema v6): the open drawer of each terminal (its drawer_open's
+  // seq) and the last Z report; staged like the counters, applied after COMMIT. In the
+  // staged drawer map a 0 means "closed in this group".
+  std::map<std::string, int64_t> open_drawers_;
+  std::map<std::string, int64_t> staged_drawers_;
+  int64_t last_z_number_ = 0;
+  int64_t last_z_seq_ = 0;
+  std::string last_z_currency_;
+  int64_t staged_z_number_ = 0;
+  int64_t staged_z_seq_ = 0;
+  std::string staged_z_currency_;
 
   // Queue shared by Append and the writer.
   mutable std::mutex mu_;
