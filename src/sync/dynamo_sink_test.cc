@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/sale_codec.h"
+#include "core/sha256.h"
 #include "core/store_event.h"
 #include "journal/sqlite_journal.h"
 #include "sync/dynamo_items.h"
@@ -359,6 +360,73 @@ TEST_F(DynamoSinkTest, DrainsEveryEntryOnceInSeqOrder) {
   // The first chunk after a start is written conditionally (it may be a replay).
   EXPECT_EQ(st.replayed, 60);
   EXPECT_EQ(Cursor(), 130);
+}
+
+// Store events reach the table like sales: one item per entry, in the same seq order, the
+// Z report with its figures; a replay of the same chunk (conditional writes) passes.
+TEST_F(DynamoSinkTest, StoreEventsAreItemsInTheSameSequence) {
+  auto event = [&](const json& request) {
+    auto r = journal_->AppendEvent(MakeEvent(request)).get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  };
+  const json base = {
+      {"terminal_id", "T01"}, {"created_at", "2026-11-27T10:15:00Z"}, {"currency", "USD"}};
+  json open = base;
+  open.update({{"id", "open-1"}, {"type", "drawer_open"}, {"amount", "100.00"}});
+  event(open);
+  Append(2);  // 10.00 cash each (change 2.42)
+  json out = base;
+  out.update({{"id", "out-1"}, {"type", "cash_out"}, {"amount", "5.00"}, {"reason", "stamps"}});
+  event(out);
+  json close = base;
+  close.update({{"id", "close-1"}, {"type", "drawer_close"}, {"counted", "110.16"}});
+  event(close);
+  Result<core::StoreEvent> zreq =
+      core::DecodeZRequest(R"({"id":"z-1","created_at":"2026-11-27T22:00:00Z"})");
+  ASSERT_TRUE(zreq.ok()) << zreq.status().ToString();
+  auto z = journal_->AppendEvent(*zreq).get();
+  ASSERT_TRUE(z.ok()) << z.status().ToString();
+  EXPECT_EQ(z->receipt_no, "Z1");
+  while (true) {
+    auto r = Sink().Step();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (*r == 0) break;
+  }
+  std::vector<json> items = Items();
+  ASSERT_EQ(items.size(), 6u);
+  const char* types[] = {"drawer_open", "sale", "sale", "cash_out", "drawer_close", "z_report"};
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(items[i]["seq"]["N"], std::to_string(i + 1));
+    EXPECT_EQ(items[i]["type"]["S"], types[i]);
+  }
+  EXPECT_EQ(items[0]["amount"]["N"], "10000");
+  EXPECT_FALSE(items[0].contains("receipt_no"));
+  EXPECT_EQ(items[3]["reason"]["S"], "stamps");
+  EXPECT_EQ(items[4]["counted"]["N"], "11016");
+  EXPECT_EQ(items[5]["receipt_no"]["S"], "Z1");
+  EXPECT_EQ(items[5]["z_number"]["N"], "1");
+  EXPECT_EQ(items[5]["first_seq"]["N"], "1");
+  EXPECT_EQ(items[5]["last_seq"]["N"], "5");
+  Result<std::optional<core::StoredSale>> stored = journal_->Get("z-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value() && (*stored)->is_event());
+  EXPECT_EQ(items[5]["figures"]["S"], (*stored)->event->figures);
+  EXPECT_EQ(json::parse(items[5]["figures"]["S"].get<std::string>())["cash_out"], "5.00");
+  // The items equal what MakeSalesItem makes of the journal's rows (a pure function).
+  auto rows = journal_->List(0, 10);
+  ASSERT_TRUE(rows.ok());
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ(items[i]["entry_hash"]["S"], core::ToHex((*rows)[i].hash));
+  }
+  // After a restart the sink goes on after the Z report (its first chunk conditional).
+  sink_.reset();
+  journal_->Close();
+  OpenJournal();
+  ASSERT_TRUE(journal_->Append(MakeSale("after-z")).get().ok());
+  auto again = Sink().Step();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, 1);
+  EXPECT_EQ(Items().size(), 7u);
+  EXPECT_EQ(Sink().status().state, "ok");
 }
 
 TEST_F(DynamoSinkTest, OutageKeepsTheCursorAndResumesWithoutLoss) {
