@@ -405,6 +405,10 @@ TEST_F(StoreDayObjectsTest, VerifyWalksTheChainAcrossSalesAndEvents) {
   EXPECT_EQ(summary->first_seq, 1);
   EXPECT_EQ(summary->last_seq, 18);
   EXPECT_EQ(json::parse(summary->ToJson())["events"], 9);
+  // Both Z reports recomputed from the objects' entries alone.
+  EXPECT_EQ(summary->z_reports_checked, 2);
+  EXPECT_EQ(summary->z_reports_unchecked, 0);
+  EXPECT_EQ(summary->z_mismatches, 0);
 }
 
 TEST_F(StoreDayObjectsTest, VerifyPassesOnCsvWithEvents) {
@@ -415,6 +419,63 @@ TEST_F(StoreDayObjectsTest, VerifyPassesOnCsvWithEvents) {
   EXPECT_TRUE(summary->ok()) << summary->ToJson();
   EXPECT_EQ(summary->sales, 18);
   EXPECT_EQ(summary->events, 9);
+  EXPECT_EQ(summary->z_reports_checked, 0);  // CSV has no figures
+  EXPECT_EQ(summary->z_reports_unchecked, 2);
+}
+
+// A Z report chained with figures that are not those of its entries (a hub bug, or a
+// forger who recomputed every hash after it): the chain holds, the figures check fails.
+TEST_F(StoreDayObjectsTest, VerifyRecomputesEachZReportFromTheObjects) {
+  ChainBuilder day;
+  day.AddEvent(Event("drawer_open", "open-1", "T01", {{"amount", "100.00"}}));
+  day.AddSale(Sale("s1", "T01", {Line("a", "2", "3.50", "0.0825")},
+                   {{{"method", "cash"}, {"amount", "10.00"}}}));
+  const core::StoredSale& honest = day.AddZ("USD");
+  core::StoreEvent wrong = *honest.event;
+  wrong.id = "z-wrong";
+  wrong.z_number = 2;
+  wrong.first_seq = 4;  // covers nothing but claims a sale
+  wrong.last_seq = 3;
+  Result<core::ReportFigures> none = core::ComputeReport({}, "USD");
+  ASSERT_TRUE(none.ok());
+  json claimed = json::parse(core::ReportFiguresJson(*none));
+  claimed["sales"]["count"] = 1;
+  wrong.figures = claimed.dump();
+  day.AddEvent(wrong, "Z2");
+  Upload(day, {2}, BatchFormat::kJsonl);
+  Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(summary.ok());
+  EXPECT_FALSE(summary->ok());
+  EXPECT_EQ(summary->hash_mismatches, 0) << summary->ToJson();
+  EXPECT_EQ(summary->chain_breaks, 0);
+  EXPECT_EQ(summary->z_reports_checked, 2);
+  EXPECT_EQ(summary->z_mismatches, 1);
+  EXPECT_NE(summary->ToJson().find("Z report 2 (seq 4) does not have the figures"),
+            std::string::npos)
+      << summary->ToJson();
+}
+
+TEST_F(StoreDayObjectsTest, VerifyCountsZReportsItCannotCoverAsUnchecked) {
+  ChainBuilder day = StoreDay();
+  Upload(day, {4, 13}, BatchFormat::kJsonl);
+  // A day longer than the limit: Z1 (13 entries) unchecked, Z2 (2 entries) checked.
+  VerifyOptions small{.prefix = "pos"};
+  small.max_z_entries = 5;
+  Result<VerifySummary> limited = VerifyStore(*sink_, small);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_TRUE(limited->ok()) << limited->ToJson();
+  EXPECT_EQ(limited->z_reports_checked, 1);
+  EXPECT_EQ(limited->z_reports_unchecked, 1);
+  // The first object missing: a gap, and Z1 cannot be recomputed (not a figures problem).
+  auto listed = sink_->List("pos/sales/");
+  ASSERT_TRUE(listed.ok());
+  fs::remove(sink_->root() + "/" + listed->objects.front().first);
+  Result<VerifySummary> gap = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(gap.ok());
+  EXPECT_EQ(gap->gaps, 4);
+  EXPECT_EQ(gap->z_reports_unchecked, 1);
+  EXPECT_EQ(gap->z_reports_checked, 1);
+  EXPECT_EQ(gap->z_mismatches, 0);
 }
 
 TEST_F(StoreDayObjectsTest, VerifyFindsAChangedCashOutAmount) {

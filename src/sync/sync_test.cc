@@ -1500,6 +1500,9 @@ TEST_F(LocalSyncTest, StoreEventsAreUploadedOnceVerifiedAndTheZRecomputed) {
   EXPECT_EQ(summary->events, 5);
   EXPECT_EQ(summary->last_seq, 21);
   EXPECT_EQ(summary->objects, 3);
+  // The hub's Z report equals its entries' figures recomputed from the objects.
+  EXPECT_EQ(summary->z_reports_checked, 1);
+  EXPECT_EQ(summary->z_mismatches, 0);
   // Uploaded once: a second run adds no object.
   ASSERT_TRUE(uploader->RunOnce(OnceOptions{}).ok());
   EXPECT_EQ(Keys().size(), 3u);
