@@ -51,7 +51,7 @@ struct VerifyOptions {
   size_t max_object_bytes = 64u << 20;  // larger objects are bad_objects, not read
   // Entries kept for recomputing the next Z report (about 1 KB each); a business day with
   // more entries leaves its Z report unchecked (z_reports_unchecked), not failed.
-  size_t max_z_entries = 500'000;
+  size_t max_z_entries = 100'000;
   // Called after each object: (objects checked, objects listed).
   std::function<void(int64_t done, int64_t total)> progress;
 };
