@@ -20,6 +20,13 @@ const Status kStorage(ErrorCode::kStorageUnavailable, "journal: storage failed")
 
 // What a replay of a Z request must repeat: the request's own members (the figures are
 // the hub's, built at the first commit).
+bool SameAuthorizationRequest(const core::StoreEvent& stored, const core::StoreEvent& request) {
+  return stored.id == request.id && stored.sale_id == request.sale_id &&
+         stored.payment_index == request.payment_index && stored.result == request.result &&
+         stored.auth_code == request.auth_code && stored.reason == request.reason &&
+         (request.created_at_ms == 0 || stored.created_at_ms == request.created_at_ms);
+}
+
 bool SameZRequest(const core::StoreEvent& stored, const core::StoreEvent& request) {
   return stored.id == request.id && stored.terminal_id == request.terminal_id &&
          stored.created_at_ms == request.created_at_ms && stored.cashier == request.cashier &&
@@ -50,7 +57,7 @@ Status SqliteJournal::LoadStoreDayState() {
   last_z_number_ = last.number;
   last_z_seq_ = last.seq;
   last_z_currency_ = std::move(last.currency);
-  return Status::Ok();
+  return LoadOfflineState();
 }
 
 bool SqliteJournal::DrawerOpen(const std::string& terminal_id) const {
@@ -99,6 +106,7 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
                                               int* storage_rc) {
   WriterStatements& s = *wstmts_;
   const bool z_report = event.type == core::EventType::kZReport;
+  const bool outcome = event.type == core::EventType::kPaymentAuthorization;
   const std::string_view type = core::EventTypeName(event.type);
 
   // Idempotency, in the one id space of sales and events.
@@ -110,10 +118,11 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
       const std::string stored_canonical = ColumnText(s.find, 0);
       const std::string stored_type = ColumnText(s.find, 8);
       bool same = false;
-      if (z_report) {
+      if (z_report || outcome) {
+        // Built by the hub: the request's own members must repeat, not the bytes.
         if (stored_type == type) {
           ASSIGN_OR_RETURN(core::StoreEvent stored, core::DecodeCanonicalEvent(stored_canonical));
-          same = SameZRequest(stored, event);
+          same = z_report ? SameZRequest(stored, event) : SameAuthorizationRequest(stored, event);
         }
       } else {
         same = stored_canonical == core::CanonicalEvent(event);
@@ -170,6 +179,9 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
     case core::EventType::kZReport:
       RETURN_IF_ERROR(BuildZReport(event, storage_rc));
       break;
+    case core::EventType::kPaymentAuthorization:
+      RETURN_IF_ERROR(PrepareAuthorization(event, storage_rc));
+      break;
   }
 
   const std::string canonical = core::CanonicalEvent(event);
@@ -219,6 +231,9 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
       staged_z_currency_ = event.currency;
       break;
     }
+    case core::EventType::kPaymentAuthorization:
+      RETURN_IF_ERROR(RecordOutcome(event, receipt.seq, storage_rc));
+      break;
     case core::EventType::kCashIn:
     case core::EventType::kCashOut:
       break;

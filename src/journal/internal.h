@@ -100,12 +100,17 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* drawer_open = nullptr;  // store events (schema v6, events.cc)
   sqlite3_stmt* drawer_close = nullptr;
   sqlite3_stmt* meta_put = nullptr;
-  sqlite3_stmt* entries_after = nullptr;  // the entries a Z report covers
+  sqlite3_stmt* entries_after = nullptr;   // the entries a Z report covers
+  sqlite3_stmt* offline_insert = nullptr;  // offline card payments (schema v7, offline.cc)
+  sqlite3_stmt* offline_find = nullptr;
+  sqlite3_stmt* offline_resolve = nullptr;
+  sqlite3_stmt* offline_of_sale = nullptr;
 
   ~WriterStatements() {
     for (sqlite3_stmt* stmt :
          {begin, commit, rollback, find, exists, reversals, insert, upsert_terminal, id_find,
-          id_insert, drawer_open, drawer_close, meta_put, entries_after}) {
+          id_insert, drawer_open, drawer_close, meta_put, entries_after, offline_insert,
+          offline_find, offline_resolve, offline_of_sale}) {
       sqlite3_finalize(stmt);
     }
   }
@@ -123,6 +128,10 @@ struct LastZ {
   std::string currency;
 };
 Result<LastZ> ReadLastZ(sqlite3* db);
+
+// An OfflineLimits amount ("500.00") in thousandths of a unit; -1 when empty (no limit);
+// kInvalidArgument (naming `name`) when it is not a decimal with at most 3 decimals.
+Result<int64_t> ParseOfflineLimit(const std::string& text, std::string_view name);
 
 // A row's body decoded by its `type` column: a sale (sale, refund, void) or a store
 // event. kInternal (with the seq) when the stored bytes do not decode.

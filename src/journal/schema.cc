@@ -110,6 +110,24 @@ CREATE TABLE drawers(
   opened_seq INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // v7: offline card payments (issue #9): one row per payment marked offline, its state
+    // until the processor's answer (a payment_authorization entry) or a void; the type
+    // CHECK gains payment_authorization (WidenEntryTypes).
+    R"sql(
+CREATE TABLE offline_payments(
+  sale_id TEXT NOT NULL,
+  payment_index INTEGER NOT NULL,
+  terminal_id TEXT NOT NULL,
+  amount INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  sale_seq INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('outstanding', 'approved', 'declined', 'voided')),
+  outcome_seq INTEGER,
+  PRIMARY KEY (sale_id, payment_index)
+) WITHOUT ROWID;
+CREATE INDEX offline_outstanding ON offline_payments(received_at_ms) WHERE state = 'outstanding';
+)sql",
 };
 
 // The sales.type CHECK of v1 and what v6 makes of it. The text must match the v1 step
@@ -118,13 +136,17 @@ constexpr std::string_view kTypeCheckV1 = "CHECK (type IN ('sale', 'refund', 'vo
 constexpr std::string_view kTypeCheckV6 =
     "CHECK (type IN ('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', "
     "'drawer_close', 'z_report'))";
+constexpr std::string_view kTypeCheckV7 =
+    "CHECK (type IN ('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', "
+    "'drawer_close', 'z_report', 'payment_authorization'))";
 
 // Widens the CHECK on sales.type inside the migration's transaction, by SQLite's
 // documented procedure for loosening a constraint (https://sqlite.org/lang_altertable.html,
 // "making other kinds of table schema changes"): rewrite the table's SQL in sqlite_schema
 // with writable_schema on, and bump schema_version so every connection re-reads it. Every
 // existing row satisfies the wider check, so no data changes.
-Status WidenEntryTypes(sqlite3* db) {
+Status WidenEntryTypes(sqlite3* db, std::string_view from, std::string_view to,
+                       std::string_view step) {
   Result<int64_t> version = QueryInt(db, "PRAGMA schema_version", "read schema_version");
   if (!version.ok()) return version.status();
   if (Exec(db, "PRAGMA writable_schema=ON") != SQLITE_OK) {
@@ -137,8 +159,8 @@ Status WidenEntryTypes(sqlite3* db) {
                 "WHERE type = 'table' AND name = 'sales' AND instr(sql, ?1) > 0");
     int rc = update.prepare_rc();
     if (rc == SQLITE_OK) {
-      BindText(update.get(), 1, kTypeCheckV1);
-      BindText(update.get(), 2, kTypeCheckV6);
+      BindText(update.get(), 1, from);
+      BindText(update.get(), 2, to);
       rc = sqlite3_step(update.get());
     }
     if (rc != SQLITE_DONE) {
@@ -152,9 +174,9 @@ Status WidenEntryTypes(sqlite3* db) {
   Exec(db, "PRAGMA writable_schema=OFF");
   if (rc != SQLITE_OK) return SqliteError(db, rc, "bump schema_version");
   if (changed != 1) {
-    return Status(ErrorCode::kInternal,
-                  "journal: migration to v6: the sales table's type check is not the one v1 "
-                  "created");
+    return Status(ErrorCode::kInternal, "journal: migration to " + std::string(step) +
+                                            ": the sales table's type check is not the one "
+                                            "the previous version left");
   }
   return Status::Ok();
 }
@@ -188,8 +210,9 @@ Status MigrateSchema(sqlite3* db) {
     if (src != SQLITE_OK) {
       return rollback(SqliteError(db, src, "migration to v" + std::to_string(*version + 1)));
     }
-    if (*version + 1 == 6) {
-      Status widened = WidenEntryTypes(db);
+    if (*version + 1 == 6 || *version + 1 == 7) {
+      Status widened = *version + 1 == 6 ? WidenEntryTypes(db, kTypeCheckV1, kTypeCheckV6, "v6")
+                                         : WidenEntryTypes(db, kTypeCheckV6, kTypeCheckV7, "v7");
       if (!widened.ok()) return rollback(widened);
     }
     std::string set_version = "PRAGMA user_version=" + std::to_string(*version + 1);

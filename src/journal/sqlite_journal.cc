@@ -71,6 +71,14 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
     return Status(ErrorCode::kInvalidArgument, "journal: clock_skew_bound_ms is negative");
   }
   std::unique_ptr<SqliteJournal> journal(new SqliteJournal(options));
+  ASSIGN_OR_RETURN(journal->limit_card_milli_,
+                   ParseOfflineLimit(options.offline.card_max_amount, "offline.card_max_amount"));
+  ASSIGN_OR_RETURN(journal->limit_terminal_milli_,
+                   ParseOfflineLimit(options.offline.terminal_max_outstanding,
+                                     "offline.terminal_max_outstanding"));
+  ASSIGN_OR_RETURN(
+      journal->limit_store_milli_,
+      ParseOfflineLimit(options.offline.store_max_outstanding, "offline.store_max_outstanding"));
   RETURN_IF_ERROR(journal->OpenWriter());
   RETURN_IF_ERROR(journal->LoadState());
   if (options.checkpoint_interval_ms > 0) RETURN_IF_ERROR(journal->OpenCheckpointer());
@@ -161,6 +169,18 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->meta_put,
        "INSERT INTO meta(key, value) VALUES(?1, ?2) "
        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+      {&stmts->offline_insert,
+       "INSERT INTO offline_payments(sale_id, payment_index, terminal_id, amount, currency, "
+       "sale_seq, received_at_ms, state) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'outstanding')"},
+      {&stmts->offline_find,
+       "SELECT state, terminal_id, amount FROM offline_payments "
+       "WHERE sale_id = ?1 AND payment_index = ?2"},
+      {&stmts->offline_resolve,
+       "UPDATE offline_payments SET state = ?3, outcome_seq = ?4 "
+       "WHERE sale_id = ?1 AND payment_index = ?2"},
+      {&stmts->offline_of_sale,
+       "SELECT payment_index, terminal_id, amount FROM offline_payments "
+       "WHERE sale_id = ?1 AND state = 'outstanding'"},
       {&stmts->entries_after,
        "SELECT seq, receipt_no, received_at_ms, type, canonical FROM sales WHERE seq > ?1 "
        "ORDER BY seq"},
@@ -369,6 +389,8 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   staged_hash_ = last_hash_;
   staged_counters_.clear();
   staged_drawers_.clear();
+  staged_offline_terminal_.clear();
+  staged_offline_store_ = 0;
   staged_z_number_ = last_z_number_;
   staged_z_seq_ = last_z_seq_;
   staged_z_currency_ = last_z_currency_;
@@ -435,6 +457,12 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
       open_drawers_[terminal_id] = opened_seq;
     }
   }
+  for (const auto& [terminal_id, delta] : staged_offline_terminal_) {
+    int64_t& outstanding = offline_terminal_[terminal_id];
+    outstanding += delta;
+    if (outstanding == 0) offline_terminal_.erase(terminal_id);
+  }
+  offline_store_ += staged_offline_store_;
   last_z_number_ = staged_z_number_;
   last_z_seq_ = staged_z_seq_;
   last_z_currency_ = staged_z_currency_;
@@ -553,6 +581,8 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
     }
   }
 
+  if (sale.type == core::SaleType::kSale) RETURN_IF_ERROR(CheckOfflineLimits(sale));
+
   int64_t counter = 1;
   if (auto it = staged_counters_.find(sale.terminal_id); it != staged_counters_.end()) {
     counter = it->second + 1;
@@ -571,6 +601,11 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
                    sale.ref,    sale.created_at_ms, sale.currency,      sale.total,
                    sale.change, &canonical};
   RETURN_IF_ERROR(InsertRow(row, &receipt, storage_rc));
+  if (sale.type == core::SaleType::kSale) {
+    RETURN_IF_ERROR(TrackOfflinePayments(sale, receipt.seq, receipt.received_at_ms, storage_rc));
+  } else if (sale.type == core::SaleType::kVoid) {
+    RETURN_IF_ERROR(ReleaseOnVoid(sale, receipt.seq, storage_rc));
+  }
   staged_counters_[sale.terminal_id] = counter;
   *created = true;
   return receipt;
