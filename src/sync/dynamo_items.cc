@@ -88,6 +88,14 @@ Result<DynamoSalesItem> MakeEventItem(std::string_view store_id, const core::Sto
       }
       break;
     }
+    case core::EventType::kPaymentAuthorization:
+      item["sale_id"] = S(event.sale_id);
+      item["payment_index"] = N(event.payment_index);
+      item["amount"] = N(event.amount);
+      item["result"] = S(event.result);
+      if (!event.auth_code.empty()) item["auth_code"] = S(event.auth_code);
+      if (!event.reason.empty()) item["reason"] = S(event.reason);
+      break;
     case core::EventType::kZReport:
       item["z_number"] = N(event.z_number);
       item["first_seq"] = N(event.first_seq);

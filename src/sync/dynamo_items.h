@@ -23,6 +23,8 @@
 //                 denomination)
 //   z_report: z_number N, first_seq N, last_seq N, figures S (core::ReportFiguresJson,
 //             the exact text of the chained entry)
+//   payment_authorization: sale_id S, payment_index N, amount N, result S, auth_code S
+//             and reason S (when present)
 // Amounts are exact integers in minor units stored as DynamoDB numbers: exact (DynamoDB
 // numbers hold 38 digits), summable in expressions, and the journal's own representation.
 //

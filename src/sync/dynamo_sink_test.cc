@@ -237,6 +237,23 @@ TEST(DynamoItemsTest, StoreEventsAreTypedItemsWithoutSaleAmounts) {
   EXPECT_EQ(big->item["figures_omitted"]["BOOL"], true);
   EXPECT_EQ(MakeSalesItem("S001", StoredEvent(z, 181, "Z3"), 50).status().code(),
             ErrorCode::kInvalidArgument);
+
+  // The processor's answer to an offline card payment (issue #9).
+  Result<core::StoreEvent> auth = core::DecodeAuthorizationRequest(
+      R"({"id":"auth-1","result":"declined","reason":"insufficient funds"})", "sale-9", 1);
+  ASSERT_TRUE(auth.ok()) << auth.status().ToString();
+  auth->terminal_id = "T01";
+  auth->currency = "USD";
+  auth->amount = 1250;
+  Result<DynamoSalesItem> answer = MakeSalesItem("S001", StoredEvent(*auth, 182));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->item["type"]["S"], "payment_authorization");
+  EXPECT_EQ(answer->item["sale_id"]["S"], "sale-9");
+  EXPECT_EQ(answer->item["payment_index"]["N"], "1");
+  EXPECT_EQ(answer->item["amount"]["N"], "1250");
+  EXPECT_EQ(answer->item["result"]["S"], "declined");
+  EXPECT_EQ(answer->item["reason"]["S"], "insufficient funds");
+  EXPECT_FALSE(answer->item.contains("auth_code"));
 }
 
 class DynamoSinkTest : public ::testing::Test {

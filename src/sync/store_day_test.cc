@@ -178,7 +178,7 @@ json Event(const std::string& type, const std::string& id, const std::string& te
 // counts, one left open), cash sales with change, an offline card sale, a cross-terminal
 // refund, a void, paid-in and paid-out (one on a terminal without a drawer, one whose
 // reason looks like a formula), a sale in another currency, Z1, then the next day's start
-// and Z2.
+// and Z2, then an offline card sale and its payment_authorization.
 ChainBuilder StoreDay() {
   ChainBuilder c;
   c.AddEvent(Event("drawer_open", "open-1", "T01", {{"amount", "100.00"}}));
@@ -218,6 +218,24 @@ ChainBuilder StoreDay() {
   c.AddZ("USD");
   c.AddSale(Sale("s6", "T02", {Line("b", "2", "10.00", "")},
                  {{{"method", "card"}, {"amount", "20.00"}, {"card_token", "tok_2"}}}));
+  c.AddSale(Sale("s7", "T02", {Line("b", "1", "10.00", "")},
+                 {{{"method", "card"},
+                   {"amount", "10.00"},
+                   {"card_token", "tok_3"},
+                   {"last4", "1881"},
+                   {"offline", true}}}));
+  // The processor's answer to s7's offline payment (issue #9); the hub fills terminal,
+  // currency and amount from the sale.
+  Result<core::StoreEvent> auth = core::DecodeAuthorizationRequest(
+      R"({"id":"auth-7","result":"approved","auth_code":"A1B2","created_at":"2026-11-27T10:15:00Z"})",
+      "s7", 0);
+  EXPECT_TRUE(auth.ok()) << auth.status().ToString();
+  if (auth.ok()) {
+    auth->terminal_id = "T02";
+    auth->currency = "USD";
+    auth->amount = 1000;
+    c.AddEvent(*auth, "");
+  }
   return c;
 }
 
@@ -367,6 +385,11 @@ TEST_F(StoreDayObjectsTest, CsvHasOneRowPerEventWithTheSaleColumnsStable) {
   EXPECT_TRUE(z.starts_with("S001,14,z-1,Z1,,z_report,,")) << z;
   // cashier, then 15 empty cells (line_no .. payment_methods, sale_total included).
   EXPECT_TRUE(z.ends_with(",manager" + std::string(16, ',') + hashes(13))) << z;
+  // payment_authorization: the sale in ref, the payment's amount, "<index>:<result>".
+  EXPECT_EQ(row_of(19),
+            "S001,20,auth-7,,T02,payment_authorization,s7,2026-11-27T10:15:00.000Z,"
+            "2026-11-27T10:15:20.000Z,false,USD,,,,,,,,,,,,,10.00,,,0:approved," +
+                hashes(19));
   // Every event row has the header's column count; no cell starts a formula.
   for (size_t i = 0; i < all.size(); ++i) {
     if (!all[i].is_event()) continue;
@@ -395,16 +418,16 @@ TEST_F(StoreDayObjectsTest, CsvHasOneRowPerEventWithTheSaleColumnsStable) {
 
 TEST_F(StoreDayObjectsTest, VerifyWalksTheChainAcrossSalesAndEvents) {
   ChainBuilder day = StoreDay();
-  Upload(day, {4, 13}, BatchFormat::kJsonl);  // objects 1..4, 5..13, 14..18
+  Upload(day, {4, 13}, BatchFormat::kJsonl);  // objects 1..4, 5..13, 14..20
   Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
   EXPECT_TRUE(summary->ok()) << summary->ToJson();
   EXPECT_EQ(summary->objects, 3);
-  EXPECT_EQ(summary->sales, 18);
-  EXPECT_EQ(summary->events, 9);
+  EXPECT_EQ(summary->sales, 20);
+  EXPECT_EQ(summary->events, 10);
   EXPECT_EQ(summary->first_seq, 1);
-  EXPECT_EQ(summary->last_seq, 18);
-  EXPECT_EQ(json::parse(summary->ToJson())["events"], 9);
+  EXPECT_EQ(summary->last_seq, 20);
+  EXPECT_EQ(json::parse(summary->ToJson())["events"], 10);
   // Both Z reports recomputed from the objects' entries alone.
   EXPECT_EQ(summary->z_reports_checked, 2);
   EXPECT_EQ(summary->z_reports_unchecked, 0);
@@ -417,8 +440,8 @@ TEST_F(StoreDayObjectsTest, VerifyPassesOnCsvWithEvents) {
   Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
   ASSERT_TRUE(summary.ok());
   EXPECT_TRUE(summary->ok()) << summary->ToJson();
-  EXPECT_EQ(summary->sales, 18);
-  EXPECT_EQ(summary->events, 9);
+  EXPECT_EQ(summary->sales, 20);
+  EXPECT_EQ(summary->events, 10);
   EXPECT_EQ(summary->z_reports_checked, 0);  // CSV has no figures
   EXPECT_EQ(summary->z_reports_unchecked, 2);
 }
@@ -567,7 +590,7 @@ TEST_F(StoreDayObjectsTest, IndependentReaderRecomputesTheZFiguresByteForByte) {
   EXPECT_EQ(check.exit_code, 0) << check.out;
   EXPECT_EQ(check.out, "Z1 seq 1..13: ok\nZ2 seq 15..16: ok\n");
   // No range: the open day after the last Z report (what an X report shows).
-  Result<core::ReportFigures> open = core::ComputeReport(day.Entries(18, 18), "USD");
+  Result<core::ReportFigures> open = core::ComputeReport(day.Entries(18, 20), "USD");
   ASSERT_TRUE(open.ok());
   ReaderRun x = RunReader(folder);
   EXPECT_EQ(x.exit_code, 0);

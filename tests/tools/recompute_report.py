@@ -43,7 +43,10 @@ MINOR_UNITS = {
     **{c: 4 for c in "CLF UYW".split()},
 }
 SALE_TYPES = ("sale", "refund", "void")
-EVENT_TYPES = ("drawer_open", "cash_in", "cash_out", "drawer_close", "z_report")
+# payment_authorization (issue #9) moves no money in the store: counted in `entries`
+# (and in other_currency_entries when in another currency), nothing else.
+EVENT_TYPES = ("drawer_open", "cash_in", "cash_out", "drawer_close", "z_report",
+               "payment_authorization")
 
 
 class InputError(Exception):
