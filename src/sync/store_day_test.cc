@@ -147,20 +147,26 @@ json Line(const std::string& sku, const std::string& qty, const std::string& pri
   return line;
 }
 
-json Sale(const std::string& id, const std::string& terminal, json lines, json payments,
-          const std::string& currency = "USD") {
-  return {{"id", id},
-          {"terminal_id", terminal},
-          {"type", "sale"},
-          {"created_at", kDay},
-          {"currency", currency},
-          {"lines", std::move(lines)},
-          {"payments", std::move(payments)}};
+// Lines and payments as vectors: a braced list of one json is ambiguous (a one-element
+// array for GCC, the element itself for Clang), a vector is not.
+json Sale(const std::string& id, const std::string& terminal, const std::vector<json>& lines,
+          const std::vector<json>& payments, const std::string& currency = "USD") {
+  json sale = {{"id", id},
+               {"terminal_id", terminal},
+               {"type", "sale"},
+               {"created_at", kDay},
+               {"currency", currency}};
+  sale["lines"] = json::array();
+  for (const json& l : lines) sale["lines"].push_back(l);
+  sale["payments"] = json::array();
+  for (const json& p : payments) sale["payments"].push_back(p);
+  return sale;
 }
 
 json Return(const std::string& type, const std::string& id, const std::string& terminal,
-            const std::string& ref, json lines, json payments) {
-  json r = Sale(id, terminal, std::move(lines), std::move(payments));
+            const std::string& ref, const std::vector<json>& lines,
+            const std::vector<json>& payments) {
+  json r = Sale(id, terminal, lines, payments);
   r["type"] = type;
   r["ref"] = ref;
   return r;
@@ -207,9 +213,9 @@ ChainBuilder StoreDay() {
   c.AddSale(
       Sale("s4", "T02", {Line("f", "3", "2.00", "0.0825")},
            {{{"method", "cash"}, {"amount", "5.00"}}, {{"method", "gift"}, {"amount", "1.50"}}}));
-  c.AddEvent(
-      Event("drawer_close", "close-1", "T01",
-            {{"counted", "140.00"}, {"counts", {{{"denomination", "20.00"}, {"count", 7}}}}}));
+  c.AddEvent(Event("drawer_close", "close-1", "T01",
+                   {{"counted", "140.00"},
+                    {"counts", json::array({{{"denomination", "20.00"}, {"count", 7}}})}}));
   c.AddEvent(Event("cash_out", "out-2", "T04", {{"amount", "5.00"}, {"reason", "stamps"}}));
   c.AddZ("USD");
   c.AddEvent(Event("drawer_open", "open-3", "T01", {{"amount", "80.00"}}));
