@@ -99,7 +99,67 @@ void AppendJsonl(std::string* out, const core::StoredSale& sale) {
   out->push_back('\n');
 }
 
+// A store event (drawer_open, cash_in, cash_out, drawer_close, z_report,
+// payment_authorization) is one row with the sale's columns where they mean the same
+// (ids, times, currency, cashier, hashes), its amount in sale_total (the float, the amount
+// paid in or out, the counted cash, the authorized payment's amount; a z_report has
+// none), its reason in `name`; a payment_authorization also has its sale's id in `ref`
+// and "<payment index>:<result>" in payment_methods; every other column is empty
+// (docs/S3_FORMAT.md, "Store events in CSV"). Text cells go through
+// AppendCsvField like a sale's, so a formula-looking reason is neutralised the same way.
+void AppendCsvEvent(std::string* out, std::string_view store_id, const core::StoredSale& stored) {
+  const core::StoreEvent& event = *stored.event;
+  const core::Currency* currency = core::FindCurrency(event.currency);
+  const int minor = currency != nullptr ? currency->minor_units : 2;
+  AppendCsvField(out, store_id);
+  out->push_back(',');
+  AppendInt(out, stored.seq);
+  out->push_back(',');
+  AppendCsvField(out, event.id);
+  out->push_back(',');
+  AppendCsvField(out, stored.receipt_no);
+  out->push_back(',');
+  AppendCsvField(out, event.terminal_id);
+  out->push_back(',');
+  out->append(core::EventTypeName(event.type));
+  out->push_back(',');
+  AppendCsvField(out, event.sale_id);  // ref: the sale a payment_authorization answers
+  out->push_back(',');
+  out->append(core::FormatRfc3339(event.created_at_ms));
+  out->push_back(',');
+  out->append(core::FormatRfc3339(stored.received_at_ms));
+  out->push_back(',');
+  out->append(stored.clock_skew ? "true" : "false");
+  out->push_back(',');
+  AppendCsvField(out, event.currency);
+  out->push_back(',');
+  AppendCsvField(out, event.cashier);
+  out->append(",,,");                 // cashier's comma, line_no, sku
+  AppendCsvField(out, event.reason);  // name: the reason (cash_in / cash_out), else empty
+  // qty, unit_price, discount, tax_rate, line_net, line_tax, sale_subtotal, sale_tax:
+  out->append(",,,,,,,,,");
+  if (event.type != core::EventType::kZReport) core::AppendDecimal(out, event.amount, minor);
+  out->append(",,,");  // sale_paid, sale_change
+  if (event.type == core::EventType::kPaymentAuthorization) {
+    // payment_methods: which payment of the sale, and the processor's answer.
+    std::string answer;
+    AppendInt(&answer, event.payment_index);
+    answer.push_back(':');
+    answer.append(event.result);
+    AppendCsvField(out, answer);
+  }
+  out->push_back(',');
+  out->append(core::ToHex(stored.hash));
+  out->push_back(',');
+  out->append(core::ToHex(stored.prev_hash));
+  out->push_back('\n');
+}
+
 void AppendCsv(std::string* out, std::string_view store_id, const core::StoredSale& stored) {
+  if (stored.is_event()) {
+    AppendCsvEvent(out, store_id, stored);
+    return;
+  }
   const core::Sale& sale = stored.sale;
   const core::Currency* currency = core::FindCurrency(sale.currency);
   const int minor = currency != nullptr ? currency->minor_units : 2;

@@ -2,13 +2,14 @@
 // The bytes of one S3 object: a pure function of the journal rows it holds, so a retry
 // after a crash sends the same bytes to the same key (docs/S3_FORMAT.md).
 //
-// Formats: JSON Lines (one stored sale per line, full fidelity: core::StoredSaleJson
-// without its "uploaded" member, which is upload bookkeeping, not data) and CSV (header
-// row, one row per line item; the seed's test.csv lineage; RFC 4180 quoting, "\n" line
-// ends). Both gzip'd with fixed header fields (mtime 0, no name, OS 255) and a fixed
-// level, so equal rows give equal bytes for a given zlib build. The uploader never relies
-// on re-encoding matching across versions: it compares against the hashes recorded with
-// the batch (uploader.h).
+// Formats: JSON Lines (one journal entry per line, full fidelity: core::StoredSaleJson
+// without its "uploaded" member, which is upload bookkeeping, not data; a store event's
+// line is core::StoredEventJson's, with its "type") and CSV (header row, one row per line
+// item of a sale, one row per store event with its amount in sale_total and its reason in
+// name; the seed's test.csv lineage; RFC 4180 quoting, "\n" line ends). Both gzip'd with fixed
+// header fields (mtime 0, no name, OS 255) and a fixed level, so equal rows give equal bytes for a
+// given zlib build. The uploader never relies on re-encoding matching across versions: it compares
+// against the hashes recorded with the batch (uploader.h).
 //
 // Thread-safety: free functions are pure; a BatchEncoder belongs to one thread.
 
@@ -67,8 +68,9 @@ bool ParseBatchKey(std::string_view key, ParsedKey* out);
 // The CSV header row (without the line end), also documented in docs/S3_FORMAT.md.
 std::string_view CsvHeader();
 
-// One sale's part of the body, appended to *out: JSONL one line ending "\n"; CSV one
-// row per line item, each ending "\n". `store_id` fills the CSV store_id column.
+// One entry's part of the body, appended to *out: JSONL one line ending "\n"; CSV one
+// row per line item (a store event: one row), each ending "\n". `store_id` fills the
+// CSV store_id column.
 void AppendSaleRecord(std::string* out, BatchFormat format, std::string_view store_id,
                       const core::StoredSale& sale);
 

@@ -64,12 +64,13 @@ Result<DayFigures> DayTotals::Update() {
       if (entry.received_at_ms < day_start || entry.received_at_ms >= day_start + kDayMs) {
         continue;
       }
-      const core::Sale& sale = entry.sale;
-      if (figures_.first_seq == 0) {
-        figures_.first_seq = entry.seq;
-        figures_.currency = sale.currency;
-      }
+      if (figures_.first_seq == 0) figures_.first_seq = entry.seq;
       figures_.last_seq = entry.seq;
+      // Store events (drawers, cash in/out, Z reports) are today's entries (first/last
+      // seq, like their sales-table items) but not sales: nothing to count or sum.
+      if (entry.is_event()) continue;
+      const core::Sale& sale = entry.sale;
+      if (figures_.currency.empty()) figures_.currency = sale.currency;
       if (sale.currency != figures_.currency) {
         ++figures_.other_currency;
         continue;

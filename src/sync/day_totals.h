@@ -14,8 +14,12 @@
 // midnight the figures start again from zero. Entries pruned before they were read are
 // not counted (the journal keeps sync.retention_days of entries, so today's are there).
 //
-// Amounts are summed in the currency of the day's first entry; entries in another
-// currency are counted in other_currency only (a store has one currency).
+// Amounts are summed in the currency of the day's first sale, refund or void; entries in
+// another currency are counted in other_currency only (a store has one currency). Store
+// events (drawer_open, cash_in, cash_out, drawer_close, z_report) move first_seq/last_seq
+// (they are today's entries and today's sales-table items) but are not counted or summed:
+// the figures are sales, refunds and voids; cash movements and the business day are the
+// X/Z reports' (core/report.h).
 //
 // Threads: one caller at a time (the DynamoDB sink's thread); reads the Ledger only.
 

@@ -14,6 +14,17 @@
 //   payments  L of M {method S, amount N, card_token S, last4 S, brand S, auth_code S,
 //                     offline BOOL}   -- tokens and last 4 only, never a card number
 //   clock_skew BOOL, format_version N (1)
+// A store event (stored.is_event()) has the same key, entry_id, entry_hash, type (the
+// event's type), terminal_id, receipt_no, cashier (each left out when empty), currency,
+// created_at_ms, received_at_ms, date, clock_skew and format_version, no sale amounts,
+// and its own:
+//   drawer_open / cash_in / cash_out: amount N, reason S (cash_in / cash_out)
+//   drawer_close: counted N, counts L of M {denomination N, count N} (when counted by
+//                 denomination)
+//   z_report: z_number N, first_seq N, last_seq N, figures S (core::ReportFiguresJson,
+//             the exact text of the chained entry)
+//   payment_authorization: sale_id S, payment_index N, amount N, result S, auth_code S
+//             and reason S (when present)
 // Amounts are exact integers in minor units stored as DynamoDB numbers: exact (DynamoDB
 // numbers hold 38 digits), summable in expressions, and the journal's own representation.
 //
@@ -21,7 +32,9 @@
 // than `max_item_bytes` (default 350 KB, a margin under the limit), "lines" is replaced by
 // lines_omitted BOOL true and line_count N; the complete entry stays in S3 (the DynamoDB
 // view is a live index, S3 the full history). Should the item still be too large (huge
-// payments list), payments are omitted the same way (payments_omitted, payment_count).
+// payments list), payments are omitted the same way (payments_omitted, payment_count). A
+// z_report too large (figures of thousands of terminals) loses its figures the same way
+// (figures_omitted BOOL true).
 // Thread-safety: pure functions.
 
 #include <cstdint>
@@ -43,6 +56,7 @@ struct DynamoSalesItem {
   int64_t bytes = 0;    // DynamoItemBytes(item)
   bool lines_omitted = false;
   bool payments_omitted = false;
+  bool figures_omitted = false;  // a z_report's figures (see above)
 };
 
 // The item for one stored entry. kInvalidArgument when even the reduced item is too large.

@@ -175,7 +175,7 @@ Result<int64_t> DynamoSink::Step(int max_attempts) {
   for (const auto& e : entries) {
     ASSIGN_OR_RETURN(DynamoSalesItem item,
                      MakeSalesItem(options_.store_id, e, options_.max_item_bytes));
-    if (item.lines_omitted || item.payments_omitted) ++oversized;
+    if (item.lines_omitted || item.payments_omitted || item.figures_omitted) ++oversized;
     items.push_back(std::move(item.item));
   }
   const int64_t last = entries.back().seq;

@@ -18,6 +18,8 @@
 #include <string>
 
 #include "core/sale_codec.h"
+#include "core/sha256.h"
+#include "core/store_event.h"
 #include "journal/sqlite_journal.h"
 #include "sync/dynamo_items.h"
 #include "test_peers.h"
@@ -147,6 +149,113 @@ TEST(DynamoItemsTest, OversizedEntryOmitsItsLinesExplicitly) {
   EXPECT_EQ(MakeSalesItem("S001", stored, 100).status().code(), ErrorCode::kInvalidArgument);
 }
 
+core::StoreEvent MakeEvent(const json& request) {
+  Result<core::StoreEvent> event = core::DecodeEventRequest(request.dump());
+  EXPECT_TRUE(event.ok()) << event.status().ToString() << " for " << request.dump();
+  return event.ok() ? std::move(event).value() : core::StoreEvent{};
+}
+
+core::StoredSale StoredEvent(core::StoreEvent event, int64_t seq, std::string receipt_no = "") {
+  core::StoredSale stored;
+  stored.seq = seq;
+  stored.receipt_no = std::move(receipt_no);
+  stored.received_at_ms = 1764238500000;  // 2025-11-27
+  stored.hash = std::string(32, '\x03');
+  stored.canonical = core::CanonicalEvent(event);
+  stored.event = std::move(event);
+  return stored;
+}
+
+TEST(DynamoItemsTest, StoreEventsAreTypedItemsWithoutSaleAmounts) {
+  const json base = {{"terminal_id", "T02"},
+                     {"created_at", "2026-11-27T10:15:00Z"},
+                     {"currency", "USD"},
+                     {"cashier", "Ann"}};
+  json out = base;
+  out.update({{"id", "out-1"}, {"type", "cash_out"}, {"amount", "15.25"}, {"reason", "stamps"}});
+  Result<DynamoSalesItem> cash = MakeSalesItem("S001", StoredEvent(MakeEvent(out), 8));
+  ASSERT_TRUE(cash.ok()) << cash.status().ToString();
+  const json& c = cash->item;
+  EXPECT_EQ(c["store_id"]["S"], "S001");
+  EXPECT_EQ(c["seq"]["N"], "8");
+  EXPECT_EQ(c["entry_id"]["S"], "out-1");
+  EXPECT_EQ(c["type"]["S"], "cash_out");
+  EXPECT_EQ(c["terminal_id"]["S"], "T02");
+  EXPECT_EQ(c["cashier"]["S"], "Ann");
+  EXPECT_EQ(c["amount"]["N"], "1525");
+  EXPECT_EQ(c["reason"]["S"], "stamps");
+  EXPECT_EQ(c["date"]["S"], "2025-11-27");
+  EXPECT_EQ(c["entry_hash"]["S"].get<std::string>().size(), 64u);
+  // An event has no receipt number and no sale amounts: nothing empty or made up.
+  for (const char* absent : {"receipt_no", "total", "subtotal", "paid", "change", "lines",
+                             "payments", "ref", "counted", "figures"}) {
+    EXPECT_FALSE(c.contains(absent)) << absent;
+  }
+  EXPECT_EQ(cash->bytes, DynamoItemBytes(c));
+
+  json close = base;
+  close.update(
+      {{"id", "close-1"},
+       {"type", "drawer_close"},
+       {"counted", "140.00"},
+       {"counts",
+        {{{"denomination", "20.00"}, {"count", 6}}, {{"denomination", "0.25"}, {"count", 80}}}}});
+  Result<DynamoSalesItem> drawer = MakeSalesItem("S001", StoredEvent(MakeEvent(close), 9));
+  ASSERT_TRUE(drawer.ok());
+  EXPECT_EQ(drawer->item["counted"]["N"], "14000");
+  ASSERT_EQ(drawer->item["counts"]["L"].size(), 2u);
+  EXPECT_EQ(drawer->item["counts"]["L"][1]["M"]["denomination"]["N"], "25");
+  EXPECT_EQ(drawer->item["counts"]["L"][1]["M"]["count"]["N"], "80");
+  EXPECT_FALSE(drawer->item.contains("amount"));
+
+  // A Z report closed by a manager without a terminal: its number, range and figures.
+  core::StoreEvent z;
+  z.id = "z-1";
+  z.type = core::EventType::kZReport;
+  z.created_at_ms = 1764238500000;
+  z.currency = "USD";
+  z.z_number = 3;
+  z.first_seq = 100;
+  z.last_seq = 180;
+  z.figures = R"({"currency":"USD","first_seq":100,"last_seq":180})";
+  Result<DynamoSalesItem> report = MakeSalesItem("S001", StoredEvent(z, 181, "Z3"));
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->item["type"]["S"], "z_report");
+  EXPECT_EQ(report->item["receipt_no"]["S"], "Z3");
+  EXPECT_FALSE(report->item.contains("terminal_id"));
+  EXPECT_EQ(report->item["z_number"]["N"], "3");
+  EXPECT_EQ(report->item["first_seq"]["N"], "100");
+  EXPECT_EQ(report->item["last_seq"]["N"], "180");
+  EXPECT_EQ(report->item["figures"]["S"], z.figures);
+  EXPECT_FALSE(report->figures_omitted);
+  // Figures beyond the budget are left out explicitly (they stay in S3).
+  z.figures = "{\"x\":\"" + std::string(2000, 'a') + "\"}";
+  Result<DynamoSalesItem> big = MakeSalesItem("S001", StoredEvent(z, 181, "Z3"), 1000);
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  EXPECT_TRUE(big->figures_omitted);
+  EXPECT_FALSE(big->item.contains("figures"));
+  EXPECT_EQ(big->item["figures_omitted"]["BOOL"], true);
+  EXPECT_EQ(MakeSalesItem("S001", StoredEvent(z, 181, "Z3"), 50).status().code(),
+            ErrorCode::kInvalidArgument);
+
+  // The processor's answer to an offline card payment (issue #9).
+  Result<core::StoreEvent> auth = core::DecodeAuthorizationRequest(
+      R"({"id":"auth-1","result":"declined","reason":"insufficient funds"})", "sale-9", 1);
+  ASSERT_TRUE(auth.ok()) << auth.status().ToString();
+  auth->terminal_id = "T01";
+  auth->currency = "USD";
+  auth->amount = 1250;
+  Result<DynamoSalesItem> answer = MakeSalesItem("S001", StoredEvent(*auth, 182));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->item["type"]["S"], "payment_authorization");
+  EXPECT_EQ(answer->item["sale_id"]["S"], "sale-9");
+  EXPECT_EQ(answer->item["payment_index"]["N"], "1");
+  EXPECT_EQ(answer->item["amount"]["N"], "1250");
+  EXPECT_EQ(answer->item["result"]["S"], "declined");
+  EXPECT_EQ(answer->item["reason"]["S"], "insufficient funds");
+  EXPECT_FALSE(answer->item.contains("auth_code"));
+}
+
 class DynamoSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -268,6 +377,73 @@ TEST_F(DynamoSinkTest, DrainsEveryEntryOnceInSeqOrder) {
   // The first chunk after a start is written conditionally (it may be a replay).
   EXPECT_EQ(st.replayed, 60);
   EXPECT_EQ(Cursor(), 130);
+}
+
+// Store events reach the table like sales: one item per entry, in the same seq order, the
+// Z report with its figures; a replay of the same chunk (conditional writes) passes.
+TEST_F(DynamoSinkTest, StoreEventsAreItemsInTheSameSequence) {
+  auto event = [&](const json& request) {
+    auto r = journal_->AppendEvent(MakeEvent(request)).get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  };
+  const json base = {
+      {"terminal_id", "T01"}, {"created_at", "2026-11-27T10:15:00Z"}, {"currency", "USD"}};
+  json open = base;
+  open.update({{"id", "open-1"}, {"type", "drawer_open"}, {"amount", "100.00"}});
+  event(open);
+  Append(2);  // 10.00 cash each (change 2.42)
+  json out = base;
+  out.update({{"id", "out-1"}, {"type", "cash_out"}, {"amount", "5.00"}, {"reason", "stamps"}});
+  event(out);
+  json close = base;
+  close.update({{"id", "close-1"}, {"type", "drawer_close"}, {"counted", "110.16"}});
+  event(close);
+  Result<core::StoreEvent> zreq =
+      core::DecodeZRequest(R"({"id":"z-1","created_at":"2026-11-27T22:00:00Z"})");
+  ASSERT_TRUE(zreq.ok()) << zreq.status().ToString();
+  auto z = journal_->AppendEvent(*zreq).get();
+  ASSERT_TRUE(z.ok()) << z.status().ToString();
+  EXPECT_EQ(z->receipt_no, "Z1");
+  while (true) {
+    auto r = Sink().Step();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (*r == 0) break;
+  }
+  std::vector<json> items = Items();
+  ASSERT_EQ(items.size(), 6u);
+  const char* types[] = {"drawer_open", "sale", "sale", "cash_out", "drawer_close", "z_report"};
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(items[i]["seq"]["N"], std::to_string(i + 1));
+    EXPECT_EQ(items[i]["type"]["S"], types[i]);
+  }
+  EXPECT_EQ(items[0]["amount"]["N"], "10000");
+  EXPECT_FALSE(items[0].contains("receipt_no"));
+  EXPECT_EQ(items[3]["reason"]["S"], "stamps");
+  EXPECT_EQ(items[4]["counted"]["N"], "11016");
+  EXPECT_EQ(items[5]["receipt_no"]["S"], "Z1");
+  EXPECT_EQ(items[5]["z_number"]["N"], "1");
+  EXPECT_EQ(items[5]["first_seq"]["N"], "1");
+  EXPECT_EQ(items[5]["last_seq"]["N"], "5");
+  Result<std::optional<core::StoredSale>> stored = journal_->Get("z-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value() && (*stored)->is_event());
+  EXPECT_EQ(items[5]["figures"]["S"], (*stored)->event->figures);
+  EXPECT_EQ(json::parse(items[5]["figures"]["S"].get<std::string>())["cash_out"], "5.00");
+  // The items equal what MakeSalesItem makes of the journal's rows (a pure function).
+  auto rows = journal_->List(0, 10);
+  ASSERT_TRUE(rows.ok());
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ(items[i]["entry_hash"]["S"], core::ToHex((*rows)[i].hash));
+  }
+  // After a restart the sink goes on after the Z report (its first chunk conditional).
+  sink_.reset();
+  journal_->Close();
+  OpenJournal();
+  ASSERT_TRUE(journal_->Append(MakeSale("after-z")).get().ok());
+  auto again = Sink().Step();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, 1);
+  EXPECT_EQ(Items().size(), 7u);
+  EXPECT_EQ(Sink().status().state, "ok");
 }
 
 TEST_F(DynamoSinkTest, OutageKeepsTheCursorAndResumesWithoutLoss) {

@@ -248,6 +248,33 @@ class SyncTest : public ::testing::Test {
     }
   }
 
+  // A store event on T01 (drawer_open, cash_in, cash_out, drawer_close) through the
+  // journal; `members` adds the type's own (amount, reason, counted).
+  journal::Receipt AppendEvent(const std::string& id, const std::string& type, json members,
+                               const std::string& terminal = "T01") {
+    json request = {{"id", id},
+                    {"terminal_id", terminal},
+                    {"type", type},
+                    {"created_at", kDay1},
+                    {"currency", "USD"}};
+    request.update(members);
+    Result<core::StoreEvent> event = core::DecodeEventRequest(request.dump());
+    EXPECT_TRUE(event.ok()) << event.status().ToString() << " for " << request.dump();
+    if (!event.ok()) return {};
+    Result<journal::Receipt> r = journal_->AppendEvent(std::move(*event)).get();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : journal::Receipt{};
+  }
+  journal::Receipt AppendZ(const std::string& id) {
+    Result<core::StoreEvent> z =
+        core::DecodeZRequest(json({{"id", id}, {"created_at", kDay1}, {"cashier", "Mia"}}).dump());
+    EXPECT_TRUE(z.ok()) << z.status().ToString();
+    if (!z.ok()) return {};
+    Result<journal::Receipt> r = journal_->AppendEvent(std::move(*z)).get();
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : journal::Receipt{};
+  }
+
   std::vector<core::StoredSale> AllSales() {
     Result<std::vector<core::StoredSale>> all = journal_->List(0, 1000000);
     EXPECT_TRUE(all.ok());
@@ -832,6 +859,33 @@ TEST_F(SyncTest, DayTotalsCountTheUtcDayIncrementallyAndAfterARestart) {
   EXPECT_EQ(attributes["today_last_seq"]["N"], "27");
 }
 
+// Store events are today's entries (first/last seq) but not sales: not counted, not
+// summed, and a day that starts with a drawer_open takes its currency from the first sale.
+TEST_F(SyncTest, DayTotalsSkipStoreEvents) {
+  clock_.Set(*core::ParseRfc3339("2026-11-27T12:00:00Z"));
+  AppendEvent("open-1", "drawer_open", {{"amount", "100.00"}});  // seq 1
+  AppendSales(3);                                                // seq 2..4
+  AppendEvent("in-1", "cash_in", {{"amount", "20.00"}, {"reason", "float"}});
+  AppendEvent("close-1", "drawer_close", {{"counted", "150.00"}});
+  AppendZ("z-1");  // seq 7
+  const int64_t one = AllSales()[1].sale.total;
+  DayTotals day(journal_.get(), &clock_, 2);
+  Result<DayFigures> f = day.Update();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->currency, "USD");
+  EXPECT_EQ(f->sales, 3);
+  EXPECT_EQ(f->sales_total, 3 * one);
+  EXPECT_EQ(f->refunds + f->voids + f->other_currency, 0);
+  EXPECT_EQ(f->first_seq, 1);
+  EXPECT_EQ(f->last_seq, 7);
+  // A restart searches the day's first entry over events too.
+  DayTotals restarted(journal_.get(), &clock_);
+  Result<DayFigures> g = restarted.Update();
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->first_seq, 1);
+  EXPECT_EQ(g->sales_total, f->sales_total);
+}
+
 TEST_F(SyncTest, DayTotalsOfADayWithoutEntries) {
   clock_.Set(*core::ParseRfc3339("2026-11-27T12:00:00Z"));
   AppendSales(5);
@@ -1412,6 +1466,66 @@ TEST_F(LocalSyncTest, VerifyRecomputesJsonLinesHashes) {
       VerifyStore(*sink_, VerifyOptions{.store_id = "S999", .prefix = "pos"});
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->objects, 0);
+}
+
+// Store events through the whole path: the real journal chains them, the uploader cuts
+// and uploads them with the sales exactly once, verify re-derives every entry from the
+// objects, and the independent reader recomputes the Z report from the objects alone and
+// gets the hub's figures byte for byte.
+TEST_F(LocalSyncTest, StoreEventsAreUploadedOnceVerifiedAndTheZRecomputed) {
+  AppendEvent("open-1", "drawer_open", {{"amount", "100.00"}});
+  AppendEvent("open-2", "drawer_open", {{"amount", "40.00"}}, "T02");
+  AppendSales(12);
+  {
+    SaleSpec refund;
+    refund.id = "r1";
+    refund.type = "refund";
+    refund.ref = "s3";
+    refund.terminal = "T02";
+    ASSERT_TRUE(journal_->Append(MakeSale(refund)).get().ok());
+  }
+  AppendEvent("out-1", "cash_out", {{"amount", "7.25"}, {"reason", "-window cleaner"}}, "T02");
+  AppendEvent("close-1", "drawer_close", {{"counted", "130.00"}});
+  const journal::Receipt z = AppendZ("z-1");
+  EXPECT_EQ(z.receipt_no, "Z1");
+  AppendSales(3);  // the next day's first sales
+  UploaderOptions options = Options();
+  options.cut.max_sales = 7;  // entries cut across objects: 1..7, 8..14, ...
+  std::unique_ptr<Uploader> uploader = MakeUploader(options, sink_.get());
+  ASSERT_TRUE(uploader->RunOnce(OnceOptions{}).ok());
+  Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(summary.ok());
+  EXPECT_TRUE(summary->ok()) << summary->ToJson();
+  EXPECT_EQ(summary->sales, 21);  // every entry once
+  EXPECT_EQ(summary->events, 5);
+  EXPECT_EQ(summary->last_seq, 21);
+  EXPECT_EQ(summary->objects, 3);
+  // The hub's Z report equals its entries' figures recomputed from the objects.
+  EXPECT_EQ(summary->z_reports_checked, 1);
+  EXPECT_EQ(summary->z_mismatches, 0);
+  // Uploaded once: a second run adds no object.
+  ASSERT_TRUE(uploader->RunOnce(OnceOptions{}).ok());
+  EXPECT_EQ(Keys().size(), 3u);
+  EXPECT_EQ(Uploaded(), 21);
+
+  Result<std::optional<core::StoredSale>> stored = journal_->Get("z-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value() && (*stored)->is_event());
+  const std::string& figures = (*stored)->event->figures;
+  EXPECT_EQ(json::parse(figures)["cash_out"], "7.25");
+  if (std::system("python3 -c 'import gzip, json, decimal' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "python3 is not installed: the independent reader cannot run";
+  }
+  const std::string command = "python3 " + std::string(MACHUB_SOURCE_DIR) +
+                              "/tests/tools/recompute_report.py " + sink_->root() + " --z 1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  const int status = pclose(pipe);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_EQ(out, figures + "\n");
 }
 
 // ---- SyncService: configuration to objects ----

@@ -9,8 +9,10 @@
 #include <utility>
 
 #include "core/chain.h"
+#include "core/report.h"
 #include "core/sale_codec.h"
 #include "core/sha256.h"
+#include "core/store_event.h"
 #include "core/time_format.h"
 #include "sync/batch_format.h"
 
@@ -88,6 +90,72 @@ class Checker {
   std::string last_hash_;
 };
 
+// Recomputes each Z report's figures from the entries before it (JSONL objects only): the
+// entries since the previous Z report are kept (at most max_entries), and a z_report line
+// whose range first_seq..last_seq they cover completely is checked with
+// core::ComputeReport in the currency of its figures. A range not covered (a gap, CSV
+// objects, a history that starts later, a day over the limit) is counted unchecked.
+class ZCheck {
+ public:
+  ZCheck(VerifySummary* summary, Checker* checker, size_t max_entries)
+      : s_(summary), checker_(checker), max_entries_(max_entries) {}
+
+  void Feed(core::JournalEntry entry, const std::string& where) {
+    if (next_ != 0 && entry.seq < next_) return;  // a duplicate (counted by the walk)
+    next_ = entry.seq + 1;
+    const core::StoreEvent* event = entry.event();
+    if (event == nullptr || event->type != core::EventType::kZReport) {
+      if (entries_.size() >= max_entries_) entries_.clear();  // that Z stays unchecked
+      entries_.push_back(std::move(entry));
+      return;
+    }
+    Check(*event, entry.seq, where);
+    entries_.clear();
+  }
+
+  // A line that did not decode, or a CSV row: whatever Z report comes next cannot be
+  // recomputed over it.
+  void Unknown(int64_t seq) {
+    if (next_ != 0 && seq < next_) return;
+    next_ = seq + 1;
+    entries_.clear();
+  }
+
+ private:
+  void Check(const core::StoreEvent& z, int64_t seq, const std::string& where) {
+    std::vector<core::JournalEntry> covered;
+    for (const core::JournalEntry& e : entries_) {
+      if (e.seq >= z.first_seq && e.seq <= z.last_seq) covered.push_back(e);
+    }
+    const int64_t wanted = z.last_seq >= z.first_seq ? z.last_seq - z.first_seq + 1 : 0;
+    // Entries are kept in increasing seq order without duplicates, so the count decides
+    // (an entry dropped by a gap, an undecodable line or the limit is missing from it).
+    if (static_cast<int64_t>(covered.size()) != wanted) {
+      ++s_->z_reports_unchecked;
+      return;
+    }
+    const nlohmann::json figures = nlohmann::json::parse(z.figures, nullptr, false);
+    std::string currency = z.currency;
+    if (figures.is_object() && figures.contains("currency") && figures["currency"].is_string()) {
+      currency = figures["currency"].get<std::string>();
+    }
+    Result<core::ReportFigures> recomputed = core::ComputeReport(covered, currency);
+    ++s_->z_reports_checked;
+    if (!recomputed.ok() || core::ReportFiguresJson(*recomputed) != z.figures) {
+      ++s_->z_mismatches;
+      checker_->Problem(where + ": Z report " + std::to_string(z.z_number) + " (seq " +
+                        std::to_string(seq) +
+                        ") does not have the figures of the entries it covers");
+    }
+  }
+
+  VerifySummary* s_;
+  Checker* checker_;
+  size_t max_entries_;
+  std::vector<core::JournalEntry> entries_;  // since the last Z report, in seq order
+  int64_t next_ = 0;
+};
+
 // ---- JSON Lines ----
 
 // The request fields of a stored sale's JSON (StoredSaleJson): what the terminal sent,
@@ -120,10 +188,25 @@ json RequestOf(const json& line) {
   return req;
 }
 
+// The canonical bytes of a store event's JSONL line (core::StoredEventJson): the line's
+// members in their order, minus those the journal adds.
+Result<std::string> EventCanonicalOf(std::string_view text) {
+  using OJson = nlohmann::ordered_json;
+  OJson line = OJson::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!line.is_object()) return Status(ErrorCode::kInvalidArgument, "not a JSON object");
+  for (const char* key :
+       {"seq", "receipt_no", "received_at", "clock_skew", "hash", "prev_hash", "uploaded"}) {
+    line.erase(key);
+  }
+  return line.dump(-1, ' ', false, OJson::error_handler_t::replace);
+}
+
 // Parses and checks one JSONL line; nullopt (with a problem counted) when unusable.
+// When the line decodes (whatever its hash), *entry gets the entry for the Z check.
 std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& where,
                                       VerifySummary* s, Checker* checker,
-                                      int64_t* first_received_at_ms) {
+                                      int64_t* first_received_at_ms,
+                                      std::optional<core::JournalEntry>* entry) {
   SaleLink link;
   try {
     json line = json::parse(text);
@@ -139,6 +222,34 @@ std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& 
       return std::nullopt;
     }
     if (*first_received_at_ms == INT64_MIN) *first_received_at_ms = *received;
+    const json* type = line.contains("type") ? &line["type"] : nullptr;
+    if (type != nullptr && type->is_string() &&
+        core::IsEventTypeName(type->get_ref<const std::string&>())) {
+      ++s->events;
+      // A store event: its canonical bytes are the line's members without the journal's
+      // own (seq, receipt_no, received_at, clock_skew, hash, prev_hash), in the line's
+      // order. DecodeCanonicalEvent accepts exactly the canonical form, so an edited
+      // amount, reason or Z figure decodes (or not) to other bytes and the hash differs.
+      Result<std::string> canonical = EventCanonicalOf(text);
+      Result<core::StoreEvent> event = canonical.ok()
+                                           ? core::DecodeCanonicalEvent(*canonical)
+                                           : Result<core::StoreEvent>(canonical.status());
+      if (!event.ok()) {
+        ++s->hash_mismatches;
+        checker->Problem(where + ": seq " + std::to_string(link.seq) +
+                         " does not decode as a store event: " + event.status().message());
+        return link;
+      }
+      const std::string record = core::CanonicalRecord(link.seq, receipt_no, *received, skew,
+                                                       core::CanonicalEvent(*event));
+      *entry = core::JournalEntry{link.seq, receipt_no, *received, *event};
+      if (core::ChainHash(link.prev_hash, record) != link.hash) {
+        ++s->hash_mismatches;
+        checker->Problem(where + ": seq " + std::to_string(link.seq) +
+                         " hash does not match its content");
+      }
+      return link;
+    }
     Result<core::Sale> sale = core::DecodeSale(RequestOf(line).dump());
     if (!sale.ok()) {
       ++s->hash_mismatches;
@@ -148,6 +259,7 @@ std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& 
     }
     const std::string record =
         core::CanonicalRecord(link.seq, receipt_no, *received, skew, core::CanonicalSale(*sale));
+    *entry = core::JournalEntry{link.seq, receipt_no, *received, *sale};
     if (core::ChainHash(link.prev_hash, record) != link.hash) {
       ++s->hash_mismatches;
       checker->Problem(where + ": seq " + std::to_string(link.seq) +
@@ -221,6 +333,7 @@ std::string VerifySummary::ToJson() const {
   j["ok"] = ok();
   j["objects"] = objects;
   j["sales"] = sales;
+  j["events"] = events;
   j["first_seq"] = first_seq;
   j["last_seq"] = last_seq;
   j["gaps"] = gaps;
@@ -228,6 +341,9 @@ std::string VerifySummary::ToJson() const {
   j["chain_breaks"] = chain_breaks;
   j["hash_mismatches"] = hash_mismatches;
   j["bad_objects"] = bad_objects;
+  j["z_reports_checked"] = z_reports_checked;
+  j["z_reports_unchecked"] = z_reports_unchecked;
+  j["z_mismatches"] = z_mismatches;
   j["problems"] = problems;
   return j.dump();
 }
@@ -235,6 +351,7 @@ std::string VerifySummary::ToJson() const {
 Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions& options) {
   VerifySummary summary;
   Checker checker(&summary, core::GenesisHash(options.store_id), options.expected_first_seq);
+  ZCheck z_check(&summary, &checker, options.max_z_entries);
   const std::string prefix = SalesPrefix(options.prefix, options.store_id);
 
   struct Entry {
@@ -273,6 +390,7 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
   static const size_t kSeqCol = column("seq");
   static const size_t kHashCol = column("hash");
   static const size_t kPrevCol = column("prev_hash");
+  static const size_t kTypeCol = column("type");
 
   for (const Entry& e : entries) {
     ++summary.objects;
@@ -313,6 +431,8 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
       continue;
     }
     std::vector<SaleLink> links;
+    std::vector<core::JournalEntry> decoded;  // JSONL: decoded, one per link
+    std::vector<int64_t> unknown;             // seqs of links that did not decode
     int64_t first_received_at_ms = INT64_MIN;
     std::string_view text = *raw;
     if (e.parsed.format == BatchFormat::kJsonl) {
@@ -323,9 +443,18 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
         std::string_view line = text.substr(start, end - start);
         start = end + 1;
         if (line.empty()) continue;
+        std::optional<core::JournalEntry> entry;
         std::optional<SaleLink> link =
-            CheckJsonLine(line, where, &summary, &checker, &first_received_at_ms);
-        if (link) links.push_back(std::move(*link));
+            CheckJsonLine(line, where, &summary, &checker, &first_received_at_ms, &entry);
+        if (link) {
+          if (entry) {
+            decoded.push_back(std::move(*entry));
+          } else {
+            decoded.push_back(core::JournalEntry{link->seq, "", 0, core::Sale{}});
+            unknown.push_back(link->seq);
+          }
+          links.push_back(std::move(*link));
+        }
       }
     } else {
       size_t pos = 0;
@@ -344,6 +473,7 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
         }
         SaleLink link;
         link.seq = std::strtoll(row[kSeqCol].c_str(), nullptr, 10);
+        const bool event = core::IsEventTypeName(row[kTypeCol]);
         link.hash = core::FromHex(row[kHashCol]);
         link.prev_hash = core::FromHex(row[kPrevCol]);
         // One row per line item: the rows of one sale repeat its seq and hashes.
@@ -352,6 +482,9 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
             bad = true;
           continue;
         }
+        if (event) ++summary.events;
+        // CSV carries no figures: its Z reports cannot be recomputed.
+        if (row[kTypeCol] == "z_report") ++summary.z_reports_unchecked;
         links.push_back(std::move(link));
       }
       if (bad) {
@@ -387,6 +520,17 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
       checker.Problem(where + ": date partition is not the first sale's date");
     }
     for (const SaleLink& link : links) checker.Feed(link, where);
+    if (decoded.size() == links.size()) {
+      for (core::JournalEntry& entry : decoded) {
+        if (std::find(unknown.begin(), unknown.end(), entry.seq) != unknown.end()) {
+          z_check.Unknown(entry.seq);
+        } else {
+          z_check.Feed(std::move(entry), where);
+        }
+      }
+    } else {
+      for (const SaleLink& link : links) z_check.Unknown(link.seq);
+    }
     report();
   }
   return summary;
