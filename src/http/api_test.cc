@@ -401,6 +401,15 @@ TEST_F(ApiTest, DashboardIsServedWithoutToken) {
   EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
   EXPECT_TRUE(js.body.starts_with("\"use strict\";")) << js.body.substr(0, 40);
   EXPECT_NE(js.body.find("sessionStorage"), std::string::npos);
+  // The store's day: today's figures, open drawers and the last Z report.
+  for (const char* used : {"\"/v1/reports/x\"", "\"/v1/reports/z/last\"", "open_drawers"}) {
+    EXPECT_NE(js.body.find(used), std::string::npos) << used;
+  }
+  for (const char* id :
+       {"id=\"methods\"", "id=\"terminals\"", "id=\"drawers\"", "id=\"z_number\""}) {
+    EXPECT_NE(r.body.find(id), std::string::npos) << id;
+  }
+  EXPECT_EQ(js.body.find("innerHTML"), std::string::npos);  // values go in as text only
   EXPECT_EQ(HeaderOf(js, "X-Content-Type-Options"), "nosniff");
   EXPECT_EQ(Call("POST", "/dashboard.js", "x", "").status, 405);
 }
