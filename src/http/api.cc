@@ -335,6 +335,19 @@ ojson LastZJson(const journal::SaleJournal::OpenDay& day) {
   return j;
 }
 
+// A body's decoding error without the caller's own bearer token in it: error messages
+// and field paths may quote client text (an unknown member's name), and a client that put
+// its token into the body must not get it back in an answer (or a proxy's log).
+Status WithoutToken(const Status& status, const Request& request) {
+  const std::string_view token = BearerToken(request.Header("authorization"));
+  if (token.empty()) return status;
+  const bool in_message = status.message().find(token) != std::string::npos;
+  const bool in_field = status.field().find(token) != std::string::npos;
+  if (!in_message && !in_field) return status;
+  return Status(status.code(), in_message ? "the request body is invalid" : status.message(),
+                in_field ? "" : status.field());
+}
+
 // The answer to a stored store event (POST /v1/events, POST /v1/reports/z): 201 when
 // created, 200 for a replay, with the entry as GET /v1/sales/{id} shows it. Runs on the
 // journal's writer thread after the commit; the one indexed read it does there is cheap
@@ -685,7 +698,7 @@ void ApiHandler::Impl::GetCatalog(const Request& request, const Respond& respond
 void ApiHandler::Impl::PostSale(const Request& request, const std::string& terminal,
                                 Respond respond) {
   Result<core::Sale> sale = core::DecodeSale(request.body);
-  if (!sale.ok()) return respond(ErrorResponse(sale.status()));
+  if (!sale.ok()) return respond(ErrorResponse(WithoutToken(sale.status(), request)));
   if (sale->terminal_id != terminal) return RefuseOtherTerminal(request, terminal, respond);
   // Answered from the journal's writer thread once the commit is on disk; the Respond
   // only posts the write to the connection's I/O thread.
@@ -731,7 +744,7 @@ void ApiHandler::Impl::RefuseOtherTerminal(const Request& request, const std::st
 void ApiHandler::Impl::PostEvent(const Request& request, const std::string& terminal,
                                  Respond respond) {
   Result<core::StoreEvent> event = core::DecodeEventRequest(request.body);
-  if (!event.ok()) return respond(ErrorResponse(event.status()));
+  if (!event.ok()) return respond(ErrorResponse(WithoutToken(event.status(), request)));
   if (event->terminal_id != terminal) return RefuseOtherTerminal(request, terminal, respond);
   journal->AppendEvent(std::move(*event), EventAnswer(journal, "", std::move(respond)));
 }
@@ -739,7 +752,7 @@ void ApiHandler::Impl::PostEvent(const Request& request, const std::string& term
 void ApiHandler::Impl::PostZReport(const Request& request, const std::string& terminal,
                                    Respond respond) {
   Result<core::StoreEvent> z = core::DecodeZRequest(request.body);
-  if (!z.ok()) return respond(ErrorResponse(z.status()));
+  if (!z.ok()) return respond(ErrorResponse(WithoutToken(z.status(), request)));
   // terminal_id is optional here; when sent it must be the token's, as for every entry.
   if (!z->terminal_id.empty() && z->terminal_id != terminal) {
     return RefuseOtherTerminal(request, terminal, respond);

@@ -819,6 +819,28 @@ TEST_F(ApiTest, EventOfAnotherTerminalIs403AndBadBodiesStoreNothing) {
   EXPECT_EQ(Call("POST", "/v1/reports/z", ZBody("z-down")).status, 503);
 }
 
+TEST_F(ApiTest, ATokenPutIntoTheBodyIsNotEchoedInTheError) {
+  // Unknown members are named in the error's field; the caller's own token is not.
+  json sale = json::parse(SaleBody("t-1"));
+  sale[kTokenOne] = 1;
+  json event = json::parse(EventBody("t-2", "drawer_open", "T01"));
+  event[kTokenOne] = 1;
+  json z = json::parse(ZBody("t-3"));
+  z[kTokenOne] = 1;
+  for (const auto& [target, body] : std::vector<std::pair<std::string, json>>{
+           {"/v1/sales", sale}, {"/v1/events", event}, {"/v1/reports/z", z}}) {
+    Response r = Call("POST", target, body.dump());
+    EXPECT_EQ(r.status, 422) << target;
+    EXPECT_EQ(CodeOf(r), "invalid_field") << target;
+    EXPECT_EQ(r.body.find(kTokenOne), std::string::npos) << r.body;
+  }
+  // Another unknown member is still named.
+  event.erase(kTokenOne);
+  event["colour"] = "red";
+  EXPECT_EQ(FieldOf(Call("POST", "/v1/events", event.dump())), "colour");
+  EXPECT_EQ(journal_.appends(), 0);
+}
+
 TEST_F(ApiTest, ReportsNeedAManagerTokenAndRoutesTheirMethods) {
   ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("m-1", "T02"), kTokenTwo).status, 201);
   const std::vector<std::pair<std::string, std::string>> manager_only = {
