@@ -168,6 +168,7 @@ Result<ReportFigures> ComputeReport(const std::vector<JournalEntry>& entries,
         break;
       }
       case EventType::kZReport:
+      case EventType::kPaymentAuthorization:  // an outcome moves no money in the store
         break;
     }
   }

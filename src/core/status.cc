@@ -48,6 +48,10 @@ std::string_view ErrorCodeName(ErrorCode code) {
       return "drawer_closed";
     case ErrorCode::kDrawerAlreadyOpen:
       return "drawer_already_open";
+    case ErrorCode::kOfflineLimitExceeded:
+      return "offline_limit_exceeded";
+    case ErrorCode::kPaymentResolved:
+      return "payment_resolved";
     case ErrorCode::kInvalidArgument:
       return "invalid_argument";
     case ErrorCode::kIoError:

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace machub {
 
@@ -39,6 +40,9 @@ enum class ErrorCode {
   kDrawerClosed,           // cash on a terminal without an open drawer (when configured)
   kDrawerAlreadyOpen,      // drawer_open while the terminal's drawer is open
   kCardOverpayment,        // non-cash payments above the total (change only from cash)
+  // Offline card payments (issue #9).
+  kOfflineLimitExceeded,  // an offline card payment would pass an exposure limit
+  kPaymentResolved,       // the payment's authorization outcome is already recorded
   // Internal codes (never expected by a terminal, still stable names).
   kInvalidArgument,  // bad configuration or command-line input
   kIoError,          // a file or socket operation failed
@@ -54,6 +58,16 @@ class [[nodiscard]] Status {
   Status() = default;  // OK
   Status(ErrorCode code, std::string message, std::string field = {})
       : code_(code), message_(std::move(message)), field_(std::move(field)) {}
+
+  // Named facts behind a refusal that a client acts on (offline_limit_exceeded: which
+  // limit, the exposure, what is left), answered as extra string members of the error
+  // body. Never secrets or card numbers. Chainable: Status(...).WithDetail("limit", "x").
+  using Details = std::vector<std::pair<std::string, std::string>>;
+  Status&& WithDetail(std::string name, std::string value) && {
+    details_.emplace_back(std::move(name), std::move(value));
+    return std::move(*this);
+  }
+  const Details& details() const { return details_; }
 
   static Status Ok() { return {}; }
 
@@ -73,6 +87,7 @@ class [[nodiscard]] Status {
   ErrorCode code_ = ErrorCode::kOk;
   std::string message_;
   std::string field_;
+  Details details_;
 };
 
 template <typename T>

@@ -23,10 +23,12 @@ constexpr int64_t kMaxAmount = 1'000'000'000'000'000;  // 10^15 minor units, as 
 constexpr size_t kMaxCounts = 50;
 constexpr int64_t kMaxCount = 1'000'000;
 
-constexpr std::array<std::string_view, 5> kTypeNames = {"drawer_open", "cash_in", "cash_out",
-                                                        "drawer_close", "z_report"};
+constexpr std::array<std::string_view, 6> kTypeNames = {
+    "drawer_open", "cash_in", "cash_out", "drawer_close", "z_report", "payment_authorization"};
 
-enum class Mode { kTerminal, kZRequest, kStored };
+// kTerminal: POST /v1/events; kZRequest: POST /v1/reports/z; kAuthRequest: an
+// authorization outcome's body; kStored: canonical bytes read back.
+enum class Mode { kTerminal, kZRequest, kAuthRequest, kStored };
 
 Status Invalid(std::string_view field, std::string message) {
   return Status(ErrorCode::kInvalidField, std::move(message), std::string(field));
@@ -81,6 +83,7 @@ Result<OJson> ParseStrict(std::string_view json) {
 // The members each kind of body may carry.
 std::vector<std::string_view> AllowedMembers(Mode mode, std::optional<EventType> type) {
   if (mode == Mode::kZRequest) return {"id", "created_at", "terminal_id", "cashier", "currency"};
+  if (mode == Mode::kAuthRequest) return {"id", "created_at", "result", "auth_code", "reason"};
   std::vector<std::string_view> names = {"id",         "terminal_id", "type",
                                          "created_at", "currency",    "cashier"};
   auto add = [&](std::initializer_list<std::string_view> more) {
@@ -94,6 +97,9 @@ std::vector<std::string_view> AllowedMembers(Mode mode, std::optional<EventType>
   if (any || type == EventType::kDrawerClose) add({"counted", "counts"});
   if (mode == Mode::kStored && (any || type == EventType::kZReport)) {
     add({"z_number", "first_seq", "last_seq", "figures"});
+  }
+  if (mode == Mode::kStored && (any || type == EventType::kPaymentAuthorization)) {
+    add({"sale_id", "payment_index", "amount", "result", "auth_code", "reason"});
   }
   return names;
 }
@@ -235,9 +241,15 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
   std::optional<EventType> type;
   if (mode == Mode::kZRequest) {
     type = EventType::kZReport;
+  } else if (mode == Mode::kAuthRequest) {
+    type = EventType::kPaymentAuthorization;
   } else if (const OJson* t = Member(root, "type"); t != nullptr && t->is_string()) {
     type = EventTypeFromName(t->get_ref<const std::string&>());
-    if (type == EventType::kZReport && mode == Mode::kTerminal) type.reset();
+    // The hub builds these two from their own routes; a terminal never sends them here.
+    if ((type == EventType::kZReport || type == EventType::kPaymentAuthorization) &&
+        mode == Mode::kTerminal) {
+      type.reset();
+    }
   }
   RETURN_IF_ERROR(CheckUnknown(root, mode, type));
 
@@ -252,7 +264,7 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
                    "starting with a letter or digit");
   }
   if (mode != Mode::kStored) RETURN_IF_ERROR(CheckNoCardNumber(event.id, "id"));
-  const bool terminal_required = type != EventType::kZReport;
+  const bool terminal_required = type != EventType::kZReport && mode != Mode::kAuthRequest;
   RETURN_IF_ERROR(TakeString(root, "terminal_id", terminal_required, &event.terminal_id));
   if (mode != Mode::kStored) RETURN_IF_ERROR(CheckNoCardNumber(event.terminal_id, "terminal_id"));
   if (!event.terminal_id.empty() &&
@@ -260,7 +272,7 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
     return Invalid("terminal_id",
                    "terminal_id must be 1 to 32 characters of A-Z, a-z, 0-9, '.', '_' or '-'");
   }
-  if (mode != Mode::kZRequest) {
+  if (mode != Mode::kZRequest && mode != Mode::kAuthRequest) {
     std::string name;
     RETURN_IF_ERROR(TakeString(root, "type", true, &name));
     if (!type.has_value()) {
@@ -272,8 +284,9 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
   }
   event.type = *type;
   std::string text;
-  RETURN_IF_ERROR(TakeString(root, "created_at", true, &text));
-  const Result<int64_t> created = ParseRfc3339(text);
+  RETURN_IF_ERROR(TakeString(root, "created_at", mode != Mode::kAuthRequest, &text));
+  const Result<int64_t> created =
+      text.empty() && mode == Mode::kAuthRequest ? Result<int64_t>(int64_t{0}) : ParseRfc3339(text);
   if (!created.ok()) {
     return Invalid("created_at",
                    "created_at must be an RFC 3339 time such as "
@@ -283,8 +296,9 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
   const Currency* currency = nullptr;
   // A Z request may name the report's currency; without it the journal picks one
   // (SaleJournal::AppendEvent).
-  RETURN_IF_ERROR(TakeString(root, "currency", mode != Mode::kZRequest, &event.currency));
-  if (mode != Mode::kZRequest || !event.currency.empty()) {
+  const bool currency_from_hub = mode == Mode::kZRequest || mode == Mode::kAuthRequest;
+  RETURN_IF_ERROR(TakeString(root, "currency", !currency_from_hub, &event.currency));
+  if (!currency_from_hub || !event.currency.empty()) {
     currency = FindCurrency(event.currency);
     if (currency == nullptr) return Invalid("currency", "currency is not a known ISO 4217 code");
   }
@@ -316,6 +330,21 @@ Result<StoreEvent> Validate(const OJson& root, Mode mode) {
         event.figures = figures->dump();
       }
       break;
+    case EventType::kPaymentAuthorization:
+      if (mode == Mode::kStored) {
+        RETURN_IF_ERROR(TakeString(root, "sale_id", true, &event.sale_id));
+        RETURN_IF_ERROR(TakeInt(root, "payment_index", 0, &event.payment_index));
+        RETURN_IF_ERROR(TakeAmount(root, "amount", *currency, false, &event.amount));
+      }
+      RETURN_IF_ERROR(TakeString(root, "result", true, &event.result));
+      if (event.result != "approved" && event.result != "declined") {
+        return Invalid("result", "result must be \"approved\" or \"declined\"");
+      }
+      RETURN_IF_ERROR(TakeString(root, "auth_code", false, &event.auth_code));
+      if (!event.auth_code.empty()) RETURN_IF_ERROR(CheckText(event.auth_code, "auth_code", 1, 64));
+      RETURN_IF_ERROR(TakeString(root, "reason", false, &event.reason));
+      if (!event.reason.empty()) RETURN_IF_ERROR(CheckText(event.reason, "reason", 1, 200));
+      break;
   }
   return event;
 }
@@ -341,6 +370,23 @@ Result<StoreEvent> DecodeEventRequest(std::string_view json) {
 Result<StoreEvent> DecodeZRequest(std::string_view json) {
   ASSIGN_OR_RETURN(const OJson root, ParseStrict(json));
   return Validate(root, Mode::kZRequest);
+}
+
+Result<StoreEvent> DecodeAuthorizationRequest(std::string_view json, std::string_view sale_id,
+                                              int64_t payment_index) {
+  const bool id_starts_safe =
+      !sale_id.empty() && std::isalnum(static_cast<unsigned char>(sale_id[0])) != 0;
+  if (sale_id.size() > 64 || !IdCharacters(sale_id, true) || !id_starts_safe) {
+    return Status(ErrorCode::kNotFound, "no sale with this id", "sale_id");
+  }
+  if (payment_index < 0 || payment_index > 1000) {
+    return Invalid("payment_index", "payment_index must be a payment's index in the sale");
+  }
+  ASSIGN_OR_RETURN(const OJson root, ParseStrict(json));
+  ASSIGN_OR_RETURN(StoreEvent event, Validate(root, Mode::kAuthRequest));
+  event.sale_id = std::string(sale_id);
+  event.payment_index = payment_index;
+  return event;
 }
 
 std::string CanonicalEvent(const StoreEvent& event) {
@@ -374,6 +420,14 @@ std::string CanonicalEvent(const StoreEvent& event) {
         }
         j["counts"] = std::move(counts);
       }
+      break;
+    case EventType::kPaymentAuthorization:
+      j["sale_id"] = event.sale_id;
+      j["payment_index"] = event.payment_index;
+      j["amount"] = FormatAmount(event.amount, minor);
+      j["result"] = event.result;
+      if (!event.auth_code.empty()) j["auth_code"] = event.auth_code;
+      if (!event.reason.empty()) j["reason"] = event.reason;
       break;
     case EventType::kZReport: {
       j["z_number"] = event.z_number;

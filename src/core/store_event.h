@@ -41,9 +41,19 @@
 
 namespace machub::core {
 
-enum class EventType { kDrawerOpen, kCashIn, kCashOut, kDrawerClose, kZReport };
+// kPaymentAuthorization (issue #9): the processor's answer to an offline card payment,
+// recorded through POST /v1/sales/{id}/payments/{index}/authorization.
+enum class EventType {
+  kDrawerOpen,
+  kCashIn,
+  kCashOut,
+  kDrawerClose,
+  kZReport,
+  kPaymentAuthorization
+};
 
-// "drawer_open" | "cash_in" | "cash_out" | "drawer_close" | "z_report".
+// "drawer_open" | "cash_in" | "cash_out" | "drawer_close" | "z_report" |
+// "payment_authorization".
 std::string_view EventTypeName(EventType type);
 // The inverse; nullopt for anything else (including the sale types).
 std::optional<EventType> EventTypeFromName(std::string_view name);
@@ -73,6 +83,13 @@ struct StoreEvent {
   int64_t first_seq = 0;  // the entries the report covers: first_seq..last_seq
   int64_t last_seq = 0;   // (last_seq is the entry before the Z report itself)
   std::string figures;    // ReportFiguresJson(...) bytes (core/report.h)
+  // payment_authorization only (the hub fills terminal_id, currency and amount from the
+  // sale; created_at too when the request has none):
+  std::string sale_id;        // the sale whose payment this answers
+  int64_t payment_index = 0;  // its index in the sale's payments, from 0
+  std::string result;         // "approved" | "declined"
+  std::string auth_code;      // optional, 1..64 characters
+  // `reason` (optional, 1..200 characters): why it was declined.
 };
 
 // Parses and validates a terminal's request body (drawer_open, cash_in, cash_out,
@@ -85,12 +102,22 @@ Result<StoreEvent> DecodeEventRequest(std::string_view json);
 // figures yet; currency is empty when not sent.
 Result<StoreEvent> DecodeZRequest(std::string_view json);
 
+// Parses and validates a POST /v1/sales/{sale_id}/payments/{index}/authorization body:
+//   {"id":"..","result":"approved"|"declined","auth_code":"..","reason":"..",
+//    "created_at":"RFC 3339"}   (auth_code, reason and created_at optional)
+// `sale_id` and `payment_index` come from the path (checked like an id, index >= 0). The
+// result has type kPaymentAuthorization; created_at_ms is 0 when not sent.
+Result<StoreEvent> DecodeAuthorizationRequest(std::string_view json, std::string_view sale_id,
+                                              int64_t payment_index);
+
 // Canonical bytes, compact JSON with keys in exactly this order (absent = omitted):
 //   {"id","terminal_id" (omitted when empty),"type","created_at" (UTC, ms),"currency",
 //    "cashier" (if non-empty),
 //    drawer_open / cash_in / cash_out: "amount", "reason" (cash_in/out)
 //    drawer_close: "counted", "counts":[{"denomination","count" (a JSON number)}] (if any)
-//    z_report: "z_number","first_seq","last_seq" (JSON numbers),"figures":{...}}
+//    z_report: "z_number","first_seq","last_seq" (JSON numbers),"figures":{...}
+//    payment_authorization: "sale_id","payment_index" (a JSON number),"amount","result",
+//      "auth_code" (if any),"reason" (if any)}
 // Amounts in exactly the currency's minor units ("100.00"). Stable across versions:
 // changing it breaks idempotency and the chain.
 std::string CanonicalEvent(const StoreEvent& event);

@@ -262,9 +262,71 @@ TEST(StoreEventTest, EventsChainLikeSales) {
   EXPECT_NE(h1, h2);
 }
 
+TEST(StoreEventTest, AuthorizationRequestAndStoredOutcomeRoundTrip) {
+  Result<StoreEvent> a = DecodeAuthorizationRequest(
+      R"({"id":"auth-1","result":"approved","auth_code":"A1B2C3"})", "s-17", 1);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->type, EventType::kPaymentAuthorization);
+  EXPECT_EQ(a->sale_id, "s-17");
+  EXPECT_EQ(a->payment_index, 1);
+  EXPECT_EQ(a->result, "approved");
+  EXPECT_EQ(a->created_at_ms, 0);  // the hub fills it
+  Result<StoreEvent> d = DecodeAuthorizationRequest(
+      R"({"id":"auth-2","result":"declined","reason":"insufficient funds",)"
+      R"("created_at":"2026-12-05T22:00:00Z"})",
+      "s-17", 0);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->reason, "insufficient funds");
+  EXPECT_NE(d->created_at_ms, 0);
+
+  // Bad bodies: stable codes and the field.
+  auto field = [](std::string_view body) {
+    return DecodeAuthorizationRequest(body, "s-17", 0).status().field();
+  };
+  EXPECT_EQ(field(R"({"id":"x","result":"maybe"})"), "result");
+  EXPECT_EQ(field(R"({"id":"x"})"), "result");
+  EXPECT_EQ(field(R"({"result":"approved"})"), "id");
+  EXPECT_EQ(field(R"({"id":"x","result":"approved","amount":"1.00"})"), "amount");
+  EXPECT_EQ(field(R"({"id":"x","result":"approved","terminal_id":"T01"})"), "terminal_id");
+  Result<StoreEvent> card = DecodeAuthorizationRequest(
+      R"({"id":"x","result":"declined","reason":"card 4111 1111 1111 1111 declined"})", "s-17", 0);
+  EXPECT_EQ(card.status().code(), ErrorCode::kCardNumberForbidden);
+  EXPECT_EQ(card.status().message().find("4111"), std::string::npos);
+  EXPECT_EQ(
+      DecodeAuthorizationRequest(R"({"id":"x","result":"approved"})", "..", 0).status().code(),
+      ErrorCode::kNotFound);
+  EXPECT_EQ(
+      DecodeAuthorizationRequest(R"({"id":"x","result":"approved"})", "s", -1).status().field(),
+      "payment_index");
+  // A terminal cannot post one through /v1/events.
+  EXPECT_EQ(DecodeEventRequest(R"({"id":"x","terminal_id":"T01","type":"payment_authorization",)"
+                               R"("created_at":"2026-12-05T22:00:00Z","currency":"USD"})")
+                .status()
+                .field(),
+            "type");
+
+  StoreEvent stored = *a;
+  stored.terminal_id = "T01";
+  stored.currency = "USD";
+  stored.amount = 1250;
+  stored.created_at_ms = 1'764'921'600'000;
+  const std::string canonical = CanonicalEvent(stored);
+  EXPECT_EQ(canonical,
+            R"({"id":"auth-1","terminal_id":"T01","type":"payment_authorization",)"
+            R"("created_at":"2025-12-05T08:00:00.000Z","currency":"USD","sale_id":"s-17",)"
+            R"("payment_index":1,"amount":"12.50","result":"approved","auth_code":"A1B2C3"})");
+  Result<StoreEvent> back = DecodeCanonicalEvent(canonical);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->sale_id, "s-17");
+  EXPECT_EQ(back->payment_index, 1);
+  EXPECT_EQ(back->amount, 1250);
+  EXPECT_EQ(back->auth_code, "A1B2C3");
+}
+
 TEST(StoreEventTest, TypeNames) {
-  for (EventType t : {EventType::kDrawerOpen, EventType::kCashIn, EventType::kCashOut,
-                      EventType::kDrawerClose, EventType::kZReport}) {
+  for (EventType t :
+       {EventType::kDrawerOpen, EventType::kCashIn, EventType::kCashOut, EventType::kDrawerClose,
+        EventType::kZReport, EventType::kPaymentAuthorization}) {
     EXPECT_EQ(EventTypeFromName(EventTypeName(t)), t);
     EXPECT_TRUE(IsEventTypeName(EventTypeName(t)));
   }

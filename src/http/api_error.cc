@@ -18,6 +18,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kTotalMismatch:
     case ErrorCode::kCardNumberForbidden:
     case ErrorCode::kCardOverpayment:
+    case ErrorCode::kOfflineLimitExceeded:
       return 422;
     case ErrorCode::kUnauthorized:
       return 401;
@@ -32,6 +33,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kDrawerAlreadyOpen:
     case ErrorCode::kIdExpired:
     case ErrorCode::kRefExpired:
+    case ErrorCode::kPaymentResolved:
       return 409;
     case ErrorCode::kNotRefundable:
     case ErrorCode::kCurrencyMismatch:
@@ -52,11 +54,13 @@ int HttpStatusFor(ErrorCode code) {
   return 500;
 }
 
-std::string ErrorBody(std::string_view code, std::string_view message, std::string_view field) {
+std::string ErrorBody(std::string_view code, std::string_view message, std::string_view field,
+                      const Status::Details& details) {
   nlohmann::ordered_json error;
   error["code"] = code;
   error["message"] = message;
   if (!field.empty()) error["field"] = field;
+  for (const auto& [name, value] : details) error[name] = value;
   nlohmann::ordered_json body;
   body["error"] = std::move(error);
   // Messages may quote client input; invalid UTF-8 must not turn into an exception.
@@ -67,7 +71,8 @@ std::string ErrorBody(const Status& status) {
   if (IsInternal(status.code())) {
     return ErrorBody(ErrorCodeName(ErrorCode::kInternal), "internal error");
   }
-  return ErrorBody(ErrorCodeName(status.code()), status.message(), status.field());
+  return ErrorBody(ErrorCodeName(status.code()), status.message(), status.field(),
+                   status.details());
 }
 
 Response ErrorResponse(int http_status, std::string_view code, std::string_view message,

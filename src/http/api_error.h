@@ -38,7 +38,8 @@ int HttpStatusFor(ErrorCode code);
 // "internal" and a generic message.
 std::string ErrorBody(const Status& status);
 // The error body with an explicit code (for the HTTP-level codes above).
-std::string ErrorBody(std::string_view code, std::string_view message, std::string_view field = {});
+std::string ErrorBody(std::string_view code, std::string_view message, std::string_view field = {},
+                      const Status::Details& details = {});
 
 // A complete answer: status line from HttpStatusFor, JSON body, Cache-Control: no-store,
 // and `WWW-Authenticate: Bearer` for 401.

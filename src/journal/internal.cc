@@ -5,7 +5,9 @@
 
 #include <cstdlib>
 
+#include "core/sale_codec.h"
 #include "core/sha256.h"
+#include "core/store_event.h"
 
 namespace machub::journal {
 
@@ -55,6 +57,49 @@ Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
     return Status(ErrorCode::kInternal, "journal: the chain anchor in meta is malformed");
   }
   return anchor;
+}
+
+Result<LastZ> ReadLastZ(sqlite3* db) {
+  LastZ last;
+  Stmt stmt(db,
+            "SELECT key, value FROM meta WHERE key IN ('last_z_number', 'last_z_seq', "
+            "'last_z_currency')");
+  if (stmt.prepare_rc() != SQLITE_OK) return SqliteError(db, stmt.prepare_rc(), "read last Z");
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    const std::string key = ColumnText(stmt.get(), 0);
+    const std::string value = ColumnText(stmt.get(), 1);
+    if (key == kLastZNumberKey) {
+      last.number = std::strtoll(value.c_str(), nullptr, 10);
+    } else if (key == kLastZSeqKey) {
+      last.seq = std::strtoll(value.c_str(), nullptr, 10);
+    } else {
+      last.currency = value;
+    }
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, "read last Z");
+  return last;
+}
+
+Result<std::variant<core::Sale, core::StoreEvent>> DecodeEntryBody(std::string_view type,
+                                                                   std::string_view canonical,
+                                                                   int64_t seq) {
+  if (core::IsEventTypeName(type)) {
+    Result<core::StoreEvent> event = core::DecodeCanonicalEvent(canonical);
+    if (!event.ok()) {
+      return Status(ErrorCode::kInternal, "journal: stored entry seq " + std::to_string(seq) +
+                                              " does not decode: " + event.status().message());
+    }
+    return std::variant<core::Sale, core::StoreEvent>(std::move(event).value());
+  }
+  // The row was validated when it was written: the trusted decoder skips the request
+  // checks (and falls back to DecodeCanonical on anything it does not expect).
+  Result<core::Sale> sale = core::DecodeStoredCanonical(canonical);
+  if (!sale.ok()) {
+    return Status(ErrorCode::kInternal, "journal: stored sale seq " + std::to_string(seq) +
+                                            " does not decode: " + sale.status().message());
+  }
+  return std::variant<core::Sale, core::StoreEvent>(std::move(sale).value());
 }
 
 }  // namespace machub::journal

@@ -14,7 +14,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
+#include "core/sale.h"
 #include "core/status.h"
 #include "journal/sqlite_journal.h"
 #include "sqlite/sqlite.h"
@@ -82,6 +84,60 @@ Status MigrateSchema(sqlite3* db);
 // Binds the database to `store_id` (first open) or checks that it belongs to it
 // (kInvalidArgument otherwise): the chain's genesis depends on the store.
 Status BindStore(sqlite3* db, const std::string& store_id);
+
+// ---- the writer's prepared statements (sqlite_journal.cc, events.cc) ----
+struct SqliteJournal::WriterStatements {
+  sqlite3_stmt* begin = nullptr;
+  sqlite3_stmt* commit = nullptr;
+  sqlite3_stmt* rollback = nullptr;
+  sqlite3_stmt* find = nullptr;
+  sqlite3_stmt* exists = nullptr;     // the original of a refund/void: its canonical bytes
+  sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_stmt* upsert_terminal = nullptr;
+  sqlite3_stmt* id_find = nullptr;  // the id index (schema v5): ids of pruned rows too
+  sqlite3_stmt* id_insert = nullptr;
+  sqlite3_stmt* drawer_open = nullptr;  // store events (schema v6, events.cc)
+  sqlite3_stmt* drawer_close = nullptr;
+  sqlite3_stmt* meta_put = nullptr;
+  sqlite3_stmt* entries_after = nullptr;   // the entries a Z report covers
+  sqlite3_stmt* offline_insert = nullptr;  // offline card payments (schema v7, offline.cc)
+  sqlite3_stmt* offline_find = nullptr;
+  sqlite3_stmt* offline_resolve = nullptr;
+  sqlite3_stmt* offline_of_sale = nullptr;
+
+  ~WriterStatements() {
+    for (sqlite3_stmt* stmt :
+         {begin, commit, rollback, find, exists, reversals, insert, upsert_terminal, id_find,
+          id_insert, drawer_open, drawer_close, meta_put, entries_after, offline_insert,
+          offline_find, offline_resolve, offline_of_sale}) {
+      sqlite3_finalize(stmt);
+    }
+  }
+};
+
+// ---- store events (issue #8) ----
+// meta keys of the last Z report (absent before the first one).
+inline constexpr const char* kLastZNumberKey = "last_z_number";
+inline constexpr const char* kLastZSeqKey = "last_z_seq";
+inline constexpr const char* kLastZCurrencyKey = "last_z_currency";
+
+struct LastZ {
+  int64_t number = 0;  // 0: none yet
+  int64_t seq = 0;
+  std::string currency;
+};
+Result<LastZ> ReadLastZ(sqlite3* db);
+
+// An OfflineLimits amount ("500.00") in thousandths of a unit; -1 when empty (no limit);
+// kInvalidArgument (naming `name`) when it is not a decimal with at most 3 decimals.
+Result<int64_t> ParseOfflineLimit(const std::string& text, std::string_view name);
+
+// A row's body decoded by its `type` column: a sale (sale, refund, void) or a store
+// event. kInternal (with the seq) when the stored bytes do not decode.
+Result<std::variant<core::Sale, core::StoreEvent>> DecodeEntryBody(std::string_view type,
+                                                                   std::string_view canonical,
+                                                                   int64_t seq);
 
 // ---- reads: the read-only connection pool ----
 struct SqliteJournal::ReadConnection {

@@ -26,7 +26,9 @@
 #include "core/chain.h"
 #include "core/clock.h"
 #include "core/metrics.h"
+#include "core/report.h"
 #include "core/sale_codec.h"
+#include "core/store_event.h"
 #include "core/time_format.h"
 #include "journal/sale_journal.h"
 #include "journal/sqlite_journal.h"
@@ -813,7 +815,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 5);
+  EXPECT_EQ(UserVersion(options.path), 7);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
@@ -1394,6 +1396,25 @@ BatchRecord Batch(int64_t first, int64_t last, const std::string& key = "") {
   return b;
 }
 
+// What a binary before schema v6 left behind: no drawers or offline_payments table, and
+// the sales.type CHECK as v1 wrote it (v6 and v7 widen it in place).
+const std::string kUndoV7 =
+    "PRAGMA writable_schema=ON; "
+    "UPDATE sqlite_schema SET sql = replace(sql, "
+    "'CHECK (type IN (''sale'', ''refund'', ''void'', ''drawer_open'', ''cash_in'', "
+    "''cash_out'', ''drawer_close'', ''z_report'', ''payment_authorization''))', "
+    "'CHECK (type IN (''sale'', ''refund'', ''void'', ''drawer_open'', ''cash_in'', "
+    "''cash_out'', ''drawer_close'', ''z_report''))') WHERE name = 'sales'; "
+    "PRAGMA writable_schema=OFF; DROP TABLE offline_payments; ";
+const std::string kUndoV6 =
+    kUndoV7 +
+    "PRAGMA writable_schema=ON; "
+    "UPDATE sqlite_schema SET sql = replace(sql, "
+    "'CHECK (type IN (''sale'', ''refund'', ''void'', ''drawer_open'', ''cash_in'', "
+    "''cash_out'', ''drawer_close'', ''z_report''))', "
+    "'CHECK (type IN (''sale'', ''refund'', ''void''))') WHERE name = 'sales'; "
+    "PRAGMA writable_schema=OFF; DROP TABLE drawers; ";
+
 TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   JournalOptions options = Options();
   {
@@ -1403,13 +1424,14 @@ TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   }
   // Back to what a v1 binary left behind.
   ExecRaw(options.path,
-          "DROP TABLE sink_progress; DROP TABLE ids; "
-          "DROP TABLE batches; DROP INDEX IF EXISTS sales_unuploaded; DROP INDEX sales_ref; "
-          "PRAGMA user_version=1");
+          kUndoV6 +
+              "DROP TABLE sink_progress; DROP TABLE ids; "
+              "DROP TABLE batches; DROP INDEX IF EXISTS sales_unuploaded; DROP INDEX sales_ref; "
+              "PRAGMA user_version=1");
   ASSERT_EQ(UserVersion(options.path), 1);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 5);  // v1 -> v2 -> v3 -> v4 -> v5
+  EXPECT_EQ(UserVersion(options.path), 7);  // v1 -> ... -> v7
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
   EXPECT_EQ(bounds->last_seq, 3);
@@ -1766,13 +1788,14 @@ TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
   }
   // Back to v2: the index, and the flags as v2's chunked marking left them.
   ExecRaw(options.path,
-          "DROP TABLE sink_progress; DROP TABLE ids; "
-          "CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0; "
-          "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; PRAGMA user_version=2");
+          kUndoV6 +
+              "DROP TABLE sink_progress; DROP TABLE ids; "
+              "CREATE INDEX sales_unuploaded ON sales(seq) WHERE uploaded = 0; "
+              "UPDATE sales SET uploaded = 1 WHERE seq <= 1500; PRAGMA user_version=2");
   ASSERT_EQ(UserVersion(options.path), 2);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 5);  // v2 -> v3 -> v4 -> v5
+  EXPECT_EQ(UserVersion(options.path), 7);  // v2 -> ... -> v7
   Result<int64_t> index = journal->QueryIntOnWriterForTest(
       "SELECT count(*) FROM sqlite_master WHERE name = 'sales_unuploaded'");
   ASSERT_TRUE(index.ok());
@@ -1916,11 +1939,12 @@ TEST_F(JournalTest, MigratesAVersion3DatabaseToVersion4) {
     all.ignore_age = true;
     ASSERT_EQ(journal->Prune(all)->anchor_seq, 4);
   }
-  ExecRaw(options.path, "DROP TABLE sink_progress; DROP TABLE ids; PRAGMA user_version=3");
+  ExecRaw(options.path,
+          kUndoV6 + "DROP TABLE sink_progress; DROP TABLE ids; PRAGMA user_version=3");
   ASSERT_EQ(UserVersion(options.path), 3);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 5);
+  EXPECT_EQ(UserVersion(options.path), 7);
   Result<std::vector<SinkProgress>> sinks = journal->ListSinks();
   ASSERT_TRUE(sinks.ok()) << sinks.status().ToString();
   EXPECT_TRUE(sinks->empty());
@@ -1936,6 +1960,707 @@ TEST_F(JournalTest, MigratesAVersion3DatabaseToVersion4) {
   Result<int64_t> verified = journal->VerifyChain();
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
   EXPECT_EQ(*verified, 3);
+}
+
+// ---- store events (issue #8) ----
+
+core::StoreEvent MakeEvent(const std::string& id, const std::string& terminal,
+                           const std::string& type, const std::string& extra = "") {
+  std::string json = "{\"id\":\"" + id + "\",\"terminal_id\":\"" + terminal + "\",\"type\":\"" +
+                     type + "\",\"created_at\":\"" + kCreatedAt + "\",\"currency\":\"USD\"";
+  if (type == "drawer_open") json += ",\"amount\":\"100.00\"";
+  if (type == "cash_in" || type == "cash_out") json += ",\"amount\":\"20.00\",\"reason\":\"bank\"";
+  if (type == "drawer_close" && extra.empty()) json += ",\"counted\":\"100.00\"";
+  json += extra + "}";
+  Result<core::StoreEvent> event = core::DecodeEventRequest(json);
+  if (!event.ok()) {
+    ADD_FAILURE() << "DecodeEventRequest failed for " << json << ": " << event.status().ToString();
+    return core::StoreEvent{};
+  }
+  return std::move(event).value();
+}
+
+core::StoreEvent MakeZ(const std::string& id, const std::string& extra = "") {
+  Result<core::StoreEvent> z = core::DecodeZRequest("{\"id\":\"" + id + "\",\"created_at\":\"" +
+                                                    std::string(kCreatedAt) + "\"" + extra + "}");
+  EXPECT_TRUE(z.ok()) << z.status().ToString();
+  return z.ok() ? std::move(z).value() : core::StoreEvent{};
+}
+
+Receipt MustAppendEvent(SaleJournal& journal, core::StoreEvent event) {
+  Result<Receipt> receipt = journal.AppendEvent(std::move(event)).get();
+  EXPECT_TRUE(receipt.ok()) << receipt.status().ToString();
+  return receipt.ok() ? *receipt : Receipt{};
+}
+
+ErrorCode EventCode(SaleJournal& journal, core::StoreEvent event) {
+  return journal.AppendEvent(std::move(event)).get().status().code();
+}
+
+TEST_F(JournalTest, StoreEventsShareTheSeqTheChainAndTheReads) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  Receipt open = MustAppendEvent(*journal, MakeEvent("d1", "T01", "drawer_open"));
+  EXPECT_TRUE(open.created);
+  EXPECT_EQ(open.seq, 1);
+  EXPECT_EQ(open.type, "drawer_open");
+  EXPECT_EQ(open.receipt_no, "");
+  EXPECT_EQ(open.total, 10000);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("s1")).seq, 2);
+  EXPECT_EQ(MustAppendEvent(*journal, MakeEvent("c1", "T01", "cash_out")).seq, 3);
+  EXPECT_EQ(MustAppendEvent(*journal, MakeEvent("d2", "T01", "drawer_close")).seq, 4);
+
+  Result<std::optional<core::StoredSale>> got = journal->Get("c1");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  ASSERT_TRUE((*got)->is_event());
+  EXPECT_EQ((*got)->event->type, core::EventType::kCashOut);
+  EXPECT_EQ((*got)->event->amount, 2000);
+  EXPECT_EQ((*got)->event->reason, "bank");
+  EXPECT_EQ((*got)->canonical, core::CanonicalEvent(*(*got)->event));
+
+  Result<std::vector<core::StoredSale>> all = journal->List(0, 10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_TRUE((*all)[0].is_event());
+  EXPECT_FALSE((*all)[1].is_event());
+  EXPECT_EQ((*all)[1].sale.id, "s1");
+  // The chain covers every type: each hash is over the previous one and the record.
+  for (size_t i = 0; i < all->size(); ++i) {
+    const core::StoredSale& e = (*all)[i];
+    EXPECT_EQ(e.hash, core::ChainHash(e.prev_hash,
+                                      core::CanonicalRecord(e.seq, e.receipt_no, e.received_at_ms,
+                                                            e.clock_skew, e.canonical)));
+    if (i > 0) {
+      EXPECT_EQ(e.prev_hash, (*all)[i - 1].hash);
+    }
+  }
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 4);
+
+  // Replay and conflict, in the one id space of sales and events.
+  Receipt again = MustAppendEvent(*journal, MakeEvent("c1", "T01", "cash_out"));
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.seq, 3);
+  EXPECT_EQ(again.type, "cash_out");
+  EXPECT_EQ(EventCode(*journal, MakeEvent("c1", "T01", "cash_in")), ErrorCode::kIdConflict);
+  EXPECT_EQ(EventCode(*journal, MakeEvent("s1", "T01", "drawer_open")), ErrorCode::kIdConflict);
+  EXPECT_EQ(journal->Append(MakeSale("d1")).get().status().code(), ErrorCode::kIdConflict);
+  // A refund names a sale, never an event.
+  Result<Receipt> refund =
+      journal->Append(MakeSale(SaleSpec{.id = "r1", .type = "refund", .ref = "c1"})).get();
+  EXPECT_EQ(refund.status().code(), ErrorCode::kInvalidField);
+  EXPECT_EQ(refund.status().field(), "ref");
+  Result<JournalStats> stats = journal->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->last_seq, 4);
+}
+
+TEST_F(JournalTest, DrawerRulesHoldAcrossGroupsAndRestarts) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(EventCode(*journal, MakeEvent("x1", "T01", "cash_in")), ErrorCode::kDrawerClosed);
+    EXPECT_EQ(EventCode(*journal, MakeEvent("x2", "T01", "drawer_close")),
+              ErrorCode::kDrawerClosed);
+    // One group: open, a second open (refused: the first counts), a close, a reopen.
+    journal->PauseWriterForTest();
+    auto a = journal->AppendEvent(MakeEvent("o1", "T01", "drawer_open"));
+    auto b = journal->AppendEvent(MakeEvent("o2", "T01", "drawer_open"));
+    auto c = journal->AppendEvent(MakeEvent("k1", "T01", "drawer_close"));
+    auto d = journal->AppendEvent(MakeEvent("o3", "T01", "drawer_open"));
+    auto e = journal->AppendEvent(MakeEvent("o4", "T02", "drawer_open"));
+    journal->ResumeWriterForTest();
+    EXPECT_TRUE(a.get().ok());
+    EXPECT_EQ(b.get().status().code(), ErrorCode::kDrawerAlreadyOpen);
+    EXPECT_TRUE(c.get().ok());
+    EXPECT_TRUE(d.get().ok());
+    EXPECT_TRUE(e.get().ok());
+    // Nothing was stored for the refusals.
+    EXPECT_FALSE(journal->Get("x1")->has_value());
+    EXPECT_FALSE(journal->Get("o2")->has_value());
+  }
+  auto journal = MustOpen(options);  // the open drawers come back from the file
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(EventCode(*journal, MakeEvent("o5", "T01", "drawer_open")),
+            ErrorCode::kDrawerAlreadyOpen);
+  Result<SaleJournal::OpenDay> day = journal->ReadOpenDay();
+  ASSERT_TRUE(day.ok()) << day.status().ToString();
+  ASSERT_EQ(day->open_drawers.size(), 2u);
+  EXPECT_EQ(day->open_drawers[0].first, "T01");
+  EXPECT_EQ(day->open_drawers[1].first, "T02");
+  EXPECT_TRUE(journal->AppendEvent(MakeEvent("k2", "T01", "drawer_close")).get().ok());
+  EXPECT_EQ(journal->ReadOpenDay()->open_drawers.size(), 1u);
+}
+
+TEST_F(JournalTest, CashWithoutAnOpenDrawerIsRefusedWhenConfigured) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);  // default: allowed
+    ASSERT_NE(journal, nullptr);
+    EXPECT_TRUE(journal->Append(MakeSale("free")).get().ok());
+  }
+  options.cash_requires_open_drawer = true;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<Receipt> refused = journal->Append(MakeSale("cash1", "T03")).get();
+  EXPECT_EQ(refused.status().code(), ErrorCode::kDrawerClosed);
+  EXPECT_FALSE(journal->Get("cash1")->has_value());
+  MustAppendEvent(*journal, MakeEvent("o1", "T03", "drawer_open"));
+  EXPECT_TRUE(journal->Append(MakeSale("cash1", "T03")).get().ok());
+  // Another terminal's drawer does not count.
+  EXPECT_EQ(journal->Append(MakeSale("cash2", "T04")).get().status().code(),
+            ErrorCode::kDrawerClosed);
+}
+
+TEST_F(JournalTest, ZReportsAreNumberedCoverTheDayAndReplay) {
+  JournalOptions options = Options();
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  MustAppendEvent(*journal, MakeEvent("o1", "T01", "drawer_open"));
+  MustAppend(*journal, MakeSale("s1"));
+  MustAppend(*journal, MakeSale("s2", "T02"));
+  MustAppendEvent(*journal, MakeEvent("k1", "T01", "drawer_close"));
+  Result<std::vector<core::StoredSale>> day1 = journal->List(0, 100);
+  ASSERT_TRUE(day1.ok());
+
+  Receipt z1 = MustAppendEvent(*journal, MakeZ("z-1"));
+  EXPECT_EQ(z1.receipt_no, "Z1");
+  EXPECT_EQ(z1.seq, 5);
+  EXPECT_EQ(z1.type, "z_report");
+  Result<std::optional<core::StoredSale>> stored = journal->Get("z-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  const core::StoreEvent& z = *(*stored)->event;
+  EXPECT_EQ(z.z_number, 1);
+  EXPECT_EQ(z.first_seq, 1);
+  EXPECT_EQ(z.last_seq, 4);
+  EXPECT_EQ(z.currency, "USD");
+  // The figures are core::ComputeReport over exactly the entries before it.
+  std::vector<core::JournalEntry> entries;
+  for (const core::StoredSale& e : *day1) {
+    core::JournalEntry entry{e.seq, e.receipt_no, e.received_at_ms, {}};
+    if (e.is_event()) {
+      entry.body = *e.event;
+    } else {
+      entry.body = e.sale;
+    }
+    entries.push_back(std::move(entry));
+  }
+  Result<core::ReportFigures> expected = core::ComputeReport(entries, "USD");
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(z.figures, core::ReportFiguresJson(*expected));
+  EXPECT_EQ(expected->sales.count, 2);
+  ASSERT_EQ(expected->drawers.size(), 1u);
+
+  // Replay: same request, same report; another body under its id: conflict.
+  Receipt again = MustAppendEvent(*journal, MakeZ("z-1"));
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.receipt_no, "Z1");
+  EXPECT_EQ(EventCode(*journal, MakeZ("z-1", ",\"cashier\":\"Ann\"")), ErrorCode::kIdConflict);
+  EXPECT_EQ(EventCode(*journal, MakeZ("s1")), ErrorCode::kIdConflict);
+
+  // The open day starts after Z1; an empty day still gets its Z.
+  Result<SaleJournal::OpenDay> open = journal->ReadOpenDay();
+  ASSERT_TRUE(open.ok());
+  EXPECT_EQ(open->last_z_number, 1);
+  EXPECT_EQ(open->last_z_seq, 5);
+  EXPECT_TRUE(open->entries.empty());
+  Receipt z2 = MustAppendEvent(*journal, MakeZ("z-2"));
+  EXPECT_EQ(z2.receipt_no, "Z2");
+  MustAppend(*journal, MakeSale("s3"));
+  journal.reset();
+  journal = MustOpen(options);  // the numbering survives a restart
+  ASSERT_NE(journal, nullptr);
+  Receipt z3 = MustAppendEvent(*journal, MakeZ("z-3", ",\"currency\":\"EUR\""));
+  EXPECT_EQ(z3.receipt_no, "Z3");
+  Result<std::optional<core::StoredSale>> third = journal->Get("z-3");
+  ASSERT_TRUE(third.ok() && third->has_value());
+  EXPECT_EQ((*third)->event->first_seq, 7);
+  EXPECT_EQ((*third)->event->last_seq, 7);
+  EXPECT_EQ((*third)->event->currency, "EUR");
+  // A USD sale in a EUR report is counted apart, never mixed in.
+  EXPECT_NE((*third)->event->figures.find("\"other_currency_entries\":1"), std::string::npos);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 8);
+}
+
+TEST_F(JournalTest, RacingZReportsAndDrawerOpensEachWinOnce) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  for (int i = 0; i < 40; ++i) MustAppend(*journal, MakeSale(Str("s", i), Str("T", i % 4)));
+  // 8 managers close the day at once with different ids, 8 tabs open T05's drawer.
+  std::vector<std::future<Result<Receipt>>> zs;
+  std::vector<std::future<Result<Receipt>>> opens;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::latch start(16);
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      auto f = t < 8 ? journal->AppendEvent(MakeZ(Str("z", t)))
+                     : journal->AppendEvent(MakeEvent(Str("o", t), "T05", "drawer_open"));
+      std::lock_guard<std::mutex> lock(mu);
+      (t < 8 ? zs : opens).push_back(std::move(f));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::set<std::string> numbers;
+  for (auto& f : zs) {
+    Result<Receipt> r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    numbers.insert(r->receipt_no);
+  }
+  EXPECT_EQ(numbers, (std::set<std::string>{"Z1", "Z2", "Z3", "Z4", "Z5", "Z6", "Z7", "Z8"}));
+  int won = 0;
+  for (auto& f : opens) {
+    Result<Receipt> r = f.get();
+    if (r.ok()) {
+      ++won;
+    } else {
+      EXPECT_EQ(r.status().code(), ErrorCode::kDrawerAlreadyOpen);
+    }
+  }
+  EXPECT_EQ(won, 1);
+  // The reports tile the journal: each starts right after the previous one.
+  Result<std::vector<core::StoredSale>> all = journal->List(0, 1000);
+  ASSERT_TRUE(all.ok());
+  int64_t next_first = 1;
+  int zcount = 0;
+  for (const core::StoredSale& e : *all) {
+    if (!e.is_event() || e.event->type != core::EventType::kZReport) continue;
+    ++zcount;
+    EXPECT_EQ(e.event->first_seq, next_first);
+    EXPECT_EQ(e.event->last_seq, e.seq - 1);
+    next_first = e.seq + 1;
+  }
+  EXPECT_EQ(zcount, 8);
+}
+
+TEST_F(JournalTest, MigratedJournalStoresEvents) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    MustAppend(*journal, MakeSale("before"));
+  }
+  ExecRaw(options.path, kUndoV6 + "PRAGMA user_version=5");
+  ASSERT_EQ(UserVersion(options.path), 5);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(UserVersion(options.path), 7);
+  EXPECT_EQ(MustAppendEvent(*journal, MakeEvent("o1", "T01", "drawer_open")).seq, 2);
+  EXPECT_EQ(MustAppendEvent(*journal, MakeZ("z1")).receipt_no, "Z1");
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_EQ(*verified, 3);
+  EXPECT_TRUE(journal->IntegrityCheck().ok());
+}
+
+// A child that closes drawers and days as fast as it can, reporting each acknowledged
+// entry ("<id> <receipt_no>") on `fd`.
+[[noreturn]] void RunStoreDayCrashChild(const JournalOptions& options, int fd) {
+  Result<std::unique_ptr<SqliteJournal>> opened = SqliteJournal::Open(options);
+  if (!opened.ok()) _exit(3);
+  SqliteJournal& journal = **opened;
+  auto report = [&](const Result<Receipt>& r) {
+    if (!r.ok()) return;
+    std::string line = r->id + " " + (r->receipt_no.empty() ? "-" : r->receipt_no) + "\n";
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(5);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string terminal = Str("T", t);
+      for (int i = 0;; ++i) {
+        report(
+            journal.AppendEvent(MakeEvent(Str(terminal + "-o", i), terminal, "drawer_open")).get());
+        report(journal.Append(MakeSale(Str(terminal + "-s", i), terminal)).get());
+        report(journal.AppendEvent(MakeEvent(Str(terminal + "-k", i), terminal, "drawer_close"))
+                   .get());
+        if (t == 0) report(journal.AppendEvent(MakeZ(Str("z", i))).get());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  _exit(0);
+}
+
+TEST_F(JournalTest, SigkillDuringZReportsAndDrawerClosesLosesNothing) {
+  JournalOptions options = Options();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    RunStoreDayCrashChild(options, fds[1]);
+  }
+  close(fds[1]);
+  FILE* in = fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::map<std::string, std::string> acked;  // id -> receipt_no
+  char* line = nullptr;
+  size_t cap = 0;
+  bool killed = false;
+  int zs = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, in)) > 0) {
+    std::string text(line, static_cast<size_t>(n - 1));
+    const size_t space = text.find(' ');
+    acked[text.substr(0, space)] = text.substr(space + 1);
+    if (text[0] == 'z') ++zs;
+    if (!killed && zs >= 40) {
+      ASSERT_EQ(kill(pid, SIGKILL), 0);  // Z reports and drawer closes are in flight
+      killed = true;
+    }
+  }
+  free(line);
+  fclose(in);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(killed) << "child ended early, status " << wstatus;
+
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  for (const auto& [id, receipt_no] : acked) {
+    Result<std::optional<core::StoredSale>> got = journal->Get(id);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_TRUE(got->has_value()) << "acknowledged entry lost: " << id;
+    EXPECT_EQ((*got)->receipt_no, receipt_no == "-" ? "" : receipt_no) << id;
+  }
+  // Z numbers run 1..N without a gap or a double, each report right after the last.
+  Result<std::vector<core::StoredSale>> all = journal->List(0, 1'000'000);
+  ASSERT_TRUE(all.ok());
+  int64_t expect_number = 1;
+  int64_t next_first = 1;
+  for (const core::StoredSale& e : *all) {
+    if (!e.is_event() || e.event->type != core::EventType::kZReport) continue;
+    EXPECT_EQ(e.event->z_number, expect_number++);
+    EXPECT_EQ(e.event->first_seq, next_first);
+    next_first = e.seq + 1;
+  }
+  EXPECT_GE(expect_number - 1, 40);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, static_cast<int64_t>(all->size()));
+  // The drawer state is the file's: a terminal killed mid-session can close its drawer.
+  Result<SaleJournal::OpenDay> day = journal->ReadOpenDay();
+  ASSERT_TRUE(day.ok());
+  EXPECT_EQ(day->last_z_number, expect_number - 1);
+  for (const auto& [terminal, opened_seq] : day->open_drawers) {
+    EXPECT_TRUE(
+        journal->AppendEvent(MakeEvent("after-" + terminal, terminal, "drawer_close")).get().ok());
+  }
+  Receipt z = MustAppendEvent(*journal, MakeZ("z-after"));
+  EXPECT_EQ(z.receipt_no, Str("Z", expect_number));
+  std::printf("[ crash ] %zu acknowledged entries, %lld Z reports before SIGKILL\n", acked.size(),
+              static_cast<long long>(expect_number - 1));
+}
+
+// ---- offline card payments (issue #9) ----
+
+core::Sale OfflineSale(const std::string& id, const std::string& terminal,
+                       const std::string& amount, bool offline = true) {
+  const std::string json =
+      "{\"id\":\"" + id + "\",\"terminal_id\":\"" + terminal +
+      "\",\"type\":\"sale\",\"created_at\":\"" + kCreatedAt +
+      "\",\"currency\":\"USD\",\"lines\":[{\"sku\":\"A\",\"qty\":\"1\",\"unit_price\":\"" + amount +
+      "\",\"tax_rate\":\"0\"}],\"payments\":[{\"method\":\"card\",\"amount\":\"" + amount +
+      "\",\"card_token\":\"tok_1\",\"last4\":\"4242\",\"offline\":" + (offline ? "true" : "false") +
+      "}]}";
+  Result<core::Sale> sale = core::DecodeSale(json);
+  EXPECT_TRUE(sale.ok()) << json << ": " << sale.status().ToString();
+  return sale.ok() ? std::move(sale).value() : core::Sale{};
+}
+
+core::StoreEvent Outcome(const std::string& id, const std::string& sale_id,
+                         const std::string& result, int64_t index = 0) {
+  Result<core::StoreEvent> event = core::DecodeAuthorizationRequest(
+      "{\"id\":\"" + id + "\",\"result\":\"" + result + "\"}", sale_id, index);
+  EXPECT_TRUE(event.ok()) << event.status().ToString();
+  return event.ok() ? std::move(event).value() : core::StoreEvent{};
+}
+
+std::string DetailOf(const Status& status, const std::string& name) {
+  for (const auto& [n, v] : status.details()) {
+    if (n == name) return v;
+  }
+  return "";
+}
+
+// The exposure recounted from the journal's entries alone: offline payments of sales
+// minus those with an outcome or a void.
+std::map<std::string, int64_t> RecountExposure(SqliteJournal& journal) {
+  Result<std::vector<core::StoredSale>> all = journal.List(0, 1'000'000);
+  EXPECT_TRUE(all.ok());
+  std::map<std::pair<std::string, int64_t>, std::pair<std::string, int64_t>> open;
+  for (const core::StoredSale& e : *all) {
+    if (e.is_event()) {
+      if (e.event->type == core::EventType::kPaymentAuthorization) {
+        open.erase({e.event->sale_id, e.event->payment_index});
+      }
+      continue;
+    }
+    if (e.sale.type == core::SaleType::kVoid) {
+      for (auto it = open.begin(); it != open.end();) {
+        it = it->first.first == e.sale.ref ? open.erase(it) : std::next(it);
+      }
+      continue;
+    }
+    if (e.sale.type != core::SaleType::kSale) continue;
+    for (size_t i = 0; i < e.sale.payments.size(); ++i) {
+      if (e.sale.payments[i].offline) {
+        open[{e.sale.id, static_cast<int64_t>(i)}] = {e.sale.terminal_id,
+                                                      e.sale.payments[i].amount};
+      }
+    }
+  }
+  std::map<std::string, int64_t> per_terminal;
+  for (const auto& [key, who] : open) per_terminal[who.first] += who.second;
+  return per_terminal;
+}
+
+TEST_F(JournalTest, OfflineLimitsRefuseBeforeStoringWithTheFigures) {
+  JournalOptions options = Options();
+  options.offline.card_max_amount = "100.00";
+  options.offline.terminal_max_outstanding = "150.00";
+  options.offline.store_max_outstanding = "250.00";
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+
+  Result<Receipt> big = journal->Append(OfflineSale("big", "T01", "100.01")).get();
+  EXPECT_EQ(big.status().code(), ErrorCode::kOfflineLimitExceeded);
+  EXPECT_EQ(big.status().field(), "payments[0].amount");
+  EXPECT_EQ(DetailOf(big.status(), "limit"), "offline.card_max_amount");
+  EXPECT_EQ(DetailOf(big.status(), "limit_amount"), "100.00");
+  EXPECT_FALSE(journal->Get("big")->has_value());
+  // Not offline: no limit applies.
+  EXPECT_TRUE(journal->Append(OfflineSale("online", "T01", "900.00", false)).get().ok());
+
+  EXPECT_TRUE(journal->Append(OfflineSale("a1", "T01", "100.00")).get().ok());
+  Result<Receipt> t1 = journal->Append(OfflineSale("a2", "T01", "60.00")).get();
+  EXPECT_EQ(t1.status().code(), ErrorCode::kOfflineLimitExceeded);
+  EXPECT_EQ(DetailOf(t1.status(), "limit"), "offline.terminal_max_outstanding");
+  EXPECT_EQ(DetailOf(t1.status(), "exposure"), "100.00");
+  EXPECT_EQ(DetailOf(t1.status(), "remaining"), "50.00");
+  EXPECT_TRUE(journal->Append(OfflineSale("a3", "T01", "50.00")).get().ok());  // exactly 150
+  EXPECT_TRUE(journal->Append(OfflineSale("b1", "T02", "99.99")).get().ok());
+  Result<Receipt> st = journal->Append(OfflineSale("b2", "T02", "0.02")).get();
+  EXPECT_EQ(DetailOf(st.status(), "limit"), "offline.store_max_outstanding");
+  EXPECT_EQ(DetailOf(st.status(), "exposure"), "249.99");
+  EXPECT_EQ(DetailOf(st.status(), "remaining"), "0.01");
+  EXPECT_TRUE(journal->Append(OfflineSale("b3", "T02", "0.01")).get().ok());  // exactly 250
+
+  // An approval releases the exposure; a second outcome for it is refused.
+  Receipt ok = MustAppendEvent(*journal, Outcome("auth-a1", "a1", "approved"));
+  EXPECT_EQ(ok.type, "payment_authorization");
+  EXPECT_EQ(ok.total, 10000);
+  EXPECT_FALSE(MustAppendEvent(*journal, Outcome("auth-a1", "a1", "approved")).created);
+  Result<Receipt> twice = journal->AppendEvent(Outcome("auth-a1b", "a1", "declined")).get();
+  EXPECT_EQ(twice.status().code(), ErrorCode::kPaymentResolved);
+  EXPECT_EQ(journal->AppendEvent(Outcome("auth-a1", "a1", "declined")).get().status().code(),
+            ErrorCode::kIdConflict);
+  EXPECT_TRUE(journal->Append(OfflineSale("a4", "T01", "100.00")).get().ok());
+  // A decline releases it too and lists the payment for the manager.
+  MustAppendEvent(*journal, Outcome("auth-b1", "b1", "declined"));
+  Result<std::vector<OfflinePayment>> declined = journal->ListOfflinePayments("declined", 10);
+  ASSERT_TRUE(declined.ok());
+  ASSERT_EQ(declined->size(), 1u);
+  EXPECT_EQ((*declined)[0].sale_id, "b1");
+  EXPECT_EQ((*declined)[0].terminal_id, "T02");
+  EXPECT_EQ((*declined)[0].amount, 9999);
+  // A void releases what its sale had outstanding.
+  Result<core::Sale> void_a3 = core::DecodeSale(
+      std::string(R"({"id":"v-a3","terminal_id":"T01","type":"void","ref":"a3","created_at":")") +
+      kCreatedAt +
+      R"(","currency":"USD","lines":[{"sku":"A","qty":"1","unit_price":"50.00","tax_rate":"0"}],)"
+      R"("payments":[]})");
+  ASSERT_TRUE(void_a3.ok()) << void_a3.status().ToString();
+  MustAppend(*journal, *void_a3);
+  Result<OfflineExposure> exposure = journal->ReadOfflineExposure();
+  ASSERT_TRUE(exposure.ok());
+  EXPECT_EQ(exposure->store, 10000 + 1);  // a4 and b3
+  EXPECT_EQ(exposure->terminals["T01"], 10000);
+  EXPECT_EQ(exposure->outstanding, 2);
+  EXPECT_GT(exposure->oldest_received_at_ms, 0);
+
+  // Bad outcomes change nothing.
+  EXPECT_EQ(journal->AppendEvent(Outcome("x1", "ghost", "approved")).get().status().code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(journal->AppendEvent(Outcome("x2", "online", "approved")).get().status().field(),
+            "payment_index");
+  EXPECT_EQ(journal->AppendEvent(Outcome("x3", "a4", "approved", 1)).get().status().field(),
+            "payment_index");
+  EXPECT_EQ(journal->AppendEvent(Outcome("x4", "a3", "approved")).get().status().code(),
+            ErrorCode::kPaymentResolved);  // voided
+  EXPECT_FALSE(journal->Get("x4")->has_value());
+
+  Result<OfflineExposure> writer = journal->WriterExposureForTest();
+  ASSERT_TRUE(writer.ok());
+  EXPECT_EQ(writer->store, exposure->store);
+  EXPECT_EQ(writer->terminals, exposure->terminals);
+  EXPECT_EQ(RecountExposure(*journal), exposure->terminals);
+
+  options.offline.enabled = false;
+  journal.reset();
+  journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Result<Receipt> off = journal->Append(OfflineSale("c1", "T03", "1.00")).get();
+  EXPECT_EQ(DetailOf(off.status(), "limit"), "offline.enabled");
+  EXPECT_EQ(off.status().field(), "payments[0].offline");
+  // The exposure came back from the file.
+  Result<OfflineExposure> after = journal->WriterExposureForTest();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->store, 10001);
+
+  options.offline.enabled = true;
+  options.offline.card_max_amount = "12.3456";
+  journal.reset();
+  EXPECT_EQ(SqliteJournal::Open(options).status().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(JournalTest, SixtyFourTerminalsRacingToTheStoreLimitNeverPassItByACent) {
+  JournalOptions options = Options();
+  options.offline.store_max_outstanding = "500.00";
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  std::atomic<int64_t> accepted_cents{0};
+  std::atomic<int> refused{0};
+  std::latch start(64);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 64; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < 4; ++i) {
+        // 7.00, 7.01, ... 7.63: amounts that do not divide the limit evenly.
+        const int64_t cents = 700 + t;
+        const std::string amount = Str("7.", 100 + t).erase(2, 1);
+        Result<Receipt> r =
+            journal->Append(OfflineSale(Str("r-", t * 10 + i), Str("T", t), amount)).get();
+        if (r.ok()) {
+          accepted_cents += cents;
+        } else {
+          EXPECT_EQ(r.status().code(), ErrorCode::kOfflineLimitExceeded);
+          ++refused;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  Result<OfflineExposure> exposure = journal->ReadOfflineExposure();
+  ASSERT_TRUE(exposure.ok());
+  EXPECT_LE(exposure->store, 50000);
+  EXPECT_EQ(exposure->store, accepted_cents.load());
+  // Full: not even the smallest of the refused sales would have fitted.
+  EXPECT_GT(exposure->store + 700, 50000);
+  EXPECT_GT(refused.load(), 0);
+  std::map<std::string, int64_t> recount = RecountExposure(*journal);
+  int64_t total = 0;
+  for (const auto& [terminal, cents] : recount) total += cents;
+  EXPECT_EQ(total, exposure->store);
+}
+
+[[noreturn]] void RunOfflineCrashChild(const JournalOptions& options, int fd) {
+  Result<std::unique_ptr<SqliteJournal>> opened = SqliteJournal::Open(options);
+  if (!opened.ok()) _exit(3);
+  SqliteJournal& journal = **opened;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0;; ++i) {
+        const std::string id = Str(Str("o", t) + "-", i);
+        Result<Receipt> r = journal.Append(OfflineSale(id, Str("T", t), "3.00")).get();
+        if (r.ok() && i % 2 == 0) {
+          journal.AppendEvent(Outcome("a-" + id, id, i % 4 == 0 ? "approved" : "declined")).get();
+        }
+        if (r.ok()) {
+          const std::string line = id + "\n";
+          if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(5);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  _exit(0);
+}
+
+TEST_F(JournalTest, SigkillBetweenCommitAndAnswerNeverCountsExposureTwiceOrLosesIt) {
+  JournalOptions options = Options();
+  options.offline.store_max_outstanding = "1000000.00";
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  fflush(stdout);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    RunOfflineCrashChild(options, fds[1]);
+  }
+  close(fds[1]);
+  FILE* in = fdopen(fds[0], "r");
+  ASSERT_NE(in, nullptr);
+  std::vector<std::string> acked;
+  char* line = nullptr;
+  size_t cap = 0;
+  bool killed = false;
+  ssize_t n;
+  while ((n = getline(&line, &cap, in)) > 0) {
+    acked.emplace_back(line, static_cast<size_t>(n - 1));
+    if (!killed && acked.size() >= 400) {
+      ASSERT_EQ(kill(pid, SIGKILL), 0);
+      killed = true;
+    }
+  }
+  free(line);
+  fclose(in);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(killed);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  for (const std::string& id : acked) {
+    ASSERT_TRUE(journal->Get(id)->has_value()) << "acknowledged sale lost: " << id;
+  }
+  Result<OfflineExposure> writer = journal->WriterExposureForTest();
+  Result<OfflineExposure> table = journal->ReadOfflineExposure();
+  ASSERT_TRUE(writer.ok() && table.ok());
+  const std::map<std::string, int64_t> recount = RecountExposure(*journal);
+  EXPECT_EQ(writer->terminals, recount);
+  EXPECT_EQ(table->terminals, recount);
+  int64_t total = 0;
+  for (const auto& [terminal, cents] : recount) total += cents;
+  EXPECT_EQ(writer->store, total);
+  EXPECT_GT(total, 0);
+  std::printf(
+      "[ crash ] %zu offline sales acknowledged; exposure after restart %lld cents = "
+      "the journal's recount\n",
+      acked.size(), static_cast<long long>(total));
+}
+
+TEST_F(JournalTest, MigratesAVersion6DatabaseToVersion7) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    MustAppendEvent(*journal, MakeEvent("o1", "T01", "drawer_open"));
+    MustAppend(*journal, OfflineSale("old-offline", "T01", "5.00"));
+  }
+  // Back to v6: no offline_payments, the narrower type check.
+  ExecRaw(options.path, kUndoV7 + "PRAGMA user_version=6");
+  ASSERT_EQ(UserVersion(options.path), 6);
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(UserVersion(options.path), 7);
+  // A payment stored before v7 was never counted; its outcome is still recorded.
+  EXPECT_EQ(journal->ReadOfflineExposure()->store, 0);
+  Receipt outcome = MustAppendEvent(*journal, Outcome("auth-old", "old-offline", "approved"));
+  EXPECT_TRUE(outcome.created);
+  EXPECT_EQ(journal->ListOfflinePayments("approved", 10)->size(), 1u);
+  EXPECT_EQ(journal->WriterExposureForTest()->store, 0);
+  EXPECT_TRUE(journal->VerifyChain().ok());
 }
 
 }  // namespace

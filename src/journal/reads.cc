@@ -51,7 +51,7 @@ namespace {
 constexpr std::string_view kStoredColumns =
     "SELECT seq, receipt_no, received_at_ms, clock_skew, canonical, prev_hash, hash, "
     "coalesce((SELECT b.state = 'uploaded' AND b.last_seq >= s.seq FROM batches b "
-    "WHERE b.first_seq <= s.seq ORDER BY b.first_seq DESC LIMIT 1), 0) "
+    "WHERE b.first_seq <= s.seq ORDER BY b.first_seq DESC LIMIT 1), 0), s.type "
     "FROM sales s ";
 
 Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
@@ -64,24 +64,16 @@ Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
   stored.prev_hash = ColumnBlob(stmt, 5);
   stored.hash = ColumnBlob(stmt, 6);
   stored.uploaded = sqlite3_column_int(stmt, 7) != 0;
-  // The row was validated when it was written: the trusted decoder skips the request
-  // checks (and falls back to DecodeCanonical on anything it does not expect).
-  Result<core::Sale> sale = core::DecodeStoredCanonical(stored.canonical);
-  if (!sale.ok()) {
-    return Status(ErrorCode::kInternal, "journal: stored sale seq " + std::to_string(stored.seq) +
-                                            " does not decode: " + sale.status().message());
+  ASSIGN_OR_RETURN(auto body, DecodeEntryBody(ColumnText(stmt, 8), stored.canonical, stored.seq));
+  if (auto* event = std::get_if<core::StoreEvent>(&body)) {
+    stored.event = std::move(*event);
+  } else {
+    stored.sale = std::move(std::get<core::Sale>(body));
   }
-  stored.sale = std::move(sale).value();
   return stored;
 }
 
 }  // namespace
-
-// TEMPORARY (replaced in the next commit by the writer's implementation).
-void SqliteJournal::AppendEvent(core::StoreEvent, AppendCallback done) {
-  done(Status(ErrorCode::kStorageUnavailable, "journal: store events not wired yet"));
-}
-Result<SaleJournal::OpenDay> SqliteJournal::ReadOpenDay() { return OpenDay{}; }
 
 Result<std::optional<core::StoredSale>> SqliteJournal::Get(const std::string& id) {
   ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
@@ -113,6 +105,50 @@ Result<std::vector<core::StoredSale>> SqliteJournal::List(int64_t after_seq, int
   }
   if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "list sales");
   return out;
+}
+
+Result<SaleJournal::OpenDay> SqliteJournal::ReadOpenDay() {
+  ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
+  // One read transaction: the last Z, the entries after it and the open drawers all come
+  // from the same snapshot.
+  int brc = Exec(conn->db, "BEGIN");
+  if (brc != SQLITE_OK) return SqliteError(conn->db, brc, "begin read");
+  EndRead end{conn->db};
+  OpenDay day;
+  ASSIGN_OR_RETURN(LastZ last, ReadLastZ(conn->db));
+  day.last_z_number = last.number;
+  day.last_z_seq = last.seq;
+  day.last_z_currency = last.currency;
+  {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                     conn->Prepare("SELECT seq, receipt_no, received_at_ms, type, canonical "
+                                   "FROM sales WHERE seq > ?1 ORDER BY seq"));
+    ResetOnExit reset(stmt);
+    sqlite3_bind_int64(stmt, 1, last.seq);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      core::JournalEntry entry;
+      entry.seq = sqlite3_column_int64(stmt, 0);
+      entry.receipt_no = ColumnText(stmt, 1);
+      entry.received_at_ms = sqlite3_column_int64(stmt, 2);
+      ASSIGN_OR_RETURN(entry.body,
+                       DecodeEntryBody(ColumnText(stmt, 3), ColumnText(stmt, 4), entry.seq));
+      day.entries.push_back(std::move(entry));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "read the open day");
+  }
+  {
+    ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
+                     conn->Prepare("SELECT terminal_id, opened_seq FROM drawers ORDER BY "
+                                   "terminal_id"));
+    ResetOnExit reset(stmt);
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      day.open_drawers.emplace_back(ColumnText(stmt, 0), sqlite3_column_int64(stmt, 1));
+    }
+    if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "read open drawers");
+  }
+  return day;
 }
 
 Result<JournalStats> SqliteJournal::Stats() {

@@ -70,7 +70,8 @@ class SaleJournal {
   // stored exactly like a sale: the same seq, chain, idempotency by id (the ids of sales
   // and events are one space) and durability. The callback's Receipt: seq, hash,
   // received_at_ms, currency, total = the event's amount (drawer_open: the float;
-  // cash_in/out: the amount; drawer_close: counted; z_report: the report's net total),
+  // cash_in/out: the amount; drawer_close: counted; z_report: 0, its figures are in
+  // the stored entry, Get(id)), type = the event type name,
   // receipt_no "" (a Z report: "Z<n>").
   // Rules, judged by the one writer against everything committed before (so racing
   // terminals cannot both win):

@@ -3,6 +3,7 @@
 // edited, only appended to.
 
 #include <string>
+#include <string_view>
 
 #include "core/log.h"
 #include "journal/internal.h"
@@ -99,7 +100,86 @@ CREATE TABLE ids(
 ) WITHOUT ROWID;
 INSERT INTO ids(id, seq, hash, received_at_ms) SELECT id, seq, hash, received_at_ms FROM sales;
 )sql",
+    // v6: store events (issue #8) in the same table, so they share the seq and the chain.
+    // The CHECK on sales.type is widened in place by WidenEntryTypes below (SQLite
+    // cannot ALTER a CHECK; rebuilding the table would copy the whole journal on the
+    // device). The open drawer of each terminal; the last Z report lives in meta.
+    R"sql(
+CREATE TABLE drawers(
+  terminal_id TEXT PRIMARY KEY,
+  opened_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // v7: offline card payments (issue #9): one row per payment marked offline, its state
+    // until the processor's answer (a payment_authorization entry) or a void; the type
+    // CHECK gains payment_authorization (WidenEntryTypes).
+    R"sql(
+CREATE TABLE offline_payments(
+  sale_id TEXT NOT NULL,
+  payment_index INTEGER NOT NULL,
+  terminal_id TEXT NOT NULL,
+  amount INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  sale_seq INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('outstanding', 'approved', 'declined', 'voided')),
+  outcome_seq INTEGER,
+  PRIMARY KEY (sale_id, payment_index)
+) WITHOUT ROWID;
+CREATE INDEX offline_outstanding ON offline_payments(received_at_ms) WHERE state = 'outstanding';
+)sql",
 };
+
+// The sales.type CHECK of v1 and what v6 makes of it. The text must match the v1 step
+// byte for byte: SQLite keeps a table's CREATE statement as written.
+constexpr std::string_view kTypeCheckV1 = "CHECK (type IN ('sale', 'refund', 'void'))";
+constexpr std::string_view kTypeCheckV6 =
+    "CHECK (type IN ('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', "
+    "'drawer_close', 'z_report'))";
+constexpr std::string_view kTypeCheckV7 =
+    "CHECK (type IN ('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', "
+    "'drawer_close', 'z_report', 'payment_authorization'))";
+
+// Widens the CHECK on sales.type inside the migration's transaction, by SQLite's
+// documented procedure for loosening a constraint (https://sqlite.org/lang_altertable.html,
+// "making other kinds of table schema changes"): rewrite the table's SQL in sqlite_schema
+// with writable_schema on, and bump schema_version so every connection re-reads it. Every
+// existing row satisfies the wider check, so no data changes.
+Status WidenEntryTypes(sqlite3* db, std::string_view from, std::string_view to,
+                       std::string_view step) {
+  Result<int64_t> version = QueryInt(db, "PRAGMA schema_version", "read schema_version");
+  if (!version.ok()) return version.status();
+  if (Exec(db, "PRAGMA writable_schema=ON") != SQLITE_OK) {
+    return SqliteError(db, sqlite3_errcode(db), "writable_schema");
+  }
+  int changed = 0;
+  {
+    Stmt update(db,
+                "UPDATE sqlite_schema SET sql = replace(sql, ?1, ?2) "
+                "WHERE type = 'table' AND name = 'sales' AND instr(sql, ?1) > 0");
+    int rc = update.prepare_rc();
+    if (rc == SQLITE_OK) {
+      BindText(update.get(), 1, from);
+      BindText(update.get(), 2, to);
+      rc = sqlite3_step(update.get());
+    }
+    if (rc != SQLITE_DONE) {
+      Exec(db, "PRAGMA writable_schema=OFF");
+      return SqliteError(db, rc, "widen sales.type");
+    }
+    changed = sqlite3_changes(db);
+  }
+  const std::string bump = "PRAGMA schema_version=" + std::to_string(*version + 1);
+  int rc = Exec(db, bump.c_str());
+  Exec(db, "PRAGMA writable_schema=OFF");
+  if (rc != SQLITE_OK) return SqliteError(db, rc, "bump schema_version");
+  if (changed != 1) {
+    return Status(ErrorCode::kInternal, "journal: migration to " + std::string(step) +
+                                            ": the sales table's type check is not the one "
+                                            "the previous version left");
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -129,6 +209,11 @@ Status MigrateSchema(sqlite3* db) {
     int src = Exec(db, kMigrations[*version]);
     if (src != SQLITE_OK) {
       return rollback(SqliteError(db, src, "migration to v" + std::to_string(*version + 1)));
+    }
+    if (*version + 1 == 6 || *version + 1 == 7) {
+      Status widened = *version + 1 == 6 ? WidenEntryTypes(db, kTypeCheckV1, kTypeCheckV6, "v6")
+                                         : WidenEntryTypes(db, kTypeCheckV6, kTypeCheckV7, "v7");
+      if (!widened.ok()) return rollback(widened);
     }
     std::string set_version = "PRAGMA user_version=" + std::to_string(*version + 1);
     src = Exec(db, set_version.c_str());

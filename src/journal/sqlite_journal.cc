@@ -26,26 +26,6 @@ std::string ReceiptNo(const std::string& terminal_id, int64_t counter) {
 
 }  // namespace
 
-struct SqliteJournal::WriterStatements {
-  sqlite3_stmt* begin = nullptr;
-  sqlite3_stmt* commit = nullptr;
-  sqlite3_stmt* rollback = nullptr;
-  sqlite3_stmt* find = nullptr;
-  sqlite3_stmt* exists = nullptr;     // the original of a refund/void: its canonical bytes
-  sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
-  sqlite3_stmt* insert = nullptr;
-  sqlite3_stmt* upsert_terminal = nullptr;
-  sqlite3_stmt* id_find = nullptr;  // the id index (schema v5): ids of pruned rows too
-  sqlite3_stmt* id_insert = nullptr;
-
-  ~WriterStatements() {
-    for (sqlite3_stmt* stmt : {begin, commit, rollback, find, exists, reversals, insert,
-                               upsert_terminal, id_find, id_insert}) {
-      sqlite3_finalize(stmt);
-    }
-  }
-};
-
 // ---- Open / Close ----
 
 SqliteJournal::SqliteJournal(const JournalOptions& options)
@@ -91,6 +71,14 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
     return Status(ErrorCode::kInvalidArgument, "journal: clock_skew_bound_ms is negative");
   }
   std::unique_ptr<SqliteJournal> journal(new SqliteJournal(options));
+  ASSIGN_OR_RETURN(journal->limit_card_milli_,
+                   ParseOfflineLimit(options.offline.card_max_amount, "offline.card_max_amount"));
+  ASSIGN_OR_RETURN(journal->limit_terminal_milli_,
+                   ParseOfflineLimit(options.offline.terminal_max_outstanding,
+                                     "offline.terminal_max_outstanding"));
+  ASSIGN_OR_RETURN(
+      journal->limit_store_milli_,
+      ParseOfflineLimit(options.offline.store_max_outstanding, "offline.store_max_outstanding"));
   RETURN_IF_ERROR(journal->OpenWriter());
   RETURN_IF_ERROR(journal->LoadState());
   if (options.checkpoint_interval_ms > 0) RETURN_IF_ERROR(journal->OpenCheckpointer());
@@ -163,9 +151,9 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->commit, "COMMIT"},
       {&stmts->rollback, "ROLLBACK"},
       {&stmts->find,
-       "SELECT canonical, seq, receipt_no, hash, received_at_ms, total, change, currency "
-       "FROM sales WHERE id = ?1"},
-      {&stmts->exists, "SELECT canonical FROM sales WHERE id = ?1"},
+       "SELECT canonical, seq, receipt_no, hash, received_at_ms, total, change, currency, "
+       "type FROM sales WHERE id = ?1"},
+      {&stmts->exists, "SELECT canonical, type FROM sales WHERE id = ?1"},
       {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
       {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
       {&stmts->id_insert, "INSERT INTO ids(id, seq, hash, received_at_ms) VALUES(?1, ?2, ?3, ?4)"},
@@ -176,6 +164,26 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->upsert_terminal,
        "INSERT INTO terminals(terminal_id, last_receipt) VALUES(?1, ?2) "
        "ON CONFLICT(terminal_id) DO UPDATE SET last_receipt = excluded.last_receipt"},
+      {&stmts->drawer_open, "INSERT INTO drawers(terminal_id, opened_seq) VALUES(?1, ?2)"},
+      {&stmts->drawer_close, "DELETE FROM drawers WHERE terminal_id = ?1"},
+      {&stmts->meta_put,
+       "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+       "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
+      {&stmts->offline_insert,
+       "INSERT INTO offline_payments(sale_id, payment_index, terminal_id, amount, currency, "
+       "sale_seq, received_at_ms, state) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'outstanding')"},
+      {&stmts->offline_find,
+       "SELECT state, terminal_id, amount FROM offline_payments "
+       "WHERE sale_id = ?1 AND payment_index = ?2"},
+      {&stmts->offline_resolve,
+       "UPDATE offline_payments SET state = ?3, outcome_seq = ?4 "
+       "WHERE sale_id = ?1 AND payment_index = ?2"},
+      {&stmts->offline_of_sale,
+       "SELECT payment_index, terminal_id, amount FROM offline_payments "
+       "WHERE sale_id = ?1 AND state = 'outstanding'"},
+      {&stmts->entries_after,
+       "SELECT seq, receipt_no, received_at_ms, type, canonical FROM sales WHERE seq > ?1 "
+       "ORDER BY seq"},
   };
   for (const auto& s : kStatements) {
     int rc = sqlite3_prepare_v3(wdb_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.slot, nullptr);
@@ -229,6 +237,7 @@ Status SqliteJournal::LoadState() {
   next_seq_ = next_seq;
   last_hash_ = std::move(last_hash);
   terminal_counters_ = std::move(counters);
+  RETURN_IF_ERROR(LoadStoreDayState());
   state_valid_ = true;
   return Status::Ok();
 }
@@ -271,6 +280,18 @@ void SqliteJournal::Append(core::Sale sale, AppendCallback done) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!closing_) {
       queue_.push_back(Pending{std::move(sale), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  if (done) done(Status(ErrorCode::kStorageUnavailable, "journal: closed"));
+}
+
+void SqliteJournal::AppendEvent(core::StoreEvent event, AppendCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!closing_) {
+      queue_.push_back(Pending{std::move(event), std::move(done)});
       cv_.notify_one();
       return;
     }
@@ -367,6 +388,12 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   staged_seq_ = next_seq_;
   staged_hash_ = last_hash_;
   staged_counters_.clear();
+  staged_drawers_.clear();
+  staged_offline_terminal_.clear();
+  staged_offline_store_ = 0;
+  staged_z_number_ = last_z_number_;
+  staged_z_seq_ = last_z_seq_;
+  staged_z_currency_ = last_z_currency_;
   last_failed_rc_ = SQLITE_OK;
 
   auto fail = [&](int rc, std::string_view what) {
@@ -387,8 +414,13 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   for (Pending& pending : group) {
     bool created = false;
     int storage_rc = SQLITE_OK;
-    answers.push_back(AppendOne(pending.sale, &created, &storage_rc));
-    if (storage_rc != SQLITE_OK) return fail(storage_rc, "store sale");
+    if (core::Sale* sale = std::get_if<core::Sale>(&pending.entry)) {
+      answers.push_back(AppendOne(*sale, &created, &storage_rc));
+    } else {
+      answers.push_back(
+          AppendEventOne(std::get<core::StoreEvent>(pending.entry), &created, &storage_rc));
+    }
+    if (storage_rc != SQLITE_OK) return fail(storage_rc, "store entry");
     if (created) ++*inserted;
   }
   for (const auto& [terminal_id, counter] : staged_counters_) {
@@ -418,6 +450,22 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   for (const auto& [terminal_id, counter] : staged_counters_) {
     terminal_counters_[terminal_id] = counter;
   }
+  for (const auto& [terminal_id, opened_seq] : staged_drawers_) {
+    if (opened_seq == 0) {
+      open_drawers_.erase(terminal_id);
+    } else {
+      open_drawers_[terminal_id] = opened_seq;
+    }
+  }
+  for (const auto& [terminal_id, delta] : staged_offline_terminal_) {
+    int64_t& outstanding = offline_terminal_[terminal_id];
+    outstanding += delta;
+    if (outstanding == 0) offline_terminal_.erase(terminal_id);
+  }
+  offline_store_ += staged_offline_store_;
+  last_z_number_ = staged_z_number_;
+  last_z_seq_ = staged_z_seq_;
+  last_z_currency_ = staged_z_currency_;
   return Status::Ok();
 }
 
@@ -448,6 +496,7 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       replay.total = sqlite3_column_int64(s.find, 5);
       replay.change = sqlite3_column_int64(s.find, 6);
       replay.currency = ColumnText(s.find, 7);
+      replay.type = ColumnText(s.find, 8);
       return replay;
     }
     if (rc != SQLITE_DONE) {
@@ -495,6 +544,12 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
         *storage_rc = rc;
         return kStorage;
       }
+      if (core::IsEventTypeName(ColumnText(s.exists, 1))) {
+        return Status(
+            ErrorCode::kInvalidField,
+            std::string(core::SaleTypeName(sale.type)) + " refers to a store event, not a sale",
+            "ref");
+      }
       ASSIGN_OR_RETURN(original, core::DecodeStoredCanonical(ColumnText(s.exists, 0)));
     }
     std::vector<core::Sale> earlier;
@@ -515,6 +570,19 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
     RETURN_IF_ERROR(core::CheckReversal(original, earlier, sale));
   }
 
+  if (options_.cash_requires_open_drawer && !DrawerOpen(sale.terminal_id)) {
+    for (const core::Payment& payment : sale.payments) {
+      if (payment.method == "cash") {
+        return Status(ErrorCode::kDrawerClosed,
+                      "cash on a terminal whose drawer is not open (drawer.required is on): open "
+                      "the drawer first",
+                      "payments");
+      }
+    }
+  }
+
+  if (sale.type == core::SaleType::kSale) RETURN_IF_ERROR(CheckOfflineLimits(sale));
+
   int64_t counter = 1;
   if (auto it = staged_counters_.find(sale.terminal_id); it != staged_counters_.end()) {
     counter = it->second + 1;
@@ -524,40 +592,57 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
   Receipt receipt;
   receipt.created = true;
   receipt.id = sale.id;
-  receipt.seq = staged_seq_;
   receipt.receipt_no = ReceiptNo(sale.terminal_id, counter);
-  receipt.received_at_ms = clock_->NowMs();
   receipt.total = sale.total;
   receipt.change = sale.change;
   receipt.currency = sale.currency;
-  const int64_t skew_ms = receipt.received_at_ms - sale.created_at_ms;
-  const bool clock_skew = (skew_ms < 0 ? -skew_ms : skew_ms) > options_.clock_skew_bound_ms;
-  const std::string record = core::CanonicalRecord(receipt.seq, receipt.receipt_no,
-                                                   receipt.received_at_ms, clock_skew, canonical);
-  receipt.hash = core::ChainHash(staged_hash_, record);
+  receipt.type = core::SaleTypeName(sale.type);
+  const NewRow row{&sale.id,    sale.terminal_id,   receipt.receipt_no, receipt.type,
+                   sale.ref,    sale.created_at_ms, sale.currency,      sale.total,
+                   sale.change, &canonical};
+  RETURN_IF_ERROR(InsertRow(row, &receipt, storage_rc));
+  if (sale.type == core::SaleType::kSale) {
+    RETURN_IF_ERROR(TrackOfflinePayments(sale, receipt.seq, receipt.received_at_ms, storage_rc));
+  } else if (sale.type == core::SaleType::kVoid) {
+    RETURN_IF_ERROR(ReleaseOnVoid(sale, receipt.seq, storage_rc));
+  }
+  staged_counters_[sale.terminal_id] = counter;
+  *created = true;
+  return receipt;
+}
 
+Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storage_rc) {
+  WriterStatements& s = *wstmts_;
+  static const Status kStorage(ErrorCode::kStorageUnavailable, "journal: storage failed");
+  receipt->seq = staged_seq_;
+  receipt->received_at_ms = clock_->NowMs();
+  const int64_t skew_ms = receipt->received_at_ms - row.created_at_ms;
+  const bool clock_skew = (skew_ms < 0 ? -skew_ms : skew_ms) > options_.clock_skew_bound_ms;
+  const std::string record = core::CanonicalRecord(
+      receipt->seq, receipt->receipt_no, receipt->received_at_ms, clock_skew, *row.canonical);
+  receipt->hash = core::ChainHash(staged_hash_, record);
   {
     sqlite3_stmt* ins = s.insert;
     ResetOnExit reset(ins);
-    sqlite3_bind_int64(ins, 1, receipt.seq);
-    BindText(ins, 2, sale.id);
-    BindText(ins, 3, sale.terminal_id);
-    BindText(ins, 4, receipt.receipt_no);
-    BindText(ins, 5, core::SaleTypeName(sale.type));
-    if (sale.ref.empty()) {
+    sqlite3_bind_int64(ins, 1, receipt->seq);
+    BindText(ins, 2, *row.id);
+    BindText(ins, 3, row.terminal_id);
+    BindText(ins, 4, row.receipt_no);
+    BindText(ins, 5, row.type);
+    if (row.ref.empty()) {
       sqlite3_bind_null(ins, 6);
     } else {
-      BindText(ins, 6, sale.ref);
+      BindText(ins, 6, row.ref);
     }
-    sqlite3_bind_int64(ins, 7, sale.created_at_ms);
-    sqlite3_bind_int64(ins, 8, receipt.received_at_ms);
+    sqlite3_bind_int64(ins, 7, row.created_at_ms);
+    sqlite3_bind_int64(ins, 8, receipt->received_at_ms);
     sqlite3_bind_int(ins, 9, clock_skew ? 1 : 0);
-    BindText(ins, 10, sale.currency);
-    sqlite3_bind_int64(ins, 11, sale.total);
-    sqlite3_bind_int64(ins, 12, sale.change);
-    BindText(ins, 13, canonical);
+    BindText(ins, 10, row.currency);
+    sqlite3_bind_int64(ins, 11, row.total);
+    sqlite3_bind_int64(ins, 12, row.change);
+    BindText(ins, 13, *row.canonical);
     BindBlob(ins, 14, staged_hash_);
-    BindBlob(ins, 15, receipt.hash);
+    BindBlob(ins, 15, receipt->hash);
     int rc = sqlite3_step(ins);
     if (rc != SQLITE_DONE) {
       *storage_rc = rc;
@@ -567,21 +652,19 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
   {
     sqlite3_stmt* ins = s.id_insert;
     ResetOnExit reset(ins);
-    BindText(ins, 1, sale.id);
-    sqlite3_bind_int64(ins, 2, receipt.seq);
-    BindBlob(ins, 3, receipt.hash);
-    sqlite3_bind_int64(ins, 4, receipt.received_at_ms);
+    BindText(ins, 1, *row.id);
+    sqlite3_bind_int64(ins, 2, receipt->seq);
+    BindBlob(ins, 3, receipt->hash);
+    sqlite3_bind_int64(ins, 4, receipt->received_at_ms);
     int rc = sqlite3_step(ins);
     if (rc != SQLITE_DONE) {
       *storage_rc = rc;
       return kStorage;
     }
   }
-  staged_seq_ = receipt.seq + 1;
-  staged_hash_ = receipt.hash;
-  staged_counters_[sale.terminal_id] = counter;
-  *created = true;
-  return receipt;
+  staged_seq_ = receipt->seq + 1;
+  staged_hash_ = receipt->hash;
+  return Status::Ok();
 }
 
 Result<bool> SqliteJournal::InIdIndex(const std::string& id, int* storage_rc) {

@@ -48,6 +48,10 @@
 //   v4: sink_progress(sink PRIMARY KEY, delivered_seq, active, updated_at_ms): one
 //       progress cursor per registered sink (Ledger::RegisterSink); Prune stays below
 //       the lowest active cursor.
+//   v5: ids(id PRIMARY KEY, seq, hash, received_at_ms): the id index (id_horizon_ms).
+//   v6: store events in sales (the type CHECK widened in place, schema.cc), drawers(
+//       terminal_id PRIMARY KEY, opened_seq): the open drawers; meta "last_z_number",
+//       "last_z_seq", "last_z_currency". docs/JOURNAL.md has the reasoning.
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
@@ -86,7 +90,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "core/clock.h"
@@ -98,6 +104,38 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace machub::journal {
+
+// Offline card payments (issue #9): limits on the money at risk, checked by the writer
+// in the same step as the commit, so terminals racing to a limit never pass it together.
+// Amounts are decimal strings in the store's currency ("500.00"), at most 3 decimals;
+// empty: no such limit.
+struct OfflineLimits {
+  bool enabled = true;                   // false: a payment marked offline is refused
+  std::string card_max_amount;           // largest single offline payment
+  std::string terminal_max_outstanding;  // outstanding per terminal
+  std::string store_max_outstanding;     // outstanding in the whole store
+};
+
+// One offline card payment as the journal tracks it (table offline_payments, v7).
+struct OfflinePayment {
+  std::string sale_id;
+  int64_t payment_index = 0;
+  std::string terminal_id;
+  int64_t amount = 0;  // minor units of currency
+  std::string currency;
+  int64_t sale_seq = 0;
+  int64_t received_at_ms = 0;  // when the sale was stored
+  std::string state;           // outstanding | approved | declined | voided
+  int64_t outcome_seq = 0;     // the authorization (or void) entry; 0 while outstanding
+};
+
+// The money at risk now: outstanding offline payments, summed.
+struct OfflineExposure {
+  int64_t store = 0;
+  std::map<std::string, int64_t> terminals;  // only terminals with something outstanding
+  int64_t outstanding = 0;                   // how many payments
+  int64_t oldest_received_at_ms = 0;         // 0 when none
+};
 
 struct JournalOptions {
   std::string path;               // the SQLite database file; its folder must exist
@@ -114,6 +152,7 @@ struct JournalOptions {
   // is refused (kDrawerClosed) when true; allowed (its cash counted as
   // cash_without_drawer in the reports) when false. Config: drawer.required.
   bool cash_requires_open_drawer = false;
+  OfflineLimits offline;
   const core::Clock* clock = nullptr;        // null: the system clock
   core::MetricsRegistry* metrics = nullptr;  // null: no metrics
 };
@@ -171,6 +210,15 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   Status RetireSink(const std::string& sink) override;
   Result<PruneResult> Prune(const PruneRequest& request) override;
 
+  // ---- Offline card payments (issue #9) ----
+  // Payments in `state` ("" = every state), oldest first, at most `limit`.
+  Result<std::vector<OfflinePayment>> ListOfflinePayments(const std::string& state, int limit);
+  // The exposure recounted from the table in one read snapshot.
+  Result<OfflineExposure> ReadOfflineExposure();
+  // The writer's own running figures (what the limits are checked against), read on the
+  // writer thread between groups; a test compares them with ReadOfflineExposure.
+  Result<OfflineExposure> WriterExposureForTest();
+
   // Writer figures since Open (latencies in microseconds of the options' clock). For
   // benchmarks, docs and tests; /metrics has the same figures when a registry is set.
   struct WriterStats {
@@ -206,8 +254,21 @@ class SqliteJournal final : public SaleJournal, public Ledger {
 
  private:
   struct Pending {
-    core::Sale sale;
+    std::variant<core::Sale, core::StoreEvent> entry;
     AppendCallback done;
+  };
+  // One row of the sales table as the writer inserts it (a sale or an event).
+  struct NewRow {
+    const std::string* id;
+    std::string_view terminal_id;
+    std::string_view receipt_no;
+    std::string_view type;
+    std::string_view ref;  // empty: NULL
+    int64_t created_at_ms = 0;
+    std::string_view currency;
+    int64_t total = 0;
+    int64_t change = 0;
+    const std::string* canonical;
   };
   struct WriterStatements;
   struct ReadConnection;
@@ -230,6 +291,29 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // One sale inside the open transaction: a Receipt, or a per-sale error (conflict, bad
   // ref). A SQLite failure sets *storage_rc and the whole group must roll back.
   Result<Receipt> AppendOne(const core::Sale& sale, bool* created, int* storage_rc);
+  // The same for a store event (events.cc): the drawer rules, the Z report's figures.
+  Result<Receipt> AppendEventOne(core::StoreEvent& event, bool* created, int* storage_rc);
+  // Inserts `row` as the next entry of the chain (seq, receipt, hash, the id index) and
+  // advances the staged seq and hash. Fills receipt seq, received_at_ms and hash.
+  Status InsertRow(const NewRow& row, Receipt* receipt, int* storage_rc);
+  // Writer thread: is the terminal's drawer open (staged changes of this group first)?
+  bool DrawerOpen(const std::string& terminal_id) const;
+  // The Z report inside the group's transaction: number, range and figures (events.cc).
+  Status BuildZReport(core::StoreEvent& event, int* storage_rc);
+  // offline.cc: the limits for a sale about to be stored (OK or kOfflineLimitExceeded),
+  // then its rows once it is; a void releases what its sale had outstanding.
+  Status CheckOfflineLimits(const core::Sale& sale) const;
+  Status TrackOfflinePayments(const core::Sale& sale, int64_t seq, int64_t received_at_ms,
+                              int* storage_rc);
+  Status ReleaseOnVoid(const core::Sale& void_sale, int64_t seq, int* storage_rc);
+  // An authorization outcome: checks and fills `event` from its sale; after InsertRow,
+  // RecordOutcome updates the payment's row and the exposure.
+  Status PrepareAuthorization(core::StoreEvent& event, int* storage_rc);
+  Status RecordOutcome(const core::StoreEvent& event, int64_t seq, int* storage_rc);
+  int64_t OutstandingFor(const std::string& terminal_id) const;
+  Status LoadOfflineState();
+  // Writer thread: loads the open drawers and the last Z report (LoadState).
+  Status LoadStoreDayState();
   // Writer thread: is `id` in the id index (schema v5)? Storage errors set *storage_rc.
   Result<bool> InIdIndex(const std::string& id, int* storage_rc);
   void RecoverAfterFailure(int sqlite_code);
@@ -266,6 +350,26 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   int64_t staged_seq_ = 1;
   std::string staged_hash_;
   std::map<std::string, int64_t> staged_counters_;
+  // Store-day state (schema v6): the open drawer of each terminal (its drawer_open's
+  // seq) and the last Z report; staged like the counters, applied after COMMIT. In the
+  // staged drawer map a 0 means "closed in this group".
+  std::map<std::string, int64_t> open_drawers_;
+  std::map<std::string, int64_t> staged_drawers_;
+  int64_t last_z_number_ = 0;
+  int64_t last_z_seq_ = 0;
+  std::string last_z_currency_;
+  // Offline exposure (schema v7): outstanding per terminal and store-wide, with this
+  // group's changes staged as deltas; limits in thousandths of a currency unit.
+  std::map<std::string, int64_t> offline_terminal_;
+  int64_t offline_store_ = 0;
+  std::map<std::string, int64_t> staged_offline_terminal_;
+  int64_t staged_offline_store_ = 0;
+  int64_t limit_card_milli_ = -1;  // -1: no limit
+  int64_t limit_terminal_milli_ = -1;
+  int64_t limit_store_milli_ = -1;
+  int64_t staged_z_number_ = 0;
+  int64_t staged_z_seq_ = 0;
+  std::string staged_z_currency_;
 
   // Queue shared by Append and the writer.
   mutable std::mutex mu_;
