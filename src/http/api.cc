@@ -344,8 +344,14 @@ Status WithoutToken(const Status& status, const Request& request) {
   const bool in_message = status.message().find(token) != std::string::npos;
   const bool in_field = status.field().find(token) != std::string::npos;
   if (!in_message && !in_field) return status;
-  return Status(status.code(), in_message ? "the request body is invalid" : status.message(),
-                in_field ? "" : status.field());
+  Status scrubbed(status.code(), in_message ? "the request body is invalid" : status.message(),
+                  in_field ? "" : status.field());
+  for (const auto& [name, value] : status.details()) {
+    if (value.find(token) == std::string::npos) {
+      scrubbed = std::move(scrubbed).WithDetail(name, value);
+    }
+  }
+  return scrubbed;
 }
 
 // The answer to a stored store event (POST /v1/events, POST /v1/reports/z): 201 when

@@ -1205,6 +1205,86 @@ TEST_F(RealJournalTest, PostReplayConflictGetListOverHttp) {
   EXPECT_NE(metrics.body().find("machub_http_connections 1"), std::string::npos);
 }
 
+TEST_F(RealJournalTest, StoreDayOverHttpDrawersXAndZ) {
+  testing::Client client(server_->port());
+  const std::vector<std::pair<std::string, std::string>> manager = {
+      {"Authorization", std::string("Bearer ") + kTokenOne}};
+  const std::vector<std::pair<std::string, std::string>> terminal = {
+      {"Authorization", std::string("Bearer ") + kTokenTwo}};
+  auto open =
+      client.Call("POST", "/v1/events", EventBody("rd-open", "drawer_open", "T02"), terminal);
+  ASSERT_EQ(open.result_int(), 201) << open.body();
+  EXPECT_EQ(json::parse(open.body())["seq"], 1);
+  auto replay =
+      client.Call("POST", "/v1/events", EventBody("rd-open", "drawer_open", "T02"), terminal);
+  EXPECT_EQ(replay.result_int(), 200);
+  EXPECT_EQ(replay.body(), open.body());
+  auto twice =
+      client.Call("POST", "/v1/events", EventBody("rd-open2", "drawer_open", "T02"), terminal);
+  EXPECT_EQ(twice.result_int(), 409);
+  EXPECT_EQ(json::parse(twice.body())["error"]["code"], "drawer_already_open");
+  ASSERT_EQ(client.Call("POST", "/v1/sales", SaleBody("rd-sale", "T02"), terminal).result_int(),
+            201);
+  ASSERT_EQ(client
+                .Call("POST", "/v1/events",
+                      EventBody("rd-out", "cash_out", "T02", {{"amount", "2.58"}}), terminal)
+                .result_int(),
+            201);
+
+  auto mine = client.Call("GET", "/v1/drawers", {}, terminal);
+  ASSERT_EQ(mine.result_int(), 200) << mine.body();
+  json view = json::parse(mine.body());
+  ASSERT_EQ(view["open"].size(), 1u) << mine.body();
+  EXPECT_EQ(view["open"][0]["expected"], "105.00");  // 100 + 7.58 - 2.58
+
+  auto x = client.Call("GET", "/v1/reports/x", {}, manager);
+  ASSERT_EQ(x.result_int(), 200) << x.body();
+  json report = json::parse(x.body());
+  EXPECT_EQ(report["figures"]["sales"]["count"], 1);
+  EXPECT_EQ(report["figures"]["cash_out"], "2.58");
+  EXPECT_EQ(report["open_drawers"][0]["expected"], "105.00");
+  EXPECT_EQ(client.Call("GET", "/v1/reports/x", {}, terminal).result_int(), 403);
+
+  auto close =
+      client.Call("POST", "/v1/events",
+                  EventBody("rd-close", "drawer_close", "T02", {{"counted", "104.50"}}), terminal);
+  ASSERT_EQ(close.result_int(), 201) << close.body();
+  auto late = client.Call("POST", "/v1/events", EventBody("rd-in", "cash_in", "T02"), terminal);
+  EXPECT_EQ(late.result_int(), 409);
+  EXPECT_EQ(json::parse(late.body())["error"]["code"], "drawer_closed");
+
+  EXPECT_EQ(client.Call("GET", "/v1/reports/z/last", {}, manager).result_int(), 404);
+  auto z = client.Call("POST", "/v1/reports/z", ZBody("rd-z1", {{"terminal_id", "T01"}}), manager);
+  ASSERT_EQ(z.result_int(), 201) << z.body();
+  json z1 = json::parse(z.body());
+  EXPECT_EQ(z1["receipt_no"], "Z1");
+  EXPECT_EQ(z1["z_number"], 1);
+  EXPECT_EQ(z1["first_seq"], 1);
+  EXPECT_EQ(z1["last_seq"], 4);
+  EXPECT_EQ(z1["figures"]["sales"]["count"], 1);
+  EXPECT_EQ(z1["figures"]["drawers"][0]["variance"], "-0.50");
+  // The same figures the X report showed before the close, plus the drawer's count.
+  EXPECT_EQ(z1["figures"]["by_method"], report["figures"]["by_method"]);
+  auto z_again =
+      client.Call("POST", "/v1/reports/z", ZBody("rd-z1", {{"terminal_id", "T01"}}), manager);
+  EXPECT_EQ(z_again.result_int(), 200);
+  EXPECT_EQ(z_again.body(), z.body());
+  auto z_other = client.Call("POST", "/v1/reports/z",
+                             ZBody("rd-z1", {{"created_at", "2026-11-28T22:00:00Z"}}), manager);
+  EXPECT_EQ(z_other.result_int(), 409);
+  EXPECT_EQ(json::parse(z_other.body())["error"]["code"], "id_conflict");
+  auto last = client.Call("GET", "/v1/reports/z/last", {}, manager);
+  ASSERT_EQ(last.result_int(), 200);
+  EXPECT_EQ(last.body(), z.body());
+
+  report = json::parse(client.Call("GET", "/v1/reports/x", {}, manager).body());
+  EXPECT_EQ(report["last_z"]["z_number"], 1);
+  EXPECT_EQ(report["figures"]["entries"], 0);
+  EXPECT_EQ(report["open_drawers"].size(), 0u);
+  auto verified = journal_->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+}
+
 TEST_F(RealJournalTest, ConcurrentClientsAllGetTheirSaleStored) {
   constexpr int kClients = 8;
   constexpr int kSalesEach = 10;

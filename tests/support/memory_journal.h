@@ -9,6 +9,7 @@
 //    currency, when the request named one) match;
 //  - refunds and voids: `ref` must name a stored sale (kInvalidField "ref"), then
 //    core::CheckReversal against the refunds/voids already stored;
+//  - payment_authorization events (issue #9) are stored without the offline-limit model;
 //  - drawers: drawer_open on an open drawer -> kDrawerAlreadyOpen; cash_in, cash_out,
 //    drawer_close on a closed one -> kDrawerClosed; with cash_requires_open_drawer, a
 //    sale/refund/void paid partly in cash on a closed drawer -> kDrawerClosed;
@@ -197,7 +198,7 @@ class MemoryJournal : public journal::SaleJournal {
       r.id = e.id;
       r.currency = e.currency;
       r.type = std::string(core::EventTypeName(e.type));
-      r.total = e.amount;  // a Z report's net total is set by the caller
+      r.total = e.type == core::EventType::kZReport ? 0 : e.amount;  // as the real one
     } else {
       r.id = s.sale.id;
       r.total = s.sale.total;
@@ -264,11 +265,12 @@ class MemoryJournal : public journal::SaleJournal {
       return ReceiptOf(*old, false);
     }
     const bool open = open_drawers_.count(event.terminal_id) > 0;
-    if (event.type == core::EventType::kDrawerOpen && open) {
+    const bool drawer_event = event.type != core::EventType::kPaymentAuthorization;
+    if (drawer_event && event.type == core::EventType::kDrawerOpen && open) {
       return Status(ErrorCode::kDrawerAlreadyOpen, "this terminal's drawer is already open",
                     "terminal_id");
     }
-    if (event.type != core::EventType::kDrawerOpen && !open) {
+    if (drawer_event && event.type != core::EventType::kDrawerOpen && !open) {
       return Status(ErrorCode::kDrawerClosed, "this terminal's drawer is not open", "terminal_id");
     }
     core::StoredSale& s = Store(std::move(canonical), "");
@@ -287,9 +289,7 @@ class MemoryJournal : public journal::SaleJournal {
           (!z.currency.empty() && z.currency != e->currency)) {
         return Status(ErrorCode::kIdConflict, "this id was stored with a different body", "id");
       }
-      journal::Receipt r = ReceiptOf(*old, false);
-      r.total = z_totals_.at(old->seq);
-      return r;
+      return ReceiptOf(*old, false);
     }
     int64_t last_z = 0;
     int64_t last_z_seq = 0;
@@ -314,11 +314,8 @@ class MemoryJournal : public journal::SaleJournal {
     std::string canonical = core::CanonicalEvent(z);
     core::StoredSale& s = Store(std::move(canonical), "Z" + std::to_string(z.z_number));
     s.event = std::move(z);
-    z_totals_[s.seq] = figures->net().total;
     OnStored(s);
-    journal::Receipt r = ReceiptOf(s, true);
-    r.total = z_totals_.at(s.seq);
-    return r;
+    return ReceiptOf(s, true);
   }
 
   const core::Clock* clock_;
@@ -327,7 +324,6 @@ class MemoryJournal : public journal::SaleJournal {
   bool cash_requires_open_drawer_ = false;
   std::vector<core::StoredSale> stored_;
   std::map<std::string, int64_t> open_drawers_;  // terminal -> seq of its drawer_open
-  std::map<int64_t, int64_t> z_totals_;          // Z seq -> its net total (the receipt's)
   int last_list_limit_ = 0;
   int appends_ = 0;
 };
