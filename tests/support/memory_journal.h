@@ -236,10 +236,11 @@ class MemoryJournal : public journal::SaleJournal {
     }
     if (cash_requires_open_drawer_ && !open_drawers_.count(sale.terminal_id)) {
       for (const core::Payment& p : sale.payments) {
-        if (p.method == "cash" && p.amount > 0) {
+        if (p.method == "cash") {
           return Status(ErrorCode::kDrawerClosed,
-                        "cash on a terminal whose drawer is not open (open it first)",
-                        "terminal_id");
+                        "cash on a terminal whose drawer is not open (drawer.required is on): "
+                        "open the drawer first",
+                        "payments");
         }
       }
     }
@@ -267,11 +268,11 @@ class MemoryJournal : public journal::SaleJournal {
     const bool open = open_drawers_.count(event.terminal_id) > 0;
     const bool drawer_event = event.type != core::EventType::kPaymentAuthorization;
     if (drawer_event && event.type == core::EventType::kDrawerOpen && open) {
-      return Status(ErrorCode::kDrawerAlreadyOpen, "this terminal's drawer is already open",
-                    "terminal_id");
+      return Status(ErrorCode::kDrawerAlreadyOpen,
+                    "this terminal's drawer is already open; close it first", "type");
     }
     if (drawer_event && event.type != core::EventType::kDrawerOpen && !open) {
-      return Status(ErrorCode::kDrawerClosed, "this terminal's drawer is not open", "terminal_id");
+      return Status(ErrorCode::kDrawerClosed, "this terminal's drawer is not open", "type");
     }
     core::StoredSale& s = Store(std::move(canonical), "");
     if (event.type == core::EventType::kDrawerOpen) open_drawers_[event.terminal_id] = s.seq;
