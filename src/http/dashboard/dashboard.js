@@ -45,7 +45,7 @@ function showSales(list) {
   for (const s of list.slice().reverse()) {
     const tr = document.createElement("tr");
     const cells = [s.seq, s.receipt_no, s.received_at, s.terminal_id, s.type,
-                   (s.total ?? s.amount ?? s.counted ?? "") + " " + (s.currency ?? ""),
+                   (s.total ?? s.amount ?? s.counted ?? (s.figures && s.figures.net && s.figures.net.total) ?? "") + " " + (s.currency ?? ""),
                    s.uploaded ? "yes" : "no"];
     cells.forEach((v, i) => {
       const td = document.createElement("td");
