@@ -165,6 +165,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   api_options.tokens.push_back({"T01", http::HashToken(kToken)});
   api_options.tokens.push_back({"M01", http::HashToken(kManagerToken), 0, http::Role::kManager});
   api_options.rate_per_terminal = 0;  // unlimited: the outcome must not depend on timing
+  api_options.reports_inline = true;  // every answer before Handle returns
   http::ApiHandler handler(api_options, &journal, nullptr, &clock);
 
   size_t consumed = 0;  // bytes the parsers took (the server's buffer front)

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "core/currency.h"
@@ -397,6 +400,56 @@ journal::SaleJournal::AppendCallback EventAnswer(journal::SaleJournal* journal,
 
 }  // namespace
 
+// One thread that runs queued tasks in order (the report routes). The destructor runs
+// what is still queued, then joins.
+class TaskThread {
+ public:
+  explicit TaskThread(size_t max_queued) : max_queued_(max_queued) {}
+  ~TaskThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  TaskThread(const TaskThread&) = delete;
+  TaskThread& operator=(const TaskThread&) = delete;
+
+  // False (task not taken) when max_queued tasks are already waiting.
+  bool Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.size() >= max_queued_) return false;
+      queue_.push_back(std::move(task));
+      if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });  // on first use
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ and nothing left
+      std::function<void()> task = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 struct ApiHandler::Impl {
   Impl(ApiOptions opts, journal::SaleJournal* j, core::MetricsRegistry* m, const core::Clock* c,
        StatusProviders s)
@@ -407,7 +460,8 @@ struct ApiHandler::Impl {
         status(std::move(s)),
         auth(std::make_shared<const TokenAuthenticator>(options.tokens)),
         limiter(options.rate_per_terminal, options.rate_burst),
-        start_us(clock->MonotonicUs()) {}
+        start_us(clock->MonotonicUs()),
+        reports(static_cast<size_t>(std::max(1, options.report_queue_max))) {}
 
   const ApiOptions options;
   journal::SaleJournal* const journal;
@@ -432,6 +486,18 @@ struct ApiHandler::Impl {
 
   std::mutex connections_mu;
   std::function<int()> connections;
+  // Last member: destroyed (drained and joined) first, while everything above still lives.
+  TaskThread reports;
+
+  // Runs a report route on the report thread (or inline, ApiOptions::reports_inline).
+  void OnReportThread(std::function<void()> task, const Respond& respond) {
+    if (options.reports_inline) return task();
+    if (!reports.Post(std::move(task))) {
+      Response busy = ErrorResponse(503, kServerBusyCode, "too many report requests waiting");
+      busy.headers.emplace_back("Retry-After", "1");
+      respond(std::move(busy));
+    }
+  }
 
   void Handle(Request&& request, Respond respond);
 
@@ -666,11 +732,14 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
     case Route::kReportZ:
       return PostZReport(request, principal->terminal_id, std::move(respond));
     case Route::kReportX:
-      return GetXReport(query, respond);
+      return OnReportThread(
+          [this, query = std::string(query), respond] { GetXReport(query, respond); }, respond);
     case Route::kReportZLast:
-      return GetLastZReport(respond);
+      return OnReportThread([this, respond] { GetLastZReport(respond); }, respond);
     case Route::kDrawers:
-      return GetDrawers(query, *principal, respond);
+      return OnReportThread([this, query = std::string(query), principal = *principal,
+                             respond] { GetDrawers(query, principal, respond); },
+                            respond);
     default:
       return respond(ErrorResponse(Status(ErrorCode::kInternal, "unrouted")));
   }

@@ -1032,6 +1032,53 @@ TEST_F(ApiTest, ZReportClosesTheDayOnceAndTheXReportStartsAgain) {
   EXPECT_EQ(json::parse(z3.body)["figures"]["entries"], 0);
 }
 
+// A journal whose ReadOpenDay waits until released: holds the report thread busy.
+class SlowDayJournal final : public machub::testing::MemoryJournal {
+ public:
+  using MemoryJournal::MemoryJournal;
+  Result<OpenDay> ReadOpenDay() override {
+    if (!entered_once_.exchange(true)) entered_.set_value();
+    release_.wait();
+    return MemoryJournal::ReadOpenDay();
+  }
+  std::atomic<bool> entered_once_{false};
+  std::promise<void> entered_;
+  std::shared_future<void> release_;
+};
+
+TEST_F(ApiTest, ReportsRunOffTheCallingThreadAndABusyQueueIs503) {
+  SlowDayJournal slow(&clock_);
+  std::promise<void> release;
+  slow.release_ = release.get_future().share();
+  ApiOptions options = DefaultOptions();
+  options.report_queue_max = 1;
+  ApiHandler api(options, &slow, nullptr, &clock_);
+  auto call = [&api](std::string target, std::string_view token) {
+    Request request;
+    request.method = "GET";
+    request.target = std::move(target);
+    request.headers.emplace_back("authorization", "Bearer " + std::string(token));
+    auto promise = std::make_shared<std::promise<Response>>();
+    auto future = promise->get_future();
+    api.Handle(std::move(request), [promise](Response r) { promise->set_value(std::move(r)); });
+    return future;
+  };
+  auto first = call("/v1/reports/x", kTokenOne);  // taken by the report thread, blocked
+  slow.entered_.get_future().wait();
+  // Handle returned without an answer: the I/O thread is free while the day is read.
+  EXPECT_EQ(first.wait_for(0ms), std::future_status::timeout);
+  auto second = call("/v1/drawers", kTokenTwo);                  // waits in the queue (1 place)
+  Response third = call("/v1/reports/z/last", kTokenOne).get();  // queue full
+  EXPECT_EQ(third.status, 503);
+  EXPECT_EQ(CodeOf(third), "server_busy");
+  EXPECT_EQ(HeaderOf(third, "Retry-After"), "1");
+  // Other routes are not queued behind reports.
+  EXPECT_EQ(call("/v1/sales/none", kTokenTwo).get().status, 404);
+  release.set_value();
+  EXPECT_EQ(first.get().status, 200);
+  EXPECT_EQ(second.get().status, 200);
+}
+
 TEST_F(ApiTest, ZRequestValidationAndTerminalBinding) {
   ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("v-1", "T01")).status, 201);
   const std::vector<std::tuple<std::string, int, std::string, std::string>> cases = {
