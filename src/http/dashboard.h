@@ -7,7 +7,8 @@
 // a token once, keeps it in sessionStorage (gone when the tab closes), and polls with it
 // every 5 s: GET /v1/status, GET /v1/reports/x (today's figures: sales, gross, tax,
 // refunds, by payment method, per terminal, open drawers with their expected cash),
-// GET /v1/reports/z/last (the last Z report) and the last entries (GET /v1/sales). Every value is inserted with
+// GET /v1/reports/z/last (the last Z report; read again only when the X report names a
+// new one) and the last entries (GET /v1/sales). Every value is inserted with
 // textContent, never as HTML, so sale fields cannot inject markup. Both are served with a
 // strict Content-Security-Policy (kDashboardCsp): scripts only from the hub itself, no
 // inline script.

@@ -128,6 +128,8 @@ function showLastZ(z) {
   text("z_variance_detail", closed.map((d) => d.terminal_id + " " + d.variance).join(" · "));
 }
 
+let shownZ = -1;  // z_number on screen; -1: nothing yet
+
 async function refresh() {
   if (!token) { text("msg", "Paste a manager token to see the store."); return; }
   try {
@@ -135,7 +137,13 @@ async function refresh() {
     showStatus(s);
     const x = await get("/v1/reports/x");
     showDay(x);
-    showLastZ(x.last_z ? await get("/v1/reports/z/last").catch(() => null) : null);
+    // The last Z report changes once a day: fetched again only when its number does.
+    const zNumber = x.last_z ? x.last_z.z_number : 0;
+    if (zNumber !== shownZ) {
+      const z = zNumber ? await get("/v1/reports/z/last").catch(() => null) : null;
+      showLastZ(z);
+      if (z || !zNumber) shownZ = zNumber;  // a failed read is tried again next time
+    }
     const last = (s.journal && s.journal.last_seq) || 0;
     const page = await get("/v1/sales?after_seq=" + Math.max(0, last - 20) + "&limit=20");
     showSales(page.sales || []);
