@@ -287,6 +287,10 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(BoolKey("demo_token", &Config::demo_token,
                          "With no token configured at all, create one for terminal T01 and "
                          "print it once with a curl example"));
+  keys.push_back(BoolKey("drawer.required", &Config::drawer_required,
+                         "Refuse a sale, refund or void paid (partly) in cash on a terminal "
+                         "whose cash drawer is not open (409 drawer_closed); false: allow it, "
+                         "its cash is reported as cash_without_drawer"));
   // [sync]: uploads to S3 (or a local folder standing in for it) and the catalog download.
   keys.push_back(
       BoolKey("sync.enabled", &Config::sync_enabled,

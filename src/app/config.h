@@ -73,6 +73,8 @@ struct Config {
   std::string log_level = "info";
   std::string ready_file;
   bool demo_token = true;
+  // The store's day (docs/API.md): refuse cash on a terminal whose drawer is not open.
+  bool drawer_required = false;
 
   // Sync to S3 (or a local folder standing in for it) and the catalog: table [sync].
   // Mirrors sync::SyncConfig (src/sync/service.h), which documents each field.

@@ -85,7 +85,27 @@ TEST_F(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c->log_level, "info");
   EXPECT_EQ(c->ready_file, "");
   EXPECT_TRUE(c->demo_token);
+  EXPECT_FALSE(c->drawer_required);
   EXPECT_TRUE(c->sources.empty());
+}
+
+TEST_F(ConfigTest, DrawerRequiredFromItsTableTheEnvironmentOrAFlag) {
+  auto file = LoadConfig(Inputs({}, WriteFile("d.toml", "[drawer]\nrequired = true\n")));
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_TRUE(file->drawer_required);
+  EXPECT_EQ(file->sources["drawer.required"].rfind("config file", 0), 0u);
+  env_["MACHUB_DRAWER_REQUIRED"] = "yes";
+  auto env = LoadConfig(Inputs());
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_TRUE(env->drawer_required);
+  auto flag = LoadConfig(Inputs({{"drawer.required", "false"}}));
+  ASSERT_TRUE(flag.ok()) << flag.status().ToString();
+  EXPECT_FALSE(flag->drawer_required);
+  env_["MACHUB_DRAWER_REQUIRED"] = "sometimes";
+  auto bad = LoadConfig(Inputs());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("drawer.required"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST_F(ConfigTest, PrecedenceDefaultFileEnvFlag) {
@@ -441,6 +461,7 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"log_level", "debug"},
       {"ready_file", "/tmp/r \"x\""},
       {"demo_token", "no"},
+      {"drawer.required", "true"},
       {"first_request_timeout_ms", "2000"},
       {"max_connections_per_address", "16"},
       {"reserved_connections", "8"},
@@ -500,6 +521,7 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
   EXPECT_EQ(c->listen_host, "::1");
   EXPECT_EQ(c->ready_file, "/tmp/r \"x\"");
   EXPECT_FALSE(c->demo_token);
+  EXPECT_TRUE(c->drawer_required);
 
   std::string toml = ConfigToToml(*c);
   EXPECT_NE(toml.find("listen = \"[::1]:0\"  # from --listen"), std::string::npos) << toml;

@@ -294,6 +294,7 @@ int RunServe(const Config& given) {
   jopts.clock_skew_bound_ms = config.clock_skew_bound_s * 1000;
   jopts.max_group = config.max_group;
   jopts.group_commit = config.group_commit;
+  jopts.cash_requires_open_drawer = config.drawer_required;
   jopts.metrics = &metrics;
   // 100 ms gave the smallest commit stalls in the measurement of docs/JOURNAL.md.
   jopts.checkpoint_interval_ms = 100;

@@ -2,18 +2,23 @@
 
 #include <algorithm>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "core/currency.h"
 #include "core/log.h"
 #include "core/money.h"
+#include "core/report.h"
 #include "core/sale_codec.h"
 #include "core/sha256.h"
+#include "core/store_event.h"
 #include "core/time_format.h"
 #include "http/api_error.h"
 #include "http/auth.h"
@@ -43,7 +48,12 @@ enum class Route {
   kSales,
   kSale,
   kCatalog,
-  kProduct
+  kProduct,
+  kEvents,
+  kDrawers,
+  kReportX,
+  kReportZ,
+  kReportZLast
 };
 
 // The route label of metrics: the pattern, never the raw path (bounded cardinality).
@@ -67,21 +77,48 @@ std::string_view RouteLabel(Route route) {
       return "/v1/catalog";
     case Route::kProduct:
       return "/v1/products/{sku}";
+    case Route::kEvents:
+      return "/v1/events";
+    case Route::kDrawers:
+      return "/v1/drawers";
+    case Route::kReportX:
+      return "/v1/reports/x";
+    case Route::kReportZ:
+      return "/v1/reports/z";
+    case Route::kReportZLast:
+      return "/v1/reports/z/last";
     case Route::kUnmatched:
       break;
   }
   return "unmatched";
 }
 
-// Manager-only: the store's status, its metrics, and the list of all sales. A terminal
-// reads one sale by id (for a refund), the catalog and products, and posts its own entries.
+// Manager-only: the store's status, its metrics, the list of all sales and the reports
+// (X, closing the day with a Z, the last Z). A terminal reads one sale by id (for a
+// refund), the catalog and products, its own drawer session, and posts its own entries.
 bool NeedsManager(Route route, std::string_view method) {
   return route == Route::kStatus || route == Route::kMetrics ||
-         (route == Route::kSales && method == "GET");
+         (route == Route::kSales && method == "GET") || route == Route::kReportX ||
+         route == Route::kReportZ || route == Route::kReportZLast;
 }
 
 std::string_view AllowedMethods(Route route) {
-  return route == Route::kSales ? "GET, POST" : "GET";
+  switch (route) {
+    case Route::kSales:
+      return "GET, POST";
+    case Route::kEvents:
+    case Route::kReportZ:
+      return "POST";
+    default:
+      return "GET";
+  }
+}
+
+bool MethodAllowed(Route route, std::string_view method) {
+  const std::string_view allowed = AllowedMethods(route);
+  if (method == "GET") return allowed.find("GET") != std::string_view::npos;
+  if (method == "POST") return allowed.find("POST") != std::string_view::npos;
+  return false;
 }
 
 int HexValue(char c) {
@@ -120,6 +157,11 @@ Route Match(std::string_view path, std::string* id) {
   if (path == "/v1/status") return Route::kStatus;
   if (path == "/v1/sales") return Route::kSales;
   if (path == "/v1/catalog") return Route::kCatalog;
+  if (path == "/v1/events") return Route::kEvents;
+  if (path == "/v1/drawers") return Route::kDrawers;
+  if (path == "/v1/reports/x") return Route::kReportX;
+  if (path == "/v1/reports/z") return Route::kReportZ;
+  if (path == "/v1/reports/z/last") return Route::kReportZLast;
   constexpr std::string_view kProductPrefix = "/v1/products/";
   if (path.substr(0, kProductPrefix.size()) == kProductPrefix) {
     const std::string_view raw = path.substr(kProductPrefix.size());
@@ -200,7 +242,213 @@ ojson ProvidedBlock(const std::function<std::string()>& provider, std::string_vi
   return parsed;
 }
 
+// At most this many entries are read back to recompute a drawer session that was opened
+// before the last Z report (GET /v1/reports/x, /v1/drawers).
+constexpr size_t kMaxDrawerScan = 1'000'000;
+
+struct OpenDrawer {
+  std::string terminal_id;
+  int64_t opened_seq = 0;
+  // Its figures so far; nullopt when they cannot be computed (its drawer_open was pruned
+  // after upload, or it lies more than kMaxDrawerScan entries back).
+  std::optional<core::DrawerSession> session;
+};
+
+// The open business day as the report routes show it.
+struct DayFigures {
+  journal::SaleJournal::OpenDay day;
+  std::string currency;  // a known ISO 4217 code
+  core::ReportFigures figures;
+  std::vector<OpenDrawer> open;  // in the order of ReadOpenDay's open_drawers
+};
+
+// The day's currency when none is asked for: the first entry's, else the last Z
+// report's, else USD (the same choice as a Z report's, sale_journal.h).
+std::string DefaultCurrency(const journal::SaleJournal::OpenDay& day) {
+  for (const core::JournalEntry& entry : day.entries) {
+    const std::string& code =
+        entry.sale() != nullptr ? entry.sale()->currency : entry.event()->currency;
+    if (core::FindCurrency(code) != nullptr) return code;
+  }
+  if (core::FindCurrency(day.last_z_currency) != nullptr) return day.last_z_currency;
+  return "USD";
+}
+
+std::optional<core::DrawerSession> FindOpenSession(const core::ReportFigures& figures,
+                                                   const std::string& terminal,
+                                                   int64_t opened_seq) {
+  for (const core::DrawerSession& session : figures.drawers) {
+    if (session.terminal_id == terminal && session.opened_seq == opened_seq &&
+        session.closed_seq == 0) {
+      return session;
+    }
+  }
+  return std::nullopt;
+}
+
+core::JournalEntry EntryOf(core::StoredSale stored) {
+  core::JournalEntry entry;
+  entry.seq = stored.seq;
+  entry.receipt_no = std::move(stored.receipt_no);
+  entry.received_at_ms = stored.received_at_ms;
+  if (stored.event) {
+    entry.body = std::move(*stored.event);
+  } else {
+    entry.body = std::move(stored.sale);
+  }
+  return entry;
+}
+
+// A drawer session with amounts in the currency's minor units (as ReportFiguresJson's
+// "drawers" items): counted and variance only once closed.
+ojson SessionJson(const core::DrawerSession& s, int minor) {
+  auto money = [minor](int64_t v) { return core::FormatAmount(v, minor); };
+  ojson j;
+  j["terminal_id"] = s.terminal_id;
+  j["opened_seq"] = s.opened_seq;
+  if (s.closed_seq != 0) j["closed_seq"] = s.closed_seq;
+  j["float"] = money(s.float_amount);
+  j["cash_sales"] = money(s.cash_sales);
+  j["cash_refunds"] = money(s.cash_refunds);
+  j["cash_in"] = money(s.cash_in);
+  j["cash_out"] = money(s.cash_out);
+  j["expected"] = money(s.expected());
+  if (s.counted) {
+    j["counted"] = money(*s.counted);
+    j["variance"] = money(*s.variance());
+  }
+  return j;
+}
+
+ojson OpenDrawerJson(const OpenDrawer& drawer, int minor) {
+  if (drawer.session) return SessionJson(*drawer.session, minor);
+  ojson j;
+  j["terminal_id"] = drawer.terminal_id;
+  j["opened_seq"] = drawer.opened_seq;
+  j["expected"] = nullptr;  // unknown: see OpenDrawer::session
+  return j;
+}
+
+ojson LastZJson(const journal::SaleJournal::OpenDay& day) {
+  if (day.last_z_seq == 0) return nullptr;
+  ojson j;
+  j["z_number"] = day.last_z_number;
+  j["seq"] = day.last_z_seq;
+  j["currency"] = day.last_z_currency;
+  return j;
+}
+
+// A body's decoding error without the caller's own bearer token in it: error messages
+// and field paths may quote client text (an unknown member's name), and a client that put
+// its token into the body must not get it back in an answer (or a proxy's log).
+Status WithoutToken(const Status& status, const Request& request) {
+  const std::string_view token = BearerToken(request.Header("authorization"));
+  if (token.empty()) return status;
+  const bool in_message = status.message().find(token) != std::string::npos;
+  const bool in_field = status.field().find(token) != std::string::npos;
+  if (!in_message && !in_field) return status;
+  Status scrubbed(status.code(), in_message ? "the request body is invalid" : status.message(),
+                  in_field ? "" : status.field());
+  for (const auto& [name, value] : status.details()) {
+    if (value.find(token) == std::string::npos) {
+      scrubbed = std::move(scrubbed).WithDetail(name, value);
+    }
+  }
+  return scrubbed;
+}
+
+// The answer to a stored store event (POST /v1/events, POST /v1/reports/z): 201 when
+// created, 200 for a replay, with the entry as GET /v1/sales/{id} shows it. Runs on the
+// journal's writer thread after the commit; the one indexed read it does there is cheap
+// and events are rare (a few per terminal and day). Should that read fail, the entry is
+// still durable: the answer is then its receipt (id, seq, receipt_no, type, hash,
+// received_at). `closing_terminal`: a Z report's token terminal, for the log.
+journal::SaleJournal::AppendCallback EventAnswer(journal::SaleJournal* journal,
+                                                 std::string closing_terminal, Respond respond) {
+  return [journal, closing_terminal = std::move(closing_terminal),
+          respond = std::move(respond)](Result<journal::Receipt> r) {
+    if (!r.ok()) {
+      if (HttpStatusFor(r.status().code()) >= 500) {
+        core::LogError("event_not_stored", {{"error", r.status().ToString()}});
+      }
+      return respond(ErrorResponse(r.status()));
+    }
+    const journal::Receipt& receipt = *r;
+    const int status = receipt.created ? 201 : 200;
+    if (receipt.type == "z_report" && receipt.created) {
+      core::LogInfo(
+          "z_report_closed",
+          {{"z", receipt.receipt_no}, {"seq", receipt.seq}, {"token_terminal", closing_terminal}});
+    }
+    Result<std::optional<core::StoredSale>> stored = journal->Get(receipt.id);
+    if (stored.ok() && stored->has_value() && (*stored)->seq == receipt.seq) {
+      return respond(JsonResponse(status, core::StoredSaleJson(**stored)));
+    }
+    core::LogWarn("event_read_back_failed",
+                  {{"seq", receipt.seq},
+                   {"error", stored.ok() ? std::string("not found") : stored.status().ToString()}});
+    ojson body;
+    body["id"] = receipt.id;
+    body["seq"] = receipt.seq;
+    body["receipt_no"] = receipt.receipt_no;
+    body["type"] = receipt.type;
+    body["hash"] = core::ToHex(receipt.hash);
+    body["received_at"] = core::FormatRfc3339(receipt.received_at_ms);
+    respond(JsonResponse(status, Dump(body)));
+  };
+}
+
 }  // namespace
+
+// One thread that runs queued tasks in order (the report routes). The destructor runs
+// what is still queued, then joins.
+class TaskThread {
+ public:
+  explicit TaskThread(size_t max_queued) : max_queued_(max_queued) {}
+  ~TaskThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  TaskThread(const TaskThread&) = delete;
+  TaskThread& operator=(const TaskThread&) = delete;
+
+  // False (task not taken) when max_queued tasks are already waiting.
+  bool Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.size() >= max_queued_) return false;
+      queue_.push_back(std::move(task));
+      if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });  // on first use
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_ and nothing left
+      std::function<void()> task = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 struct ApiHandler::Impl {
   Impl(ApiOptions opts, journal::SaleJournal* j, core::MetricsRegistry* m, const core::Clock* c,
@@ -212,7 +460,8 @@ struct ApiHandler::Impl {
         status(std::move(s)),
         auth(std::make_shared<const TokenAuthenticator>(options.tokens)),
         limiter(options.rate_per_terminal, options.rate_burst),
-        start_us(clock->MonotonicUs()) {}
+        start_us(clock->MonotonicUs()),
+        reports(static_cast<size_t>(std::max(1, options.report_queue_max))) {}
 
   const ApiOptions options;
   journal::SaleJournal* const journal;
@@ -237,6 +486,18 @@ struct ApiHandler::Impl {
 
   std::mutex connections_mu;
   std::function<int()> connections;
+  // Last member: destroyed (drained and joined) first, while everything above still lives.
+  TaskThread reports;
+
+  // Runs a report route on the report thread (or inline, ApiOptions::reports_inline).
+  void OnReportThread(std::function<void()> task, const Respond& respond) {
+    if (options.reports_inline) return task();
+    if (!reports.Post(std::move(task))) {
+      Response busy = ErrorResponse(503, kServerBusyCode, "too many report requests waiting");
+      busy.headers.emplace_back("Retry-After", "1");
+      respond(std::move(busy));
+    }
+  }
 
   void Handle(Request&& request, Respond respond);
 
@@ -350,6 +611,19 @@ struct ApiHandler::Impl {
   void GetSale(const std::string& id, const Respond& respond);
   void GetCatalog(const Request& request, const Respond& respond);
   void ListSales(std::string_view query, const Respond& respond);
+  void PostEvent(const Request& request, const std::string& terminal, Respond respond);
+  void PostZReport(const Request& request, const std::string& terminal, Respond respond);
+  void GetXReport(std::string_view query, const Respond& respond);
+  void GetLastZReport(const Respond& respond);
+  void GetDrawers(std::string_view query, const Principal& principal, const Respond& respond);
+  // 403 for a body naming another terminal than the token's (logged without the value).
+  void RefuseOtherTerminal(const Request& request, const std::string& terminal,
+                           const Respond& respond);
+  // The open day with its figures (GET /v1/reports/x, /v1/drawers).
+  Result<DayFigures> ReadDay(std::string_view query);
+  // Journal entries first_seq..last_seq read through List (drawers opened before the
+  // last Z report); stops early (fewer entries) beyond kMaxDrawerScan entries.
+  Result<std::vector<core::JournalEntry>> ReadEntries(int64_t first_seq, int64_t last_seq);
   void Healthz(const Respond& respond);
   void Metrics(const Respond& respond);
   std::string StatusJson();
@@ -365,9 +639,7 @@ std::optional<Response> ApiHandler::Impl::CheckHeader(const Request& header) {
   const bool needs_token = route != Route::kUnmatched && route != Route::kDashboard &&
                            route != Route::kDashboardJs && route != Route::kHealthz &&
                            !(route == Route::kMetrics && options.metrics_public);
-  const bool allowed =
-      header.method == "GET" || (header.method == "POST" && route == Route::kSales);
-  if (!needs_token || !allowed) return std::nullopt;
+  if (!needs_token || !MethodAllowed(route, header.method)) return std::nullopt;
   if (auth_failures.Peek(header.remote_address, clock->MonotonicUs()) == 0 &&
       Authenticator()->Authenticate(header.Header("authorization"), clock->NowMs()).ok()) {
     return std::nullopt;
@@ -401,9 +673,8 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
   if (route == Route::kUnmatched) {
     return respond(ErrorResponse(Status(ErrorCode::kNotFound, "no such resource")));
   }
-  const bool is_get = request.method == "GET";
   const bool is_post = request.method == "POST";
-  if (!(is_get || (is_post && route == Route::kSales))) {
+  if (!MethodAllowed(route, request.method)) {
     Response response = ErrorResponse(405, kMethodNotAllowedCode,
                                       request.method.size() <= 16
                                           ? "method " + request.method + " is not allowed here"
@@ -456,6 +727,19 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
     case Route::kSales:
       if (is_post) return PostSale(request, principal->terminal_id, std::move(respond));
       return ListSales(query, respond);
+    case Route::kEvents:
+      return PostEvent(request, principal->terminal_id, std::move(respond));
+    case Route::kReportZ:
+      return PostZReport(request, principal->terminal_id, std::move(respond));
+    case Route::kReportX:
+      return OnReportThread(
+          [this, query = std::string(query), respond] { GetXReport(query, respond); }, respond);
+    case Route::kReportZLast:
+      return OnReportThread([this, respond] { GetLastZReport(respond); }, respond);
+    case Route::kDrawers:
+      return OnReportThread([this, query = std::string(query), principal = *principal,
+                             respond] { GetDrawers(query, principal, respond); },
+                            respond);
     default:
       return respond(ErrorResponse(Status(ErrorCode::kInternal, "unrouted")));
   }
@@ -489,18 +773,8 @@ void ApiHandler::Impl::GetCatalog(const Request& request, const Respond& respond
 void ApiHandler::Impl::PostSale(const Request& request, const std::string& terminal,
                                 Respond respond) {
   Result<core::Sale> sale = core::DecodeSale(request.body);
-  if (!sale.ok()) return respond(ErrorResponse(sale.status()));
-  if (sale->terminal_id != terminal) {
-    CountAuthFailure("other_terminal");
-    // The offered terminal_id is neither logged nor echoed: it is client text (it passed
-    // the card-number check, but a log line needs only the field's path).
-    core::LogWarn("http_forbidden", {{"remote", request.remote_address},
-                                     {"token_terminal", terminal},
-                                     {"field", "terminal_id"},
-                                     {"reason", "other_terminal"}});
-    return respond(ErrorResponse(Status(
-        ErrorCode::kForbidden, "terminal_id does not match the token's terminal", "terminal_id")));
-  }
+  if (!sale.ok()) return respond(ErrorResponse(WithoutToken(sale.status(), request)));
+  if (sale->terminal_id != terminal) return RefuseOtherTerminal(request, terminal, respond);
   // Answered from the journal's writer thread once the commit is on disk; the Respond
   // only posts the write to the connection's I/O thread.
   journal->Append(std::move(*sale), [respond = std::move(respond)](Result<journal::Receipt> r) {
@@ -527,6 +801,158 @@ void ApiHandler::Impl::PostSale(const Request& request, const std::string& termi
     body["received_at"] = core::FormatRfc3339(receipt.received_at_ms);
     respond(JsonResponse(receipt.created ? 201 : 200, Dump(body)));
   });
+}
+
+void ApiHandler::Impl::RefuseOtherTerminal(const Request& request, const std::string& terminal,
+                                           const Respond& respond) {
+  CountAuthFailure("other_terminal");
+  // The offered terminal_id is neither logged nor echoed: it is client text (it passed
+  // the card-number check, but a log line needs only the field's path).
+  core::LogWarn("http_forbidden", {{"remote", request.remote_address},
+                                   {"token_terminal", terminal},
+                                   {"field", "terminal_id"},
+                                   {"reason", "other_terminal"}});
+  respond(ErrorResponse(Status(ErrorCode::kForbidden,
+                               "terminal_id does not match the token's terminal", "terminal_id")));
+}
+
+void ApiHandler::Impl::PostEvent(const Request& request, const std::string& terminal,
+                                 Respond respond) {
+  Result<core::StoreEvent> event = core::DecodeEventRequest(request.body);
+  if (!event.ok()) return respond(ErrorResponse(WithoutToken(event.status(), request)));
+  if (event->terminal_id != terminal) return RefuseOtherTerminal(request, terminal, respond);
+  journal->AppendEvent(std::move(*event), EventAnswer(journal, "", std::move(respond)));
+}
+
+void ApiHandler::Impl::PostZReport(const Request& request, const std::string& terminal,
+                                   Respond respond) {
+  Result<core::StoreEvent> z = core::DecodeZRequest(request.body);
+  if (!z.ok()) return respond(ErrorResponse(WithoutToken(z.status(), request)));
+  // terminal_id is optional here; when sent it must be the token's, as for every entry.
+  if (!z->terminal_id.empty() && z->terminal_id != terminal) {
+    return RefuseOtherTerminal(request, terminal, respond);
+  }
+  journal->AppendEvent(std::move(*z), EventAnswer(journal, terminal, std::move(respond)));
+}
+
+// The figures of the open business day in the currency asked for (?currency=), else the
+// first entry's, else the last Z report's, else USD; and every open drawer's session,
+// also those opened before the last Z report (read back from their drawer_open).
+Result<DayFigures> ApiHandler::Impl::ReadDay(std::string_view query) {
+  DayFigures out;
+  if (auto asked = QueryParam(query, "currency")) {
+    if (core::FindCurrency(*asked) == nullptr) {
+      return Status(ErrorCode::kInvalidField,
+                    "currency must be a known ISO 4217 code in upper case (\"USD\")", "currency");
+    }
+    out.currency = *asked;
+  }
+  ASSIGN_OR_RETURN(out.day, journal->ReadOpenDay());
+  if (out.currency.empty()) out.currency = DefaultCurrency(out.day);
+  ASSIGN_OR_RETURN(out.figures, core::ComputeReport(out.day.entries, out.currency));
+  int64_t scan_from = 0;
+  for (const auto& [terminal, opened_seq] : out.day.open_drawers) {
+    OpenDrawer drawer{terminal, opened_seq, FindOpenSession(out.figures, terminal, opened_seq)};
+    if (!drawer.session && (scan_from == 0 || opened_seq < scan_from)) scan_from = opened_seq;
+    out.open.push_back(std::move(drawer));
+  }
+  if (scan_from > 0) {
+    // A drawer left open over a Z report: its session starts before the open day.
+    const int64_t upto = out.day.entries.empty() ? out.day.last_z_seq : out.day.entries.back().seq;
+    ASSIGN_OR_RETURN(std::vector<core::JournalEntry> older, ReadEntries(scan_from, upto));
+    ASSIGN_OR_RETURN(core::ReportFigures wider, core::ComputeReport(older, out.currency));
+    for (OpenDrawer& drawer : out.open) {
+      if (!drawer.session) {
+        drawer.session = FindOpenSession(wider, drawer.terminal_id, drawer.opened_seq);
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<core::JournalEntry>> ApiHandler::Impl::ReadEntries(int64_t first_seq,
+                                                                      int64_t last_seq) {
+  constexpr int kPage = 1000;
+  std::vector<core::JournalEntry> out;
+  int64_t after = first_seq - 1;
+  while (after < last_seq) {
+    ASSIGN_OR_RETURN(std::vector<core::StoredSale> page, journal->List(after, kPage));
+    if (page.empty()) break;
+    for (core::StoredSale& stored : page) {
+      if (stored.seq > last_seq) return out;
+      out.push_back(EntryOf(std::move(stored)));
+    }
+    if (out.size() > kMaxDrawerScan) {
+      // Too far back to recompute here: the session's figures are left unknown rather
+      // than computed from part of it.
+      core::LogWarn("drawer_scan_too_long", {{"from_seq", first_seq}, {"to_seq", last_seq}});
+      out.clear();
+      break;
+    }
+    after = page.back().seq;
+  }
+  return out;
+}
+
+void ApiHandler::Impl::GetXReport(std::string_view query, const Respond& respond) {
+  Result<DayFigures> day = ReadDay(query);
+  if (!day.ok()) return respond(ErrorResponse(day.status()));
+  const int minor = core::FindCurrency(day->currency)->minor_units;
+  ojson out;
+  out["report"] = "x";
+  out["store_id"] = options.store_id;
+  out["generated_at"] = core::FormatRfc3339(clock->NowMs());
+  out["currency"] = day->currency;
+  out["last_z"] = LastZJson(day->day);
+  out["figures"] = ojson::parse(core::ReportFiguresJson(day->figures));
+  ojson open = ojson::array();
+  for (const OpenDrawer& drawer : day->open) open.push_back(OpenDrawerJson(drawer, minor));
+  out["open_drawers"] = std::move(open);
+  respond(JsonResponse(200, Dump(out)));
+}
+
+void ApiHandler::Impl::GetDrawers(std::string_view query, const Principal& principal,
+                                  const Respond& respond) {
+  Result<DayFigures> day = ReadDay(query);
+  if (!day.ok()) return respond(ErrorResponse(day.status()));
+  // A terminal token sees its own terminal's drawer only; a manager every drawer.
+  const bool all = principal.role == Role::kManager;
+  auto visible = [&](const std::string& terminal) {
+    return all || terminal == principal.terminal_id;
+  };
+  const int minor = core::FindCurrency(day->currency)->minor_units;
+  ojson out;
+  out["currency"] = day->currency;
+  ojson open = ojson::array();
+  for (const OpenDrawer& drawer : day->open) {
+    if (visible(drawer.terminal_id)) open.push_back(OpenDrawerJson(drawer, minor));
+  }
+  out["open"] = std::move(open);
+  ojson closed = ojson::array();
+  for (const core::DrawerSession& session : day->figures.drawers) {
+    if (session.closed_seq != 0 && visible(session.terminal_id)) {
+      closed.push_back(SessionJson(session, minor));
+    }
+  }
+  out["closed"] = std::move(closed);
+  respond(JsonResponse(200, Dump(out)));
+}
+
+void ApiHandler::Impl::GetLastZReport(const Respond& respond) {
+  Result<journal::SaleJournal::OpenDay> day = journal->ReadOpenDay();
+  if (!day.ok()) return respond(ErrorResponse(day.status()));
+  if (day->last_z_seq == 0) {
+    return respond(ErrorResponse(Status(ErrorCode::kNotFound, "no Z report yet")));
+  }
+  Result<std::vector<core::StoredSale>> entry = journal->List(day->last_z_seq - 1, 1);
+  if (!entry.ok()) return respond(ErrorResponse(entry.status()));
+  if (entry->empty() || entry->front().seq != day->last_z_seq || !entry->front().is_event() ||
+      entry->front().event->type != core::EventType::kZReport) {
+    return respond(ErrorResponse(Status(
+        ErrorCode::kNotFound, "Z" + std::to_string(day->last_z_number) +
+                                  " is no longer stored on this hub (pruned after upload)")));
+  }
+  respond(JsonResponse(200, core::StoredSaleJson(entry->front())));
 }
 
 void ApiHandler::Impl::GetSale(const std::string& id, const Respond& respond) {

@@ -12,7 +12,23 @@
 //
 // Routes: POST /v1/sales, GET /v1/sales/{id}, GET /v1/sales?after_seq=&limit=,
 // GET /v1/status, GET /healthz (no token), GET /metrics (token unless metrics_public),
-// GET / (dashboard page, no token). Mutual TLS (Request::client_cert_verified): the
+// GET / (dashboard page, no token), and the store's day (issue #8):
+//   POST /v1/events          drawer_open | cash_in | cash_out | drawer_close of the
+//                            token's own terminal (core::DecodeEventRequest) ->
+//                            Journal::AppendEvent; 201/200 with the stored entry
+//   POST /v1/reports/z       manager: closes the business day (core::DecodeZRequest);
+//                            201/200 with the stored z_report entry
+//   GET  /v1/reports/x       manager: the open day's figures (core::ComputeReport over
+//                            Journal::ReadOpenDay), ?currency=, and the open drawers
+//   GET  /v1/reports/z/last  manager: the last Z report entry (404 before the first)
+//   GET  /v1/drawers         open drawers with their expected cash and the sessions
+//                            closed in the open day: every terminal's for a manager
+//                            token, its own for a terminal token
+// Store events answer from the journal's callback, after the commit is durable, with the
+// entry read back by id (GET /v1/sales/{id} form) on the writer thread: one indexed read
+// per event, which are rare. Manager-only routes refuse a terminal token with 403
+// forbidden before the body is read. The report reads run on the handler's own report
+// thread (ApiOptions::report_queue_max). Mutual TLS (Request::client_cert_verified): the
 // token's terminal must also be one of the client certificate's identities, else 403
 // forbidden — so a sale's terminal_id must match token AND certificate (defence in
 // depth: a stolen token is useless without the terminal's key, and a copied
@@ -42,6 +58,13 @@ struct ApiOptions {
   double rate_burst = 100.0;        // bucket size
   bool metrics_public = false;      // /metrics without a token
   int list_limit_max = 1000;        // GET /v1/sales?limit= cap
+  // GET /v1/reports/x, /v1/reports/z/last and /v1/drawers read and decode the whole open
+  // day (tens of ms for a few thousand entries): they run on one report thread of the
+  // handler, never on an I/O thread, one at a time. More than report_queue_max waiting:
+  // 503 server_busy (Retry-After: 1). reports_inline: run them on the calling thread
+  // instead (tests and the fuzz target, which expect an answer before Handle returns).
+  int report_queue_max = 32;
+  bool reports_inline = false;
 };
 
 // Extra blocks of GET /v1/status that modules above http provide (cloud, backlog,

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "core/report.h"
 #include "core/sale_codec.h"
 #include "core/sha256.h"
 #include "core/time_format.h"
@@ -17,6 +18,7 @@
 #include "http/test_util.h"
 #include "journal/sqlite_journal.h"
 #include "manual_clock.h"
+#include "memory_journal.h"
 
 namespace machub::http {
 namespace {
@@ -24,123 +26,10 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// An in-memory Journal with the real one's idempotency rules; answers synchronously on
-// the calling thread. `fail` makes every call fail with that status.
-class FakeJournal final : public journal::SaleJournal {
- public:
-  using SaleJournal::Append;
-  using SaleJournal::AppendEvent;
-
-  explicit FakeJournal(const core::Clock* clock) : clock_(clock) {}
-
-  void Append(core::Sale sale, AppendCallback done) override {
-    Result<journal::Receipt> result = AppendLocked(std::move(sale));
-    done(std::move(result));
-  }
-
-  // Store events: not modelled yet by this fake (the routes' tests bring them).
-  void AppendEvent(core::StoreEvent, AppendCallback done) override {
-    done(Status(ErrorCode::kStorageUnavailable, "fake journal: no store events"));
-  }
-  Result<OpenDay> ReadOpenDay() override { return OpenDay{}; }
-
-  Result<std::optional<core::StoredSale>> Get(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!fail_.ok()) return fail_;
-    for (const auto& s : stored_) {
-      if (s.sale.id == id) return std::optional<core::StoredSale>(s);
-    }
-    return std::optional<core::StoredSale>();
-  }
-
-  Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!fail_.ok()) return fail_;
-    last_list_limit_ = limit;
-    std::vector<core::StoredSale> out;
-    for (const auto& s : stored_) {
-      if (s.seq > after_seq && static_cast<int>(out.size()) < limit) out.push_back(s);
-    }
-    return out;
-  }
-
-  Result<journal::JournalStats> Stats() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!fail_.ok()) return fail_;
-    journal::JournalStats stats;
-    stats.last_seq = static_cast<int64_t>(stored_.size());
-    stats.sales = static_cast<int64_t>(stored_.size());
-    stats.size_bytes = 4096;
-    stats.free_disk_bytes = 1 << 30;
-    return stats;
-  }
-
-  Result<int64_t> VerifyChain() override { return static_cast<int64_t>(stored_.size()); }
-  Status IntegrityCheck() override { return Status::Ok(); }
-  Status Health() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return fail_;
-  }
-
-  void SetFailure(Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    fail_ = std::move(status);
-  }
-  int last_list_limit() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return last_list_limit_;
-  }
-  int appends() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return appends_;
-  }
-
- private:
-  Result<journal::Receipt> AppendLocked(core::Sale sale) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++appends_;
-    if (!fail_.ok()) return fail_;
-    const std::string canonical = core::CanonicalSale(sale);
-    for (const auto& s : stored_) {
-      if (s.sale.id != sale.id) continue;
-      if (s.canonical != canonical) {
-        return Status(ErrorCode::kIdConflict, "this id was stored with a different body", "id");
-      }
-      return ReceiptOf(s, false);
-    }
-    core::StoredSale s;
-    s.seq = static_cast<int64_t>(stored_.size()) + 1;
-    s.receipt_no = sale.terminal_id + "-" + std::to_string(100000 + s.seq).substr(0);
-    s.received_at_ms = clock_->NowMs();
-    s.canonical = canonical;
-    s.prev_hash = stored_.empty() ? std::string(32, '\0') : stored_.back().hash;
-    s.hash = core::Sha256(s.prev_hash + canonical);
-    s.sale = std::move(sale);
-    stored_.push_back(s);
-    return ReceiptOf(stored_.back(), true);
-  }
-
-  static journal::Receipt ReceiptOf(const core::StoredSale& s, bool created) {
-    journal::Receipt r;
-    r.created = created;
-    r.id = s.sale.id;
-    r.seq = s.seq;
-    r.receipt_no = s.receipt_no;
-    r.total = s.sale.total;
-    r.change = s.sale.change;
-    r.currency = s.sale.currency;
-    r.hash = s.hash;
-    r.received_at_ms = s.received_at_ms;
-    return r;
-  }
-
-  const core::Clock* clock_;
-  mutable std::mutex mu_;
-  Status fail_;
-  std::vector<core::StoredSale> stored_;
-  int last_list_limit_ = 0;
-  int appends_ = 0;
-};
+// The in-memory journal of tests/support: the real one's idempotency, refund, drawer and
+// Z report rules; answers synchronously on the calling thread. SetFailure makes every
+// call fail with that status.
+using FakeJournal = machub::testing::MemoryJournal;
 
 std::string SaleBody(std::string_view id, std::string_view terminal = "T01",
                      std::string_view qty = "2") {
@@ -512,6 +401,15 @@ TEST_F(ApiTest, DashboardIsServedWithoutToken) {
   EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
   EXPECT_TRUE(js.body.starts_with("\"use strict\";")) << js.body.substr(0, 40);
   EXPECT_NE(js.body.find("sessionStorage"), std::string::npos);
+  // The store's day: today's figures, open drawers and the last Z report.
+  for (const char* used : {"\"/v1/reports/x\"", "\"/v1/reports/z/last\"", "open_drawers"}) {
+    EXPECT_NE(js.body.find(used), std::string::npos) << used;
+  }
+  for (const char* id :
+       {"id=\"methods\"", "id=\"terminals\"", "id=\"drawers\"", "id=\"z_number\""}) {
+    EXPECT_NE(r.body.find(id), std::string::npos) << id;
+  }
+  EXPECT_EQ(js.body.find("innerHTML"), std::string::npos);  // values go in as text only
   EXPECT_EQ(HeaderOf(js, "X-Content-Type-Options"), "nosniff");
   EXPECT_EQ(Call("POST", "/dashboard.js", "x", "").status, 405);
 }
@@ -705,6 +603,552 @@ TEST(RateLimiterTest, BucketRefillsAtTheRate) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(unlimited.Acquire("x", 0), 0);
 }
 
+// ---- Store events, drawers and reports (issue #8) ----
+
+// A store event body; `extra` members are added (or replace the defaults).
+std::string EventBody(std::string_view id, std::string_view type, std::string_view terminal,
+                      json extra = json::object()) {
+  json body = {{"id", id},
+               {"terminal_id", terminal},
+               {"type", type},
+               {"created_at", "2026-11-27T08:00:00Z"},
+               {"currency", "USD"}};
+  if (type == "drawer_open") body["amount"] = "100.00";
+  if (type == "cash_in" || type == "cash_out") {
+    body["amount"] = "5.00";
+    body["reason"] = "change for the till";
+  }
+  if (type == "drawer_close") body["counted"] = "100.00";
+  for (const auto& [key, value] : extra.items()) body[key] = value;
+  return body.dump();
+}
+
+std::string ZBody(std::string_view id, json extra = json::object()) {
+  json body = {{"id", id}, {"created_at", "2026-11-27T22:00:00Z"}};
+  for (const auto& [key, value] : extra.items()) body[key] = value;
+  return body.dump();
+}
+
+// A card-paid sale (no cash moves).
+std::string CardSaleBody(std::string_view id, std::string_view terminal) {
+  json body = json::parse(SaleBody(id, terminal));
+  body["payments"] = {{{"method", "card"},
+                       {"amount", "7.58"},
+                       {"card_token", "tok_1"},
+                       {"last4", "4242"},
+                       {"offline", true}}};
+  return body.dump();
+}
+
+TEST_F(ApiTest, DrawerSessionOverHttpOpenCashMovesAndClose) {
+  // T02 holds a terminal token: it posts its own drawer's events and reads its session.
+  Response open = Call("POST", "/v1/events", EventBody("d-open", "drawer_open", "T02"), kTokenTwo);
+  ASSERT_EQ(open.status, 201) << open.body;
+  EXPECT_EQ(open.content_type, "application/json");
+  json stored = json::parse(open.body);
+  EXPECT_EQ(stored["id"], "d-open");
+  EXPECT_EQ(stored["seq"], 1);
+  EXPECT_EQ(stored["type"], "drawer_open");
+  EXPECT_EQ(stored["terminal_id"], "T02");
+  EXPECT_EQ(stored["amount"], "100.00");
+  EXPECT_EQ(stored["hash"].get<std::string>().size(), 64u);
+  EXPECT_EQ(stored["received_at"], core::FormatRfc3339(clock_.NowMs()));
+  // The answer is the stored entry, as GET /v1/sales/{id} shows it.
+  EXPECT_EQ(Call("GET", "/v1/sales/d-open", {}, kTokenTwo).body, open.body);
+
+  clock_.Advance(5'000);
+  // A retry (other key order, "100" for "100.00") is a replay: 200, the same entry.
+  json retry = json::parse(EventBody("d-open", "drawer_open", "T02"));
+  retry["amount"] = "100";
+  Response replay = Call("POST", "/v1/events", retry.dump(2), kTokenTwo);
+  EXPECT_EQ(replay.status, 200);
+  EXPECT_EQ(replay.body, open.body);
+
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("d-sale", "T02"), kTokenTwo).status, 201);  // +7.58
+  ASSERT_EQ(Call("POST", "/v1/sales", CardSaleBody("d-card", "T02"), kTokenTwo).status, 201);
+  Response out = Call("POST", "/v1/events",
+                      EventBody("d-out", "cash_out", "T02", {{"amount", "12.40"}}), kTokenTwo);
+  ASSERT_EQ(out.status, 201) << out.body;
+  EXPECT_EQ(json::parse(out.body)["reason"], "change for the till");
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("d-in", "cash_in", "T02"), kTokenTwo).status, 201);
+
+  Response drawers = Call("GET", "/v1/drawers", {}, kTokenTwo);
+  ASSERT_EQ(drawers.status, 200) << drawers.body;
+  json view = json::parse(drawers.body);
+  EXPECT_EQ(view["currency"], "USD");
+  ASSERT_EQ(view["open"].size(), 1u) << drawers.body;
+  const json& session = view["open"][0];
+  EXPECT_EQ(session["terminal_id"], "T02");
+  EXPECT_EQ(session["opened_seq"], 1);
+  EXPECT_EQ(session["float"], "100.00");
+  EXPECT_EQ(session["cash_sales"], "7.58");  // 8.00 tendered, 0.42 change
+  EXPECT_EQ(session["cash_out"], "12.40");
+  EXPECT_EQ(session["cash_in"], "5.00");
+  EXPECT_EQ(session["expected"], "100.18");  // 100 + 7.58 - 12.40 + 5
+  EXPECT_FALSE(session.contains("counted"));
+  EXPECT_EQ(view["closed"].size(), 0u);
+
+  Response close = Call(
+      "POST", "/v1/events",
+      EventBody("d-close", "drawer_close", "T02",
+                {{"counted", "100.00"}, {"counts", {{{"denomination", "50.00"}, {"count", 2}}}}}),
+      kTokenTwo);
+  ASSERT_EQ(close.status, 201) << close.body;
+  EXPECT_EQ(json::parse(close.body)["counted"], "100.00");
+  view = json::parse(Call("GET", "/v1/drawers", {}, kTokenTwo).body);
+  EXPECT_EQ(view["open"].size(), 0u);
+  ASSERT_EQ(view["closed"].size(), 1u);
+  EXPECT_EQ(view["closed"][0]["expected"], "100.18");
+  EXPECT_EQ(view["closed"][0]["counted"], "100.00");
+  EXPECT_EQ(view["closed"][0]["variance"], "-0.18");
+  EXPECT_EQ(view["closed"][0]["closed_seq"], 6);
+  // Events are journal entries: listed with the sales, in one sequence.
+  json list = json::parse(Call("GET", "/v1/sales?after_seq=0").body);
+  ASSERT_EQ(list["sales"].size(), 6u);
+  EXPECT_EQ(list["sales"][4]["type"], "cash_in");
+  EXPECT_NE(metrics_.RenderText().find(
+                "machub_http_requests_total{route=\"/v1/events\",status=\"201\"} 4"),
+            std::string::npos);
+}
+
+TEST_F(ApiTest, DrawerRulesAndIdempotencyOfEvents) {
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("r-open", "drawer_open", "T02"), kTokenTwo).status,
+            201);
+  Response twice =
+      Call("POST", "/v1/events", EventBody("r-open2", "drawer_open", "T02"), kTokenTwo);
+  EXPECT_EQ(twice.status, 409);
+  EXPECT_EQ(CodeOf(twice), "drawer_already_open");
+  // The same id with another float is a conflict, not a second drawer.
+  Response conflict =
+      Call("POST", "/v1/events", EventBody("r-open", "drawer_open", "T02", {{"amount", "90.00"}}),
+           kTokenTwo);
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(CodeOf(conflict), "id_conflict");
+  // Ids of sales and events are one space.
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("r-sale", "T02"), kTokenTwo).status, 201);
+  Response reused = Call("POST", "/v1/events", EventBody("r-sale", "cash_in", "T02"), kTokenTwo);
+  EXPECT_EQ(reused.status, 409);
+  EXPECT_EQ(CodeOf(reused), "id_conflict");
+  // T01's drawer was never opened: no cash in, out or close there.
+  for (const char* type : {"cash_in", "cash_out", "drawer_close"}) {
+    Response r = Call("POST", "/v1/events", EventBody(std::string("r-") + type, type, "T01"));
+    EXPECT_EQ(r.status, 409) << type;
+    EXPECT_EQ(CodeOf(r), "drawer_closed") << type;
+    EXPECT_EQ(Call("GET", std::string("/v1/sales/r-") + type).status, 404) << type;
+  }
+  ASSERT_EQ(
+      Call("POST", "/v1/events", EventBody("r-close", "drawer_close", "T02"), kTokenTwo).status,
+      201);
+  Response after_close =
+      Call("POST", "/v1/events", EventBody("r-out", "cash_out", "T02"), kTokenTwo);
+  EXPECT_EQ(after_close.status, 409);
+  EXPECT_EQ(CodeOf(after_close), "drawer_closed");
+  // A new session may start once the last one is closed.
+  EXPECT_EQ(
+      Call("POST", "/v1/events", EventBody("r-open3", "drawer_open", "T02"), kTokenTwo).status,
+      201);
+  EXPECT_EQ(journal_.size(), 4u);  // open, sale, close, open
+}
+
+TEST_F(ApiTest, CashSaleOnAClosedDrawerIsRefusedWhenRequired) {
+  journal_.SetCashRequiresOpenDrawer(true);
+  Response cash = Call("POST", "/v1/sales", SaleBody("c-cash", "T02"), kTokenTwo);
+  EXPECT_EQ(cash.status, 409);
+  EXPECT_EQ(CodeOf(cash), "drawer_closed");
+  EXPECT_EQ(Call("POST", "/v1/sales", CardSaleBody("c-card", "T02"), kTokenTwo).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("c-open", "drawer_open", "T02"), kTokenTwo).status,
+            201);
+  EXPECT_EQ(Call("POST", "/v1/sales", SaleBody("c-cash", "T02"), kTokenTwo).status, 201);
+}
+
+TEST_F(ApiTest, EventOfAnotherTerminalIs403AndBadBodiesStoreNothing) {
+  Response other = Call("POST", "/v1/events", EventBody("e-1", "drawer_open", "T01"), kTokenTwo);
+  EXPECT_EQ(other.status, 403);
+  EXPECT_EQ(CodeOf(other), "forbidden");
+  EXPECT_EQ(FieldOf(other), "terminal_id");
+  // A manager token is bound to its terminal too.
+  EXPECT_EQ(Call("POST", "/v1/events", EventBody("e-2", "drawer_open", "T02")).status, 403);
+
+  struct Case {
+    std::string body;
+    int status;
+    std::string code;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"{\"id\":", 400, "invalid_json", "<no field>"},
+      {"[]", 400, "invalid_json", "<no field>"},
+      {EventBody("e-3", "drawer_open", "T02", {{"id", "x"}}) + "x", 400, "invalid_json",
+       "<no field>"},
+      {EventBody("e-4", "drawer_open", "T02", {{"amount", nullptr}}), 422, "missing_field",
+       "amount"},
+      {EventBody("e-5", "drawer_open", "T02", {{"amount", 100}}), 422, "invalid_field", "amount"},
+      {EventBody("e-6", "drawer_open", "T02", {{"amount", "1.005"}}), 422, "invalid_field",
+       "amount"},
+      {EventBody("e-7", "cash_out", "T02", {{"amount", "0.00"}}), 422, "invalid_field", "amount"},
+      {EventBody("e-8", "cash_out", "T02", {{"reason", nullptr}}), 422, "missing_field", "reason"},
+      {EventBody("e-9", "z_report", "T02"), 422, "invalid_field", "type"},
+      {EventBody("e-10", "sale", "T02"), 422, "invalid_field", "type"},
+      {EventBody("e-11", "drawer_open", "T02", {{"counted", "1.00"}}), 422, "invalid_field",
+       "counted"},
+      {EventBody("e-12", "drawer_open", "T02", {{"currency", "XXY"}}), 422, "invalid_field",
+       "currency"},
+      {EventBody("e-13", "cash_in", "T02", {{"reason", "card 4111 1111 1111 1111"}}), 422,
+       "card_number_forbidden", "reason"},
+      {EventBody("e-14", "drawer_close", "T02",
+                 {{"counts", {{{"denomination", "20.00"}, {"count", 4}}}}}),
+       422, "total_mismatch", "counts"},
+      {EventBody("../x", "drawer_open", "T02"), 422, "invalid_field", "id"},
+  };
+  for (const Case& c : cases) {
+    Response r = Call("POST", "/v1/events", c.body, kTokenTwo);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    EXPECT_EQ(CodeOf(r), c.code) << c.body;
+    EXPECT_EQ(FieldOf(r), c.field) << c.body;
+    EXPECT_EQ(r.body.find("4111"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(journal_.appends(), 0);  // nothing reached the journal
+
+  journal_.SetFailure(Status(ErrorCode::kStorageUnavailable, "disk full"));
+  Response down = Call("POST", "/v1/events", EventBody("e-15", "drawer_open", "T02"), kTokenTwo);
+  EXPECT_EQ(down.status, 503);
+  EXPECT_EQ(CodeOf(down), "storage_unavailable");
+  for (const char* target : {"/v1/reports/x", "/v1/drawers", "/v1/reports/z/last"}) {
+    EXPECT_EQ(Call("GET", target).status, 503) << target;
+  }
+  EXPECT_EQ(Call("POST", "/v1/reports/z", ZBody("z-down")).status, 503);
+}
+
+TEST_F(ApiTest, ATokenPutIntoTheBodyIsNotEchoedInTheError) {
+  // Unknown members are named in the error's field; the caller's own token is not.
+  json sale = json::parse(SaleBody("t-1"));
+  sale[kTokenOne] = 1;
+  json event = json::parse(EventBody("t-2", "drawer_open", "T01"));
+  event[kTokenOne] = 1;
+  json z = json::parse(ZBody("t-3"));
+  z[kTokenOne] = 1;
+  for (const auto& [target, body] : std::vector<std::pair<std::string, json>>{
+           {"/v1/sales", sale}, {"/v1/events", event}, {"/v1/reports/z", z}}) {
+    Response r = Call("POST", target, body.dump());
+    EXPECT_EQ(r.status, 422) << target;
+    EXPECT_EQ(CodeOf(r), "invalid_field") << target;
+    EXPECT_EQ(r.body.find(kTokenOne), std::string::npos) << r.body;
+  }
+  // Another unknown member is still named.
+  event.erase(kTokenOne);
+  event["colour"] = "red";
+  EXPECT_EQ(FieldOf(Call("POST", "/v1/events", event.dump())), "colour");
+  EXPECT_EQ(journal_.appends(), 0);
+}
+
+TEST_F(ApiTest, ReportsNeedAManagerTokenAndRoutesTheirMethods) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("m-1", "T02"), kTokenTwo).status, 201);
+  const std::vector<std::pair<std::string, std::string>> manager_only = {
+      {"GET", "/v1/reports/x"},
+      {"GET", "/v1/reports/x?currency=USD"},
+      {"POST", "/v1/reports/z"},
+      {"GET", "/v1/reports/z/last"}};
+  for (const auto& [method, target] : manager_only) {
+    // The role is checked before the body: a valid Z body from a terminal token is refused.
+    Response r = Call(method, target, method == "POST" ? ZBody("z-t") : "", kTokenTwo);
+    EXPECT_EQ(r.status, 403) << target;
+    EXPECT_EQ(CodeOf(r), "forbidden") << target;
+    EXPECT_NE(r.body.find("manager token"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(journal_.appends(), 1);  // only the sale
+  EXPECT_EQ(Call("GET", "/v1/sales/z-t").status, 404);
+  // Drawers: any token (a terminal sees its own).
+  EXPECT_EQ(Call("GET", "/v1/drawers", {}, kTokenTwo).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/drawers").status, 200);
+  // No token at all: 401, decided on the header alone (auth before body).
+  for (const char* target : {"/v1/events", "/v1/reports/z"}) {
+    Request header;
+    header.method = "POST";
+    header.target = target;
+    header.remote_address = "192.0.2.9";
+    std::optional<Response> refused = api_->CheckHeader(header);
+    ASSERT_TRUE(refused.has_value()) << target;
+    EXPECT_EQ(refused->status, 401);
+    header.headers.emplace_back("authorization", std::string("Bearer ") + kTokenTwo);
+    EXPECT_FALSE(api_->CheckHeader(header).has_value()) << target;  // the role comes later
+  }
+  // Methods: each new path names what it allows.
+  const std::vector<std::tuple<std::string, std::string, std::string>> wrong = {
+      {"GET", "/v1/events", "POST"},    {"PUT", "/v1/events", "POST"},
+      {"GET", "/v1/reports/z", "POST"}, {"POST", "/v1/reports/x", "GET"},
+      {"DELETE", "/v1/drawers", "GET"}, {"POST", "/v1/reports/z/last", "GET"}};
+  for (const auto& [method, target, allow] : wrong) {
+    Response r = Call(method, target, "{}");
+    EXPECT_EQ(r.status, 405) << method << " " << target;
+    EXPECT_EQ(HeaderOf(r, "Allow"), allow) << target;
+  }
+  EXPECT_EQ(Call("GET", "/v1/reports").status, 404);
+  EXPECT_EQ(Call("GET", "/v1/reports/z/1").status, 404);
+  EXPECT_EQ(journal_.appends(), 1);
+}
+
+TEST_F(ApiTest, XReportShowsTheOpenDaysFiguresAndDrawers) {
+  Response empty = Call("GET", "/v1/reports/x");
+  ASSERT_EQ(empty.status, 200) << empty.body;
+  json x = json::parse(empty.body);
+  EXPECT_EQ(x["report"], "x");
+  EXPECT_EQ(x["store_id"], "S042");
+  EXPECT_EQ(x["currency"], "USD");  // nothing yet, no Z yet: USD
+  EXPECT_TRUE(x["last_z"].is_null());
+  EXPECT_EQ(x["figures"]["entries"], 0);
+  EXPECT_EQ(x["open_drawers"].size(), 0u);
+
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("x-open", "drawer_open", "T02"), kTokenTwo).status,
+            201);
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("x-1", "T02"), kTokenTwo).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/sales", CardSaleBody("x-2", "T02"), kTokenTwo).status, 201);
+  json bigger = json::parse(SaleBody("x-3", "T01", "4"));  // 15.16 in cash on T01
+  bigger["payments"][0]["amount"] = "15.16";
+  ASSERT_EQ(Call("POST", "/v1/sales", bigger.dump()).status, 201);
+  // T01 refunds one coffee of T02's card sale (any terminal may refund any sale).
+  json refund = json::parse(SaleBody("x-r", "T01", "1"));
+  refund["type"] = "refund";
+  refund["ref"] = "x-2";
+  refund["payments"] = {{{"method", "card"}, {"amount", "3.79"}, {"card_token", "tok_1"}}};
+  Response refunded = Call("POST", "/v1/sales", refund.dump());
+  ASSERT_EQ(refunded.status, 201) << refunded.body;
+
+  Response r = Call("GET", "/v1/reports/x");
+  ASSERT_EQ(r.status, 200) << r.body;
+  x = json::parse(r.body);
+  const json& f = x["figures"];
+  EXPECT_EQ(f["currency"], "USD");
+  EXPECT_EQ(f["entries"], 5);
+  EXPECT_EQ(f["first_seq"], 1);
+  EXPECT_EQ(f["last_seq"], 5);
+  EXPECT_EQ(f["sales"]["count"], 3);
+  EXPECT_EQ(f["sales"]["subtotal"], "28.00");
+  EXPECT_EQ(f["sales"]["tax"], "2.32");
+  EXPECT_EQ(f["sales"]["total"], "30.32");
+  EXPECT_EQ(f["refunds"]["count"], 1);
+  EXPECT_EQ(f["refunds"]["total"], "3.79");
+  EXPECT_EQ(f["net"]["total"], "26.53");
+  ASSERT_EQ(f["by_method"].size(), 2u);
+  EXPECT_EQ(f["by_method"][0]["method"], "card");
+  EXPECT_EQ(f["by_method"][0]["net"], "3.79");
+  EXPECT_EQ(f["by_method"][1]["method"], "cash");
+  EXPECT_EQ(f["by_method"][1]["collected"], "22.74");  // 7.58 + 15.16
+  EXPECT_EQ(f["offline_card"]["count"], 1);
+  ASSERT_EQ(f["terminals"].size(), 2u);
+  EXPECT_EQ(f["terminals"][0]["terminal_id"], "T01");
+  EXPECT_EQ(f["terminals"][0]["sales"], 1);
+  EXPECT_EQ(f["terminals"][0]["refunds"], 1);
+  EXPECT_EQ(f["terminals"][1]["first_receipt"], "T02-100002");
+  // T01 has no drawer: its cash is counted apart.
+  ASSERT_EQ(f["cash_without_drawer"].size(), 1u);
+  EXPECT_EQ(f["cash_without_drawer"][0]["amount"], "15.16");
+  ASSERT_EQ(x["open_drawers"].size(), 1u);
+  EXPECT_EQ(x["open_drawers"][0]["terminal_id"], "T02");
+  EXPECT_EQ(x["open_drawers"][0]["expected"], "107.58");
+  // The figures are exactly core::ComputeReport's over the open day (the Z's computation).
+  auto day = journal_.ReadOpenDay();
+  ASSERT_TRUE(day.ok());
+  auto computed = core::ComputeReport(day->entries, "USD");
+  ASSERT_TRUE(computed.ok());
+  EXPECT_EQ(f.dump(), json::parse(core::ReportFiguresJson(*computed)).dump());
+
+  // Another currency: nothing of the day is in it.
+  json eur = json::parse(Call("GET", "/v1/reports/x?currency=EUR").body);
+  EXPECT_EQ(eur["currency"], "EUR");
+  EXPECT_EQ(eur["figures"]["sales"]["count"], 0);
+  EXPECT_EQ(eur["figures"]["other_currency_entries"], 5);
+  for (const char* target :
+       {"/v1/reports/x?currency=usd", "/v1/reports/x?currency=XXY",
+        "/v1/reports/x?currency=", "/v1/reports/x?currency=%zz", "/v1/drawers?currency=dollars"}) {
+    Response bad = Call("GET", target);
+    EXPECT_EQ(bad.status, 422) << target;
+    EXPECT_EQ(CodeOf(bad), "invalid_field") << target;
+    EXPECT_EQ(FieldOf(bad), "currency") << target;
+  }
+}
+
+TEST_F(ApiTest, ZReportClosesTheDayOnceAndTheXReportStartsAgain) {
+  Response none = Call("GET", "/v1/reports/z/last");
+  EXPECT_EQ(none.status, 404);
+  EXPECT_EQ(CodeOf(none), "not_found");
+
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("z-s1", "T02"), kTokenTwo).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("z-s2", "T01")).status, 201);
+  Response z1 = Call("POST", "/v1/reports/z", ZBody("z-1", {{"cashier", "mgr-1"}}));
+  ASSERT_EQ(z1.status, 201) << z1.body;
+  json z = json::parse(z1.body);
+  EXPECT_EQ(z["id"], "z-1");
+  EXPECT_EQ(z["type"], "z_report");
+  EXPECT_EQ(z["seq"], 3);
+  EXPECT_EQ(z["receipt_no"], "Z1");
+  EXPECT_EQ(z["z_number"], 1);
+  EXPECT_EQ(z["first_seq"], 1);
+  EXPECT_EQ(z["last_seq"], 2);
+  EXPECT_EQ(z["currency"], "USD");
+  EXPECT_EQ(z["cashier"], "mgr-1");
+  EXPECT_FALSE(z.contains("terminal_id"));  // not sent: a manager without a till
+  EXPECT_EQ(z["figures"]["sales"]["count"], 2);
+  EXPECT_EQ(z["figures"]["net"]["total"], "15.16");
+
+  // A retry of the same request: 200 and the same stored report, not a Z2.
+  clock_.Advance(30'000);
+  Response again = Call("POST", "/v1/reports/z", ZBody("z-1", {{"cashier", "mgr-1"}}));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, z1.body);
+  Response other = Call("POST", "/v1/reports/z", ZBody("z-1", {{"cashier", "mgr-2"}}));
+  EXPECT_EQ(other.status, 409);
+  EXPECT_EQ(CodeOf(other), "id_conflict");
+  Response sale_id = Call("POST", "/v1/reports/z", ZBody("z-s1"));
+  EXPECT_EQ(sale_id.status, 409);
+  EXPECT_EQ(CodeOf(sale_id), "id_conflict");
+
+  Response last = Call("GET", "/v1/reports/z/last");
+  ASSERT_EQ(last.status, 200);
+  EXPECT_EQ(last.body, z1.body);
+
+  // The X report now covers only what follows Z1.
+  json x = json::parse(Call("GET", "/v1/reports/x").body);
+  EXPECT_EQ(x["last_z"]["z_number"], 1);
+  EXPECT_EQ(x["last_z"]["seq"], 3);
+  EXPECT_EQ(x["currency"], "USD");  // from the last Z
+  EXPECT_EQ(x["figures"]["entries"], 0);
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("z-s3", "T02"), kTokenTwo).status, 201);
+  x = json::parse(Call("GET", "/v1/reports/x").body);
+  EXPECT_EQ(x["figures"]["sales"]["count"], 1);
+  EXPECT_EQ(x["figures"]["first_seq"], 4);
+
+  // Z2 covers seq 4 (the sale) only; a Z in another currency may be asked for.
+  Response z2 = Call("POST", "/v1/reports/z", ZBody("z-2", {{"terminal_id", "T01"}}));
+  ASSERT_EQ(z2.status, 201) << z2.body;
+  z = json::parse(z2.body);
+  EXPECT_EQ(z["receipt_no"], "Z2");
+  EXPECT_EQ(z["terminal_id"], "T01");
+  EXPECT_EQ(z["first_seq"], 4);
+  EXPECT_EQ(z["last_seq"], 4);
+  EXPECT_EQ(Call("GET", "/v1/reports/z/last").body, z2.body);
+  Response z3 = Call("POST", "/v1/reports/z", ZBody("z-3", {{"currency", "EUR"}}));
+  ASSERT_EQ(z3.status, 201);
+  EXPECT_EQ(json::parse(z3.body)["figures"]["currency"], "EUR");
+  EXPECT_EQ(json::parse(z3.body)["figures"]["entries"], 0);
+}
+
+// A journal whose ReadOpenDay waits until released: holds the report thread busy.
+class SlowDayJournal final : public machub::testing::MemoryJournal {
+ public:
+  using MemoryJournal::MemoryJournal;
+  Result<OpenDay> ReadOpenDay() override {
+    if (!entered_once_.exchange(true)) entered_.set_value();
+    release_.wait();
+    return MemoryJournal::ReadOpenDay();
+  }
+  std::atomic<bool> entered_once_{false};
+  std::promise<void> entered_;
+  std::shared_future<void> release_;
+};
+
+TEST_F(ApiTest, ReportsRunOffTheCallingThreadAndABusyQueueIs503) {
+  SlowDayJournal slow(&clock_);
+  std::promise<void> release;
+  slow.release_ = release.get_future().share();
+  ApiOptions options = DefaultOptions();
+  options.report_queue_max = 1;
+  ApiHandler api(options, &slow, nullptr, &clock_);
+  auto call = [&api](std::string target, std::string_view token) {
+    Request request;
+    request.method = "GET";
+    request.target = std::move(target);
+    request.headers.emplace_back("authorization", "Bearer " + std::string(token));
+    auto promise = std::make_shared<std::promise<Response>>();
+    auto future = promise->get_future();
+    api.Handle(std::move(request), [promise](Response r) { promise->set_value(std::move(r)); });
+    return future;
+  };
+  auto first = call("/v1/reports/x", kTokenOne);  // taken by the report thread, blocked
+  slow.entered_.get_future().wait();
+  // Handle returned without an answer: the I/O thread is free while the day is read.
+  EXPECT_EQ(first.wait_for(0ms), std::future_status::timeout);
+  auto second = call("/v1/drawers", kTokenTwo);                  // waits in the queue (1 place)
+  Response third = call("/v1/reports/z/last", kTokenOne).get();  // queue full
+  EXPECT_EQ(third.status, 503);
+  EXPECT_EQ(CodeOf(third), "server_busy");
+  EXPECT_EQ(HeaderOf(third, "Retry-After"), "1");
+  // Other routes are not queued behind reports.
+  EXPECT_EQ(call("/v1/sales/none", kTokenTwo).get().status, 404);
+  release.set_value();
+  EXPECT_EQ(first.get().status, 200);
+  EXPECT_EQ(second.get().status, 200);
+}
+
+TEST_F(ApiTest, ZRequestValidationAndTerminalBinding) {
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("v-1", "T01")).status, 201);
+  const std::vector<std::tuple<std::string, int, std::string, std::string>> cases = {
+      {"not json", 400, "invalid_json", "<no field>"},
+      {R"({"id":"z-a","id":"z-b","created_at":"2026-11-27T22:00:00Z"})", 400, "invalid_json",
+       "<no field>"},
+      {R"({"created_at":"2026-11-27T22:00:00Z"})", 422, "missing_field", "id"},
+      {R"({"id":"z-c"})", 422, "missing_field", "created_at"},
+      {ZBody("z-d", {{"created_at", "yesterday"}}), 422, "invalid_field", "created_at"},
+      {ZBody("z-e", {{"currency", "usd"}}), 422, "invalid_field", "currency"},
+      {ZBody("z-f", {{"figures", json::object()}}), 422, "invalid_field", "figures"},
+      {ZBody("z-g", {{"z_number", 7}}), 422, "invalid_field", "z_number"},
+      {ZBody("z-h", {{"type", "z_report"}}), 422, "invalid_field", "type"},
+      {ZBody("z-i", {{"cashier", "4111111111111111"}}), 422, "card_number_forbidden", "cashier"},
+  };
+  for (const auto& [body, status, code, field] : cases) {
+    Response r = Call("POST", "/v1/reports/z", body);
+    EXPECT_EQ(r.status, status) << body << " -> " << r.body;
+    EXPECT_EQ(CodeOf(r), code) << body;
+    EXPECT_EQ(FieldOf(r), field) << body;
+    EXPECT_EQ(r.body.find("4111111111111111"), std::string::npos);
+  }
+  // terminal_id, when sent, must be the token's.
+  Response other = Call("POST", "/v1/reports/z", ZBody("z-j", {{"terminal_id", "T02"}}));
+  EXPECT_EQ(other.status, 403);
+  EXPECT_EQ(FieldOf(other), "terminal_id");
+  EXPECT_EQ(journal_.appends(), 1);
+  EXPECT_EQ(Call("GET", "/v1/reports/z/last").status, 404);
+}
+
+TEST_F(ApiTest, DrawersShowEachTokenItsOwnAndSessionsLeftOpenOverAZ) {
+  ASSERT_EQ(Call("POST", "/v1/events",
+                 EventBody("o-1", "drawer_open", "T02", {{"amount", "50.00"}}), kTokenTwo)
+                .status,
+            201);
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("o-s1", "T02"), kTokenTwo).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("o-2", "drawer_open", "T01")).status, 201);
+  // The day is closed while both drawers are still open.
+  ASSERT_EQ(Call("POST", "/v1/reports/z", ZBody("o-z")).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/sales", SaleBody("o-s2", "T02"), kTokenTwo).status, 201);
+
+  json mine = json::parse(Call("GET", "/v1/drawers", {}, kTokenTwo).body);
+  ASSERT_EQ(mine["open"].size(), 1u) << mine.dump();
+  EXPECT_EQ(mine["open"][0]["terminal_id"], "T02");
+  EXPECT_EQ(mine["open"][0]["opened_seq"], 1);
+  // Read back from before the Z: float 50 + two cash sales of 7.58.
+  EXPECT_EQ(mine["open"][0]["cash_sales"], "15.16");
+  EXPECT_EQ(mine["open"][0]["expected"], "65.16");
+
+  json all = json::parse(Call("GET", "/v1/drawers").body);
+  ASSERT_EQ(all["open"].size(), 2u) << all.dump();
+  EXPECT_EQ(all["open"][0]["terminal_id"], "T02");
+  EXPECT_EQ(all["open"][1]["terminal_id"], "T01");
+  EXPECT_EQ(all["open"][1]["expected"], "100.00");
+  json x = json::parse(Call("GET", "/v1/reports/x").body);
+  EXPECT_EQ(x["open_drawers"], all["open"]);
+  // In the open day itself, T02's sale after the Z has no session: it is cash without one.
+  EXPECT_EQ(x["figures"]["cash_without_drawer"][0]["amount"], "7.58");
+
+  ASSERT_EQ(Call("POST", "/v1/events",
+                 EventBody("o-3", "drawer_close", "T02", {{"counted", "65.16"}}), kTokenTwo)
+                .status,
+            201);
+  mine = json::parse(Call("GET", "/v1/drawers", {}, kTokenTwo).body);
+  EXPECT_EQ(mine["open"].size(), 0u);
+  all = json::parse(Call("GET", "/v1/drawers").body);
+  ASSERT_EQ(all["open"].size(), 1u);
+  EXPECT_EQ(all["open"][0]["terminal_id"], "T01");
+}
+
 // ---- Through the real server, and with the real journal ----
 
 std::unique_ptr<Server> StartApiServer(ApiHandler* api, size_t body_limit = 256 * 1024) {
@@ -806,6 +1250,86 @@ TEST_F(RealJournalTest, PostReplayConflictGetListOverHttp) {
 
   auto metrics = client.Call("GET", "/metrics", {}, auth);
   EXPECT_NE(metrics.body().find("machub_http_connections 1"), std::string::npos);
+}
+
+TEST_F(RealJournalTest, StoreDayOverHttpDrawersXAndZ) {
+  testing::Client client(server_->port());
+  const std::vector<std::pair<std::string, std::string>> manager = {
+      {"Authorization", std::string("Bearer ") + kTokenOne}};
+  const std::vector<std::pair<std::string, std::string>> terminal = {
+      {"Authorization", std::string("Bearer ") + kTokenTwo}};
+  auto open =
+      client.Call("POST", "/v1/events", EventBody("rd-open", "drawer_open", "T02"), terminal);
+  ASSERT_EQ(open.result_int(), 201) << open.body();
+  EXPECT_EQ(json::parse(open.body())["seq"], 1);
+  auto replay =
+      client.Call("POST", "/v1/events", EventBody("rd-open", "drawer_open", "T02"), terminal);
+  EXPECT_EQ(replay.result_int(), 200);
+  EXPECT_EQ(replay.body(), open.body());
+  auto twice =
+      client.Call("POST", "/v1/events", EventBody("rd-open2", "drawer_open", "T02"), terminal);
+  EXPECT_EQ(twice.result_int(), 409);
+  EXPECT_EQ(json::parse(twice.body())["error"]["code"], "drawer_already_open");
+  ASSERT_EQ(client.Call("POST", "/v1/sales", SaleBody("rd-sale", "T02"), terminal).result_int(),
+            201);
+  ASSERT_EQ(client
+                .Call("POST", "/v1/events",
+                      EventBody("rd-out", "cash_out", "T02", {{"amount", "2.58"}}), terminal)
+                .result_int(),
+            201);
+
+  auto mine = client.Call("GET", "/v1/drawers", {}, terminal);
+  ASSERT_EQ(mine.result_int(), 200) << mine.body();
+  json view = json::parse(mine.body());
+  ASSERT_EQ(view["open"].size(), 1u) << mine.body();
+  EXPECT_EQ(view["open"][0]["expected"], "105.00");  // 100 + 7.58 - 2.58
+
+  auto x = client.Call("GET", "/v1/reports/x", {}, manager);
+  ASSERT_EQ(x.result_int(), 200) << x.body();
+  json report = json::parse(x.body());
+  EXPECT_EQ(report["figures"]["sales"]["count"], 1);
+  EXPECT_EQ(report["figures"]["cash_out"], "2.58");
+  EXPECT_EQ(report["open_drawers"][0]["expected"], "105.00");
+  EXPECT_EQ(client.Call("GET", "/v1/reports/x", {}, terminal).result_int(), 403);
+
+  auto close =
+      client.Call("POST", "/v1/events",
+                  EventBody("rd-close", "drawer_close", "T02", {{"counted", "104.50"}}), terminal);
+  ASSERT_EQ(close.result_int(), 201) << close.body();
+  auto late = client.Call("POST", "/v1/events", EventBody("rd-in", "cash_in", "T02"), terminal);
+  EXPECT_EQ(late.result_int(), 409);
+  EXPECT_EQ(json::parse(late.body())["error"]["code"], "drawer_closed");
+
+  EXPECT_EQ(client.Call("GET", "/v1/reports/z/last", {}, manager).result_int(), 404);
+  auto z = client.Call("POST", "/v1/reports/z", ZBody("rd-z1", {{"terminal_id", "T01"}}), manager);
+  ASSERT_EQ(z.result_int(), 201) << z.body();
+  json z1 = json::parse(z.body());
+  EXPECT_EQ(z1["receipt_no"], "Z1");
+  EXPECT_EQ(z1["z_number"], 1);
+  EXPECT_EQ(z1["first_seq"], 1);
+  EXPECT_EQ(z1["last_seq"], 4);
+  EXPECT_EQ(z1["figures"]["sales"]["count"], 1);
+  EXPECT_EQ(z1["figures"]["drawers"][0]["variance"], "-0.50");
+  // The same figures the X report showed before the close, plus the drawer's count.
+  EXPECT_EQ(z1["figures"]["by_method"], report["figures"]["by_method"]);
+  auto z_again =
+      client.Call("POST", "/v1/reports/z", ZBody("rd-z1", {{"terminal_id", "T01"}}), manager);
+  EXPECT_EQ(z_again.result_int(), 200);
+  EXPECT_EQ(z_again.body(), z.body());
+  auto z_other = client.Call("POST", "/v1/reports/z",
+                             ZBody("rd-z1", {{"created_at", "2026-11-28T22:00:00Z"}}), manager);
+  EXPECT_EQ(z_other.result_int(), 409);
+  EXPECT_EQ(json::parse(z_other.body())["error"]["code"], "id_conflict");
+  auto last = client.Call("GET", "/v1/reports/z/last", {}, manager);
+  ASSERT_EQ(last.result_int(), 200);
+  EXPECT_EQ(last.body(), z.body());
+
+  report = json::parse(client.Call("GET", "/v1/reports/x", {}, manager).body());
+  EXPECT_EQ(report["last_z"]["z_number"], 1);
+  EXPECT_EQ(report["figures"]["entries"], 0);
+  EXPECT_EQ(report["open_drawers"].size(), 0u);
+  auto verified = journal_->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
 }
 
 TEST_F(RealJournalTest, ConcurrentClientsAllGetTheirSaleStored) {

@@ -4,8 +4,11 @@
 // at build time by cmake/embed_file.cmake.
 //
 // The page and its script hold no data and need no token. The script asks the manager for
-// a token once, keeps it in sessionStorage (gone when the tab closes), and polls
-// GET /v1/status and GET /v1/sales with it every 5 s. Every value is inserted with
+// a token once, keeps it in sessionStorage (gone when the tab closes), and polls with it
+// every 5 s: GET /v1/status, GET /v1/reports/x (today's figures: sales, gross, tax,
+// refunds, by payment method, per terminal, open drawers with their expected cash),
+// GET /v1/reports/z/last (the last Z report; read again only when the X report names a
+// new one) and the last entries (GET /v1/sales). Every value is inserted with
 // textContent, never as HTML, so sale fields cannot inject markup. Both are served with a
 // strict Content-Security-Policy (kDashboardCsp): scripts only from the hub itself, no
 // inline script.

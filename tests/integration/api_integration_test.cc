@@ -369,5 +369,75 @@ TEST_F(ApiIntegrationTest, SigtermShutsDownCleanlyAndKeepsEverything) {
   EXPECT_EQ(text.find(Token(0)), std::string::npos);
 }
 
+// The store's day against the binary: drawer.required from the command line, drawer
+// events, the X report, a Z report, and all of it still there after a restart.
+TEST(StoreDayIntegrationTest, DrawerRequiredXAndZOutliveARestart) {
+  TempDir dir;
+  std::vector<Terminal> terminals = MakeTerminals(2);
+  terminals[0].manager = true;
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  o.extra_args = {"--drawer-required=true", "--sync-enabled=false"};
+  auto hub = Hub::Start(o);
+  ASSERT_NE(hub, nullptr);
+  const std::string& manager = terminals[0].token;
+  const std::string& t02 = terminals[1].token;
+  auto event = [](const std::string& id, const std::string& type, json extra) {
+    json body = {{"id", id},
+                 {"terminal_id", "T02"},
+                 {"type", type},
+                 {"created_at", "2026-11-27T08:00:00Z"},
+                 {"currency", "USD"}};
+    for (const auto& [k, v] : extra.items()) body[k] = v;
+    return body.dump();
+  };
+  {
+    HttpClient client(hub->port());
+    // SaleBody pays 100.00 in cash: refused while T02's drawer is closed.
+    auto refused = client.Post("/v1/sales", SaleBody("sd-1", "T02"), t02);
+    EXPECT_EQ(refused.status, 409) << refused.body;
+    EXPECT_EQ(ErrorCode(refused), "drawer_closed");
+    ASSERT_EQ(
+        client.Post("/v1/events", event("sd-open", "drawer_open", {{"amount", "100.00"}}), t02)
+            .status,
+        201);
+    ASSERT_EQ(client.Post("/v1/sales", SaleBody("sd-1", "T02"), t02).status, 201);
+    auto drawers = client.Get("/v1/drawers", t02);
+    ASSERT_EQ(drawers.status, 200) << drawers.body;
+    EXPECT_EQ(json::parse(drawers.body)["open"][0]["expected"], "107.58");
+    EXPECT_EQ(client.Get("/v1/reports/x", t02).status, 403);
+    ASSERT_EQ(
+        client.Post("/v1/events", event("sd-close", "drawer_close", {{"counted", "107.58"}}), t02)
+            .status,
+        201);
+    auto z = client.Post("/v1/reports/z", R"({"id":"sd-z","created_at":"2026-11-27T22:00:00Z"})",
+                         manager);
+    ASSERT_EQ(z.status, 201) << z.body;
+    EXPECT_EQ(json::parse(z.body)["receipt_no"], "Z1");
+    EXPECT_EQ(json::parse(z.body)["figures"]["drawers"][0]["variance"], "0.00");
+  }
+  ASSERT_EQ(hub->Terminate(), 0);
+  o.port = hub->port();
+  hub = Hub::Start(o);
+  ASSERT_NE(hub, nullptr);
+  HttpClient client(hub->port());
+  auto last = client.Get("/v1/reports/z/last", manager);
+  ASSERT_EQ(last.status, 200) << last.body;
+  EXPECT_EQ(json::parse(last.body)["z_number"], 1);
+  auto again =
+      client.Post("/v1/reports/z", R"({"id":"sd-z","created_at":"2026-11-27T22:00:00Z"})", manager);
+  EXPECT_EQ(again.status, 200);  // a retry after the restart: the same Z1
+  EXPECT_EQ(json::parse(again.body)["receipt_no"], "Z1");
+  auto x = json::parse(client.Get("/v1/reports/x", manager).body);
+  EXPECT_EQ(x["last_z"]["z_number"], 1);
+  EXPECT_EQ(x["figures"]["entries"], 0);
+  // Still required after the restart: the drawer was closed.
+  EXPECT_EQ(ErrorCode(client.Post("/v1/sales", SaleBody("sd-2", "T02"), t02)), "drawer_closed");
+  EXPECT_EQ(hub->Terminate(), 0);
+  auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", o.data_dir});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+}
+
 }  // namespace
 }  // namespace machub::testing
