@@ -19,9 +19,9 @@ esac
 # every target; Boost's headers are the same files on every architecture but the package is
 # Multi-Arch: same, so the foreign copy is installed too (CMake then finds its config files
 # in /usr/lib/<triplet>/cmake, the same way as for the other libraries).
-# libyaml-cpp-dev is not Multi-Arch (its :arm64 and :amd64 copies conflict): the host's is
-# installed here, and build-aarch64.sh extracts the foreign one (only its static library is
-# used) into the build folder with `apt-get download` + `dpkg -x`.
+# libyaml-cpp-dev is the host's, for the host tool machub-greengrass (tools/greengrass);
+# the device build leaves the Greengrass recipe tools out (MACHUB_GREENGRASS_TOOLS=OFF), so
+# no foreign yaml-cpp is needed.
 HOST_PACKAGES="g++-$triplet qemu-user cmake ninja-build pkg-config zip unzip curl file
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev"
 FOREIGN_PACKAGES="libc6-dev libstdc++-12-dev libboost-dev libsqlite3-dev libssl-dev

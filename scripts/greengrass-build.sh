@@ -21,7 +21,8 @@
 # Binaries: amd64 is built here with the release preset unless --no-build; others are taken
 # from MACHUB_GG_ARCHES="aarch64=PATH arm=PATH" or from the cross build folders
 # (build/arm64-cross, build/armhf-cross: scripts/build-aarch64.sh [--arch armhf]).
-# Binaries are stripped copies; the recipe is checked with `machub greengrass check`.
+# Binaries are stripped copies; the recipe is checked with the host tool
+# `machub-greengrass check` (or `machub greengrass check` in a native build).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -108,15 +109,28 @@ sed -e "s|^ComponentVersion: '.*'\$|ComponentVersion: '$version'|" \
     -e "s|s3://BUCKET/$component/$src_version/|s3://$bucket/$prefix$component/$version/|" \
     "$recipe_src" >"$recipe"
 
-# Check what we produced with the binary we just packed when it runs here.
+# Check what we produced with the recipe tools: the host tool machub-greengrass
+# (tools/greengrass; on PATH or in a build folder), else a machub that runs here and has
+# `machub greengrass` (native builds; the device build leaves it out).
 checker=""
-for c in "$out/artifacts/$component/$version/machub" build/release/src/app/machub; do
-  if [ -x "$c" ] && "$c" --version >/dev/null 2>&1; then checker="$c"; break; fi
+for c in "$(command -v machub-greengrass || true)" build/release/tools/greengrass/machub-greengrass \
+    build/dev/tools/greengrass/machub-greengrass; do
+  if [ -n "$c" ] && [ -x "$c" ] && "$c" --version >/dev/null 2>&1; then checker="$c"; break; fi
 done
+if [ -z "$checker" ]; then
+  for c in "$out/artifacts/$component/$version/machub" build/release/src/app/machub \
+      build/dev/src/app/machub; do
+    if [ -x "$c" ] && "$c" greengrass check --help >/dev/null 2>&1; then
+      checker="$c greengrass"
+      break
+    fi
+  done
+fi
 if [ -n "$checker" ]; then
-  "$checker" greengrass check --strict "$recipe" >&2
+  # shellcheck disable=SC2086  # "$c greengrass": a command and its first argument
+  $checker check --strict "$recipe" >&2
 else
-  echo "greengrass-build.sh: no runnable machub here to check the recipe (skipped)" >&2
+  echo "greengrass-build.sh: no machub-greengrass (or machub with the recipe tools) here to check the recipe (skipped)" >&2
 fi
 echo "$recipe"
 find "$out" -type f -name machub | sort

@@ -10,6 +10,7 @@
 //   machub loadgen --tokens FILE --terminals N --duration S [...]
 //   machub config keys | config show [--config FILE] [--<key> VALUE ...]
 //   machub greengrass check RECIPE [CONFIG_UPDATE...] | greengrass render RECIPE [...]
+//       (builds with MACHUB_GREENGRASS_TOOLS; elsewhere the host tool machub-greengrass)
 //   machub version
 //
 // Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error (message on stderr).
@@ -29,7 +30,6 @@
 
 #include "app/config.h"
 #include "app/config_cli.h"
-#include "app/greengrass_check.h"
 #include "app/http_client.h"
 #include "app/loadgen.h"
 #include "app/serve.h"
@@ -38,6 +38,9 @@
 #include "app/tokens.h"
 #include "core/clock.h"
 #include "core/time_format.h"
+#if MACHUB_GREENGRASS_TOOLS
+#include "greengrass/greengrass_check.h"
+#endif
 #include "journal/sqlite_journal.h"
 
 namespace machub::app {
@@ -588,8 +591,25 @@ int Main(int argc, char** argv) {
     };
   });
 
-  // greengrass (recipe checker; see greengrass_check.h)
+  // greengrass: the recipe tools (tools/greengrass/greengrass_check.h) where this build has
+  // them; the device build (MACHUB_GREENGRASS_TOOLS=OFF) points at the host tool instead.
+#if MACHUB_GREENGRASS_TOOLS
   greengrass::AddGreengrassCommand(app, run);
+#else
+  CLI::App* greengrass_cmd = app.add_subcommand(
+      "greengrass", "Greengrass recipe tools: not in this build (use machub-greengrass)");
+  greengrass_cmd->set_help_flag();
+  greengrass_cmd->allow_extras();
+  greengrass_cmd->prefix_command();
+  greengrass_cmd->callback([&] {
+    run = [] {
+      return Fail(kExitUsage,
+                  "this machub was built without the Greengrass recipe tools (the device "
+                  "build leaves them out); run `machub-greengrass check|render ...` on a host "
+                  "(built from tools/greengrass; see docs/DEPLOY_GREENGRASS.md)");
+    };
+  });
+#endif
 
   // version
   CLI::App* version = app.add_subcommand("version", "Print the version");

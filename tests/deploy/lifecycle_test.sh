@@ -42,6 +42,11 @@ set -eu
 MACHUB="$1"
 SRC="$2"
 S3TOOL="${3:-}"  # deploy_s3_tool (tests/deploy/s3_tool.cc); the upload case fails without it
+# The recipe tools: the host tool machub-greengrass when given, else `machub greengrass`.
+GGTOOL="${4:-}"
+gg() {
+  if [ -n "$GGTOOL" ]; then "$GGTOOL" "$@"; else "$MACHUB" greengrass "$@"; fi
+}
 RECIPE="$SRC/deploy/greengrass/recipe.yaml"
 COMPONENT="com.machub.StoreHub"
 PY=/usr/bin/python3
@@ -148,7 +153,7 @@ cat >"$tmp/test-update.json" <<EOF
 {"$COMPONENT": {"MERGE": {"listen": "127.0.0.1:$port", "store_id": "S777",
                           "manager_tokens": ["T01:$hash"]}}}
 EOF
-if "$MACHUB" greengrass check --strict "$RECIPE" "$SRC/deploy/greengrass/config-update.json" \
+if gg check --strict "$RECIPE" "$SRC/deploy/greengrass/config-update.json" \
   "$SRC/deploy/greengrass/deployment.json" "$tmp/test-update.json" >"$tmp/check.out" 2>&1; then
   pass "shipped recipe and updates pass machub greengrass check --strict"
 else
@@ -159,7 +164,7 @@ fi
 render() {  # render RECIPE ROOT WHAT [extra args]
   r="$1" root="$2" what="$3"
   shift 3
-  "$MACHUB" greengrass render "$r" --root "$root" --arch amd64 --what "$what" \
+  gg render "$r" --root "$root" --arch amd64 --what "$what" \
     --update "$SRC/deploy/greengrass/config-update.json" --update "$tmp/test-update.json" "$@"
 }
 
@@ -425,7 +430,7 @@ else
     tes_log="$tmp/tes-rgw.port.log"
 
     sync_update "$tmp/sync-update.json" gg-ok
-    if "$MACHUB" greengrass check --strict "$RECIPE" "$tmp/sync-update.json" >"$tmp/sync.check" 2>&1; then
+    if gg check --strict "$RECIPE" "$tmp/sync-update.json" >"$tmp/sync.check" 2>&1; then
       pass "the sync update passes machub greengrass check --strict"
     else
       fail "the sync update has problems: $(cat "$tmp/sync.check")"
@@ -508,7 +513,7 @@ fi
 
 # --- negative control 1: Execute NONE (the default) -------------------------------------
 sed 's/Execute: OWNER/Execute: NONE/' "$RECIPE" >"$tmp/recipe-noexec.yaml"
-if "$MACHUB" greengrass check "$tmp/recipe-noexec.yaml" >"$tmp/noexec.check" 2>&1; then
+if gg check "$tmp/recipe-noexec.yaml" >"$tmp/noexec.check" 2>&1; then
   fail "checker accepted a recipe whose artifact has Execute: NONE"
 else
   grep -q 'Permission.Execute is NONE' "$tmp/noexec.check" &&
@@ -534,13 +539,13 @@ done
 cat >"$tmp/lowercase-update.json" <<EOF
 {"$COMPONENT": {"merge": {"store_id": "S999"}}}
 EOF
-if "$MACHUB" greengrass check "$RECIPE" "$tmp/lowercase-update.json" >"$tmp/lower.check" 2>&1; then
+if gg check "$RECIPE" "$tmp/lowercase-update.json" >"$tmp/lower.check" 2>&1; then
   fail "checker accepted a config update with lower-case merge"
 else
   grep -q 'lower-case "merge"' "$tmp/lower.check" && pass "checker flags lower-case merge" ||
     { fail "checker message for lower-case merge"; cat "$tmp/lower.check"; }
 fi
-store="$("$MACHUB" greengrass render "$RECIPE" --update "$tmp/lowercase-update.json" --what config |
+store="$(gg render "$RECIPE" --update "$tmp/lowercase-update.json" --what config |
   "$PY" -c 'import json, sys; print(json.load(sys.stdin)["store_id"])')"
 [ "$store" = "S001" ] && pass "a lower-case merge changes nothing (store_id stays S001)" ||
   fail "lower-case merge changed store_id to $store"

@@ -1,4 +1,4 @@
-#include "app/greengrass_check.h"
+#include "greengrass/greengrass_check.h"
 
 #include <gtest/gtest.h>
 

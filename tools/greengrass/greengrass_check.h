@@ -2,7 +2,13 @@
 // Greengrass V2 component recipes: a checker for the mistakes that broke the seed's
 // deployment, and a small model of what the nucleus does with a recipe (configuration
 // merge, variable interpolation, artifact file modes), for tests and for
-// `machub greengrass check|render`.
+// `machub greengrass check|render` and the host tool `machub-greengrass check|render`.
+//
+// A host-side tool (tools/greengrass): native builds link it into machub when the CMake
+// option MACHUB_GREENGRASS_TOOLS is on (the default); the device build turns it off, so
+// the device binary carries neither this code nor yaml-cpp. The implementation is split
+// by job: document.cc (YAML/JSON loading), recipe_check.cc, update_check.cc,
+// script_check.cc (bash-isms), nucleus.cc (the nucleus model), cli.cc (commands).
 //
 // Facts encoded here (see shared/GREENGRASS.md and the nucleus source):
 //   - RecipeFormatVersion is the string '2020-01-25'; ComponentName is reverse DNS and
@@ -196,6 +202,10 @@ struct RenderOptions {
   bool legacy_modes = false;
 };
 int RunRender(const RenderOptions& options);
+
+// Adds `check` and `render` to app (the host tool machub-greengrass has them at its top
+// level). Same storage and threading rules as AddGreengrassCommand.
+void AddGreengrassSubcommands(CLI::App& app, std::function<int()>& run);
 
 // Adds the `greengrass` command with `check` and `render` to app. The chosen subcommand
 // stores its action in `run` (call it after a successful parse); option storage lives as
