@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 const show = (v) => (v === null || v === undefined || v === "") ? DASH : String(v);
 const text = (id, v) => { $(id).textContent = show(v); };
 let token = sessionStorage.getItem("machub_token") || "";
+let currency = "";  // the store's, from the last X report (the status has none)
 
 $("login").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -98,13 +99,14 @@ function showStatus(s) {
 function showOffline(s) {
   const o = s.offline;
   const has = o !== undefined && o !== null && typeof o === "object";
-  const cur = s.currency ? " " + s.currency : "";
+  const cur = currency ? " " + currency : "";
   const store = has ? pick(o, "store.exposure", "store.outstanding", "exposure.store", "store_exposure",
                            "exposure") : undefined;
   const storeValue = typeof store === "object" ? undefined : store;
   const storeLimit = has ? pick(o, "store.limit", "store.max_outstanding", "limits.store_max_outstanding",
                                 "store_max_outstanding") : undefined;
-  text("offline_note", has ? (o.enabled === false ? "(offline payments refused)" : "") : "(not reported by this hub)");
+  $("offline_note").textContent = has ? (o.enabled === false ? "(offline payments refused)" : "")
+                                      : "(not reported by this hub)";
   text("off_store", storeValue === undefined ? undefined : storeValue + cur);
   const pct = percent(storeValue, storeLimit);
   text("off_store_limit", "of " + (storeLimit === undefined ? "no limit" : storeLimit + cur) +
@@ -202,6 +204,7 @@ function fill(id, rows, nums, empty) {
 // GET /v1/reports/x: the open day's figures (everything since the last Z report).
 function showDay(x) {
   const f = x.figures || {};
+  currency = x.currency || currency;
   const cur = " " + (x.currency || "");
   const sales = f.sales || {}, refunds = f.refunds || {}, voids = f.voids || {}, net = f.net || {};
   text("day_note", x.last_z ? "since Z" + x.last_z.z_number + " (seq " + x.last_z.seq + ")"
