@@ -208,6 +208,8 @@ async function main() {
   let passed = false;
   const stop = () => { if (hub && hub.proc.exitCode === null) hub.proc.kill("SIGKILL"); };
   process.on("exit", stop);
+  // ctest's timeout sends SIGTERM: no hub is left behind (chromium ends with its pipe).
+  for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => { stop(); process.exit(1); });
   try {
     hub = await startHub(machub, work, limitFlags);
     const port = hub.port;
@@ -349,7 +351,6 @@ async function main() {
 
     // 7. Phone width: nothing wider than the screen (tables scroll in their own box).
     await page.setViewportSize({ width: 390, height: 844 });
-    await refreshes(page, 1);
     const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     check(widths[0] <= widths[1], "at 390 px the page is " + widths[0] + " px wide (scrolls sideways)");
     await page.screenshot({ path: path.join(shots, "dashboard-phone.png"), fullPage: true });
