@@ -16,6 +16,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/file.h"
 #include "core/log.h"
 #include "core/time_format.h"
 
@@ -46,27 +47,6 @@ std::string Lower(std::string text) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return text;
-}
-
-// errno-preserving whole-file read; 0 on success.
-int ReadWholeFile(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  out->clear();
-  char buf[4096];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return err;
-    }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -157,12 +137,12 @@ Result<ProfileLookup> LookUpProfile(const std::string& path, bool config_file,
                                     const std::string& profile) {
   ProfileLookup out;
   if (path.empty()) return out;
-  std::string text;
-  if (const int err = ReadWholeFile(path, &text); err != 0) {
-    if (err == ENOENT || err == ENOTDIR) return out;
-    return Status(ErrorCode::kInvalidArgument,
-                  "cannot read AWS shared file " + path + ": " + std::strerror(err));
+  Result<std::string> read = core::ReadFileToString(path);
+  if (!read.ok()) {
+    if (read.status().code() == ErrorCode::kNotFound) return out;
+    return Status(ErrorCode::kInvalidArgument, "AWS shared file: " + read.status().message());
   }
+  const std::string text = std::move(read).value();
   const Ini ini = ParseIni(text, config_file);
   const auto section = ini.find(profile);
   if (section == ini.end()) return out;
@@ -402,12 +382,12 @@ class ContainerProvider final : public CredentialsProvider {
   // Re-read at every refresh: Greengrass and ECS may rotate the token file.
   Result<std::string> Token() const {
     if (token_file_.empty()) return token_;
-    std::string text;
-    if (const int err = ReadWholeFile(token_file_, &text); err != 0) {
+    Result<std::string> read = core::ReadFileToString(token_file_);
+    if (!read.ok()) {
       return Status(ErrorCode::kInvalidArgument,
-                    "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + token_file_ + ": " +
-                        std::strerror(err));
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: " + read.status().message());
     }
+    const std::string text = std::move(read).value();
     std::string token = Trim(text);
     if (token.empty()) {
       return Status(ErrorCode::kInvalidArgument,
