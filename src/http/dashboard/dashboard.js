@@ -99,7 +99,7 @@ function showStatus(s) {
 function showOffline(s) {
   const o = s.offline;
   const has = o !== undefined && o !== null && typeof o === "object";
-  const cur = currency ? " " + currency : "";
+  const cur = (has && typeof o.currency === "string") ? " " + o.currency : (currency ? " " + currency : "");
   const store = has ? pick(o, "store.exposure", "store.outstanding", "exposure.store", "store_exposure",
                            "exposure") : undefined;
   const storeValue = typeof store === "object" ? undefined : store;
@@ -119,7 +119,8 @@ function showOffline(s) {
   text("off_card_max", has ? pick(o, "limits.card_max_amount", "card_max_amount", "card.limit") : undefined);
   text("off_enabled", has ? (o.enabled === false ? "disabled" : "enabled") : "");
   // Per terminal: an array of {terminal_id, exposure, limit} or a map id -> amount / object.
-  const termLimit = has ? pick(o, "limits.terminal_max_outstanding", "terminal_max_outstanding") : undefined;
+  const termLimit = has ? pick(o, "terminal_limit", "limits.terminal_max_outstanding", "terminal_max_outstanding")
+                        : undefined;
   let terms = has ? pick(o, "terminals") : undefined;
   if (terms && !Array.isArray(terms) && typeof terms === "object") {
     terms = Object.keys(terms).map((id) => (typeof terms[id] === "object" && terms[id] !== null)
@@ -144,6 +145,13 @@ function showDeclined(list) {
   [2], "none declined");
 }
 
+// A figure behind an alert as one line of text: objects as "key value", lists joined by ";".
+function flat(v) {
+  if (Array.isArray(v)) return v.map(flat).join("; ");
+  if (v !== null && typeof v === "object") return Object.keys(v).map((k) => k + " " + flat(v[k])).join(", ");
+  return show(v);
+}
+
 // Alerts: /v1/status `alerts` (issue #9); each {code, severity, since, ...numbers}.
 function showAlerts(s) {
   const list = s.alerts;
@@ -156,7 +164,7 @@ function showAlerts(s) {
   fill("alerts", list.map((a) => {
     const details = Object.keys(a || {})
       .filter((k) => !["code", "severity", "since", "since_at"].includes(k))
-      .map((k) => k + " " + (typeof a[k] === "object" ? JSON.stringify(a[k]) : String(a[k])))
+      .map((k) => k + " " + flat(a[k]))
       .join(" · ");
     return [a.code, a.severity, pick(a, "since", "since_at"), details];
   }), [], "no alerts");
