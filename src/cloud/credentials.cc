@@ -16,6 +16,7 @@
 #include <optional>
 #include <utility>
 
+#include "cloud/url.h"
 #include "core/file.h"
 #include "core/log.h"
 #include "core/time_format.h"
@@ -214,44 +215,24 @@ struct Endpoint {
   bool local = false;  // loopback or link-local: never through a proxy
 };
 
-std::once_flag curl_init_once;
-
-void EnsureCurlInitialized() {
-  // curl_global_init is reference counted; the S3 client may call it too.
-  std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string UrlPart(CURLU* url, CURLUPart part) {
-  char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return "";
-  std::string out(value);
-  curl_free(value);
-  return out;
-}
+// (libcurl's global init runs in ParseHttpUrl, before the first request.)
 
 constexpr const char* kFullUriVar = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 
 Result<Endpoint> ParseEndpoint(const std::string& uri) {
-  EnsureCurlInitialized();
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), &curl_url_cleanup);
-  if (!url || curl_url_set(url.get(), CURLUPART_URL, uri.c_str(), 0) != CURLUE_OK) {
-    return Status(ErrorCode::kInvalidArgument, std::string(kFullUriVar) + " is not a valid URL");
-  }
-  const std::string scheme = Lower(UrlPart(url.get(), CURLUPART_SCHEME));
-  std::string host = Lower(UrlPart(url.get(), CURLUPART_HOST));
-  const std::string port = UrlPart(url.get(), CURLUPART_PORT);
-  const std::string path = UrlPart(url.get(), CURLUPART_PATH);
-  if (scheme != "http" && scheme != "https") {
+  Result<HttpUrl> url = ParseHttpUrl(uri);
+  if (!url.ok()) {
     return Status(ErrorCode::kInvalidArgument,
-                  std::string(kFullUriVar) + " must be an http or https URL");
+                  std::string(kFullUriVar) + " must be a valid http or https URL");
   }
+  const std::string& scheme = url->scheme;
+  const std::string& bare = url->host;  // IPv6 without brackets
+  const std::string host = bare.find(':') != std::string::npos ? "[" + bare + "]" : bare;
+  const std::string& port = url->port;
+  const std::string& path = url->path;
   Endpoint ep;
   ep.url = uri;
   ep.display = scheme + "://" + host + (port.empty() ? "" : ":" + port) + path;
-  std::string bare = host;
-  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
-    bare = bare.substr(1, bare.size() - 2);
-  }
   in_addr v4{};
   in6_addr v6{};
   bool allowed_http = false;
