@@ -301,9 +301,11 @@ std::vector<std::string> XmlElements(std::string_view xml, std::string_view name
   return out;
 }
 
-Status MapS3Error(const std::string& op, const std::string& key, int http_status,
-                  const std::string& s3_code, const std::string& s3_message, int curl_code,
-                  const std::string& curl_error) {
+namespace {
+
+Status MapS3ErrorKind(const std::string& op, const std::string& key, int http_status,
+                      const std::string& s3_code, const std::string& s3_message, int curl_code,
+                      const std::string& curl_error) {
   std::string what = "S3 " + op + (key.empty() ? std::string() : " " + key);
   if (curl_code != CURLE_OK) {
     std::string msg = what + ": " + curl_easy_strerror(static_cast<CURLcode>(curl_code));
@@ -349,6 +351,25 @@ Status MapS3Error(const std::string& op, const std::string& key, int http_status
   if (http_status >= 500 || http_status == 0) return Status(ErrorCode::kUnavailable, msg);
   if (http_status >= 300 && http_status < 500) return Status(ErrorCode::kInvalidArgument, msg);
   return Status(ErrorCode::kInternal, msg + " (unexpected answer)");
+}
+
+}  // namespace
+
+Status MapS3Error(const std::string& op, const std::string& key, int http_status,
+                  const std::string& s3_code, const std::string& s3_message, int curl_code,
+                  const std::string& curl_error) {
+  Status status = MapS3ErrorKind(op, key, http_status, s3_code, s3_message, curl_code, curl_error);
+  // The same facts as structure, for readers that act on them (the uploader's status
+  // line): never parsed back out of the message.
+  if (curl_code != CURLE_OK) {
+    std::string transport = curl_easy_strerror(static_cast<CURLcode>(curl_code));
+    if (!curl_error.empty()) transport += " (" + curl_error + ")";
+    status.AddDetail("transport", std::move(transport));
+  } else {
+    status.AddDetail("http_status", std::to_string(http_status));
+    if (!s3_code.empty()) status.AddDetail("cloud_code", s3_code);
+  }
+  return status;
 }
 
 S3Client::S3Client(S3Options options)

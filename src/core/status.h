@@ -67,7 +67,17 @@ class [[nodiscard]] Status {
     details_.emplace_back(std::move(name), std::move(value));
     return std::move(*this);
   }
+  void AddDetail(std::string name, std::string value) {
+    details_.emplace_back(std::move(name), std::move(value));
+  }
   const Details& details() const { return details_; }
+  // The value of detail `name`, empty when absent.
+  std::string_view detail(std::string_view name) const {
+    for (const auto& [n, v] : details_) {
+      if (n == name) return v;
+    }
+    return {};
+  }
 
   static Status Ok() { return {}; }
 
@@ -108,6 +118,9 @@ class [[nodiscard]] Result {
   T&& value() && { return std::get<T>(std::move(v_)); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  // The value, or `fallback` when this holds an error (for callers that check the value
+  // itself next, e.g. a size).
+  T value_or(T fallback) const& { return ok() ? std::get<T>(v_) : std::move(fallback); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

@@ -12,6 +12,15 @@ namespace machub::core {
 // Characters (code points) of already-validated UTF-8, or -1 when a control character
 // (U+0000..U+001F, U+007F) appears: those have no place in a receipt and break CSV and
 // log consumers downstream.
+// The longest prefix of `s` of at most `max_bytes` bytes that does not end inside a UTF-8
+// sequence (a cut never leaves half a character for a strict JSON writer to choke on).
+inline std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return s.substr(0, cut);
+}
+
 inline int64_t Utf8TextLength(std::string_view s) {
   int64_t n = 0;
   for (char ch : s) {

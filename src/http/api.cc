@@ -1409,7 +1409,7 @@ ApiHandler::ApiHandler(ApiOptions options, journal::SaleJournal* journal,
     : impl_(
           std::make_unique<Impl>(std::move(options), journal, metrics, clock, std::move(status))) {
   for (const TerminalToken& token : impl_->options.tokens) {
-    if (token.sha256_hex.size() != 64 || core::FromHex(token.sha256_hex).size() != 32) {
+    if (token.sha256_hex.size() != 64 || !core::FromHex(token.sha256_hex).ok()) {
       core::LogWarn("token_hash_invalid", {{"terminal", token.terminal_id}});
     }
   }

@@ -52,6 +52,9 @@
 //   v6: store events in sales (the type CHECK widened in place, schema.cc), drawers(
 //       terminal_id PRIMARY KEY, opened_seq): the open drawers; meta "last_z_number",
 //       "last_z_seq", "last_z_currency". docs/JOURNAL.md has the reasoning.
+//   v7: offline_payments(sale_id, payment_index, terminal_id, amount, currency, sale_seq,
+//       received_at_ms, state outstanding|approved|declined|voided, outcome_seq), the
+//       type CHECK gains payment_authorization (issue #9, offline.cc).
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //

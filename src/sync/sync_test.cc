@@ -938,6 +938,18 @@ TEST(ShortErrorTest, NamesTheKindAndTheStoreCodeWithoutSecrets) {
   EXPECT_EQ(ShortError(Status(ErrorCode::kUnavailable, "local sink folder is missing: /x")),
             "network: local sink folder is missing: /x");
   EXPECT_EQ(FailureReason(Status(ErrorCode::kInvalidArgument, "x")), "invalid");
+  // The facts travel as details, not text: a message that merely looks like one is kept.
+  const Status s3 = cloud::MapS3Error("PUT", "pos/k", 503, "SlowDown", "Reduce", 0, "");
+  EXPECT_EQ(s3.detail("http_status"), "503");
+  EXPECT_EQ(s3.detail("cloud_code"), "SlowDown");
+  EXPECT_EQ(ShortError(Status(ErrorCode::kUnavailable, "S3 PUT k: HTTP 500 Oops")),
+            "network: S3 PUT k: HTTP 500 Oops");
+  // A long message is cut on a character boundary, never inside a UTF-8 sequence.
+  std::string long_text(199, 'x');
+  long_text += "\xC3\xA9\xC3\xA9";  // "éé": bytes 199..202
+  const std::string cut = ShortError(Status(ErrorCode::kIoError, long_text));
+  EXPECT_EQ(cut, "io: " + std::string(199, 'x') + "...");
+  EXPECT_TRUE(nlohmann::json::accept("\"" + cut + "\""));
 }
 
 // ---- The uploader against a local folder ----

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/text.h"
 #include "core/time_format.h"
 
 namespace machub::sync {
@@ -125,33 +126,24 @@ std::string_view FailureReason(const Status& status) {
 }
 
 std::string ShortError(const Status& status) {
-  const std::string& msg = status.message();
+  // Cloud errors carry their facts as details (cloud::MapS3Error): the store's error code
+  // and HTTP status, or the transport failure. Anything else: its message.
+  const std::string_view http = status.detail("http_status");
+  const std::string_view code = status.detail("cloud_code");
+  const std::string_view transport = status.detail("transport");
   std::string detail;
-  // S3Client messages: "S3 <OP> <key>: HTTP <status> [<Code>][: message]" or
-  // "S3 <OP> <key>: <curl error> (<details>)" (s3_client.h, MapS3Error).
-  size_t http = msg.find(": HTTP ");
-  if (http != std::string::npos && http + 10 <= msg.size() &&
-      std::isdigit(static_cast<unsigned char>(msg[http + 7])) &&
-      std::isdigit(static_cast<unsigned char>(msg[http + 8])) &&
-      std::isdigit(static_cast<unsigned char>(msg[http + 9]))) {
-    const std::string code_num = msg.substr(http + 7, 3);
-    size_t pos = http + 10;
-    std::string s3_code;
-    if (pos < msg.size() && msg[pos] == ' ') {
-      ++pos;
-      while (pos < msg.size() && std::isalnum(static_cast<unsigned char>(msg[pos]))) {
-        s3_code += msg[pos++];
-      }
-    }
-    detail = s3_code.empty() ? "HTTP " + code_num : s3_code + " (" + code_num + ")";
-  } else if (msg.starts_with("S3 ")) {
-    size_t colon = msg.find(": ");
-    detail = colon == std::string::npos ? msg : msg.substr(colon + 2);
+  if (!http.empty()) {
+    detail = code.empty() ? "HTTP " + std::string(http)
+                          : std::string(code) + " (" + std::string(http) + ")";
+  } else if (!transport.empty()) {
+    detail = transport;
   } else {
-    detail = msg;
+    detail = status.message();
   }
-  if (detail.size() > 200) detail = detail.substr(0, 200) + "...";
-  return std::string(FailureReason(status)) + ": " + detail;
+  const std::string_view kept = core::Utf8Prefix(detail, 200);
+  std::string out = std::string(FailureReason(status)) + ": " + std::string(kept);
+  if (kept.size() < detail.size()) out += "...";
+  return out;
 }
 
 Status ValidateUploaderOptions(const UploaderOptions& o) {
