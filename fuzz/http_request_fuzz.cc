@@ -15,7 +15,12 @@
 // Issue 8: the same holds for store events (POST /v1/events, POST /v1/reports/z) over the
 // in-memory journal's drawer and Z rules; an event is stored only for the token's own
 // terminal (a Z report: the manager's, or none); the report routes (x, z/last, drawers)
-// answer JSON. The fuzzer holds a terminal token (T01) and a manager
+// answer JSON. Issue 9: offline card payments under small limits (card 50.00, terminal
+// 80.00, store 100.00): the outstanding exposure never passes a limit, and a
+// payment_authorization is stored only for an offline payment of a stored sale, once,
+// with approved|declined and no card number in its reason or auth_code
+// (POST /v1/sales/{id}/payments/{index}/authorization, GET /v1/offline-payments,
+// /v1/offline, /v1/alerts). The fuzzer holds a terminal token (T01) and a manager
 // token (M01), so both sides of every role check are reachable.
 
 #include <boost/beast/core/buffers_prefix.hpp>
@@ -96,6 +101,11 @@ class CheckedJournal final : public machub::testing::MemoryJournal {
   // A store event: no card number in its text, only the token's terminal (the fuzzer
   // holds T01's and M01's tokens), amounts as the decoder promises.
   static void CheckEvent(const core::StoreEvent& event) {
+    if (event.type == core::EventType::kPaymentAuthorization) {
+      Check(event.result == "approved" || event.result == "declined", "bad outcome stored");
+      Check(!core::ContainsCardNumber(event.auth_code), "card number stored in an auth_code");
+      Check(!event.sale_id.empty() && event.payment_index >= 0, "outcome without its payment");
+    }
     for (const std::string* text : {&event.id, &event.terminal_id, &event.cashier, &event.reason}) {
       Check(!core::ContainsCardNumber(*text), "card number stored in an event field");
     }
@@ -166,6 +176,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   api_options.tokens.push_back({"M01", http::HashToken(kManagerToken), 0, http::Role::kManager});
   api_options.rate_per_terminal = 0;  // unlimited: the outcome must not depend on timing
   api_options.reports_inline = true;  // every answer before Handle returns
+  journal::OfflineLimits limits;
+  limits.card_max_amount = "50.00";
+  limits.terminal_max_outstanding = "80.00";
+  limits.store_max_outstanding = "100.00";
+  journal.SetOfflineLimits(limits);
   http::ApiHandler handler(api_options, &journal, nullptr, &clock);
 
   size_t consumed = 0;  // bytes the parsers took (the server's buffer front)
@@ -261,6 +276,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    response->body.substr(0, 160).c_str());
     }
     CheckResponse(response, &sent);
+    if (Result<journal::OfflineExposure> e = journal.ReadOfflineExposure(); e.ok()) {
+      Check(e->store <= 10000, "offline exposure passed the store limit");
+      for (const auto& [terminal, amount] : e->terminals) {
+        Check(amount <= 8000, "offline exposure passed a terminal limit");
+      }
+    }
     if (!keep_alive) return 0;
   }
   return 0;

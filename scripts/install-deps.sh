@@ -11,7 +11,7 @@ PACKAGES="build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
   PACKAGES="$PACKAGES clang clang-format libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev s3cmd
-  radosgw ceph-mon ceph-osd ceph-common awscli"
+  radosgw ceph-mon ceph-osd ceph-common awscli chromium"
   # node + npm for dynalite (the DynamoDB peer); a node already on PATH is kept.
   command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
@@ -25,15 +25,18 @@ for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 
-# --test: dynalite from npm, pinned by tests/peers/npm/package-lock.json. Install scripts are
-# skipped: its LevelDB binding (classic-level) ships prebuilt binaries for linux x64 and
-# arm64 inside the npm package and node-gyp-build loads them; nothing else is downloaded.
+# --test: dynalite and playwright-core from npm, pinned by tests/peers/npm/package-lock.json.
+# playwright-core never downloads a browser (the test drives Debian's /usr/bin/chromium);
+# PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD makes that explicit. Install scripts are skipped:
+# dynalite's LevelDB binding (classic-level) ships prebuilt binaries for linux x64 and arm64
+# inside the npm package and node-gyp-build loads them; nothing else is downloaded.
 install_test_peers() {
   [ "${1:-}" = "--test" ] || return 0
   npm_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/peers/npm"
-  [ -f "$npm_dir/node_modules/dynalite/cli.js" ] && return 0
-  echo "machub: installing dynalite (npm ci in $npm_dir)" >&2
-  (cd "$npm_dir" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+  [ -f "$npm_dir/node_modules/dynalite/cli.js" ] &&
+    [ -f "$npm_dir/node_modules/playwright-core/package.json" ] && return 0
+  echo "machub: installing dynalite and playwright-core (npm ci in $npm_dir)" >&2
+  (cd "$npm_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
 }
 
 if [ -z "$missing" ]; then

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "core/money.h"
 #include "core/strings.h"
 #include "core/time_format.h"
 
@@ -150,6 +151,17 @@ Status CheckLogLevel(std::string_view s) {
   core::LogLevel level;
   if (!core::ParseLogLevel(s, &level)) {
     return Invalid(Quote(s) + " is not one of debug, info, warn, error");
+  }
+  return Status::Ok();
+}
+
+// An offline limit: empty, or a non-negative decimal with at most 3 decimals.
+Status CheckOfflineAmount(std::string_view s) {
+  if (s.empty()) return Status::Ok();
+  if (!core::ParseDecimal(s, 3).ok()) {
+    return Invalid(Quote(s) +
+                   " is not an amount: a decimal with at most 3 decimals such as \"500.00\", "
+                   "or empty for no limit");
   }
   return Status::Ok();
 }
@@ -291,6 +303,26 @@ std::vector<ConfigKey> BuildKeys() {
                          "Refuse a sale, refund or void paid (partly) in cash on a terminal "
                          "whose cash drawer is not open (409 drawer_closed); false: allow it, "
                          "its cash is reported as cash_without_drawer"));
+  // [offline]: offline (store-and-forward) card payments, issue #9.
+  keys.push_back(BoolKey("offline.enabled", &Config::offline_enabled,
+                         "Accept card payments marked offline (taken without authorization); "
+                         "false refuses them with 422 offline_limit_exceeded"));
+  keys.push_back(StringKey("offline.card_max_amount", &Config::offline_card_max_amount,
+                           "Largest single offline card payment, a decimal amount in the "
+                           "sale's currency such as \"150.00\"; empty: no limit",
+                           CheckOfflineAmount));
+  keys.push_back(StringKey("offline.terminal_max_outstanding",
+                           &Config::offline_terminal_max_outstanding,
+                           "Most money in outstanding offline card payments per terminal "
+                           "(decimal); empty: no limit",
+                           CheckOfflineAmount));
+  keys.push_back(StringKey("offline.store_max_outstanding", &Config::offline_store_max_outstanding,
+                           "Most money in outstanding offline card payments in the whole store "
+                           "(decimal); empty: no limit",
+                           CheckOfflineAmount));
+  keys.push_back(IntKey("offline.max_age_h", &Config::offline_max_age_h, 1, 24 * 366,
+                        "An offline card payment without an outcome for longer than this "
+                        "(hours) raises the alert offline_payment_overdue"));
   // [sync]: uploads to S3 (or a local folder standing in for it) and the catalog download.
   keys.push_back(
       BoolKey("sync.enabled", &Config::sync_enabled,

@@ -75,6 +75,13 @@ struct Config {
   bool demo_token = true;
   // The store's day (docs/API.md): refuse cash on a terminal whose drawer is not open.
   bool drawer_required = false;
+  // Offline card payments (issue #9): table [offline]; mirrors journal::OfflineLimits
+  // (amounts as decimal strings, empty = no limit) and the overdue-alert age.
+  bool offline_enabled = true;
+  std::string offline_card_max_amount;
+  std::string offline_terminal_max_outstanding;
+  std::string offline_store_max_outstanding;
+  int offline_max_age_h = 24;
 
   // Sync to S3 (or a local folder standing in for it) and the catalog: table [sync].
   // Mirrors sync::SyncConfig (src/sync/service.h), which documents each field.

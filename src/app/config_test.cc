@@ -108,6 +108,44 @@ TEST_F(ConfigTest, DrawerRequiredFromItsTableTheEnvironmentOrAFlag) {
       << bad.status().message();
 }
 
+TEST_F(ConfigTest, OfflineLimitsFromTheirTableTheEnvironmentOrAFlag) {
+  auto def = LoadConfig(Inputs());
+  ASSERT_TRUE(def.ok()) << def.status().ToString();
+  EXPECT_TRUE(def->offline_enabled);
+  EXPECT_EQ(def->offline_card_max_amount, "");
+  EXPECT_EQ(def->offline_terminal_max_outstanding, "");
+  EXPECT_EQ(def->offline_store_max_outstanding, "");
+  EXPECT_EQ(def->offline_max_age_h, 24);
+  auto file = LoadConfig(Inputs(
+      {}, WriteFile("o.toml",
+                    "[offline]\nenabled = false\ncard_max_amount = \"150.00\"\n"
+                    "terminal_max_outstanding = \"400\"\nstore_max_outstanding = \"1000.5\"\n"
+                    "max_age_h = 12\n")));
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_FALSE(file->offline_enabled);
+  EXPECT_EQ(file->offline_card_max_amount, "150.00");
+  EXPECT_EQ(file->offline_terminal_max_outstanding, "400");
+  EXPECT_EQ(file->offline_store_max_outstanding, "1000.5");
+  EXPECT_EQ(file->offline_max_age_h, 12);
+  env_["MACHUB_OFFLINE_STORE_MAX_OUTSTANDING"] = "250.25";
+  auto env = LoadConfig(Inputs({{"offline.card_max_amount", "99.999"}}));
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->offline_store_max_outstanding, "250.25");
+  EXPECT_EQ(env->offline_card_max_amount, "99.999");
+  env_.erase("MACHUB_OFFLINE_STORE_MAX_OUTSTANDING");
+  for (const char* bad : {"-5", "1.2345", "ten", "1e3", "12,50"}) {
+    auto r = LoadConfig(Inputs({{"offline.terminal_max_outstanding", bad}}));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("offline.terminal_max_outstanding"), std::string::npos)
+        << r.status().message();
+    EXPECT_NE(r.status().message().find("not an amount"), std::string::npos)
+        << r.status().message();
+  }
+  auto age = LoadConfig(Inputs({{"offline.max_age_h", "0"}}));
+  ASSERT_FALSE(age.ok());
+  EXPECT_NE(age.status().message().find("offline.max_age_h"), std::string::npos);
+}
+
 TEST_F(ConfigTest, PrecedenceDefaultFileEnvFlag) {
   std::string file = WriteFile("a.toml",
                                "store_id = \"FILE\"\n"
@@ -462,6 +500,11 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"ready_file", "/tmp/r \"x\""},
       {"demo_token", "no"},
       {"drawer.required", "true"},
+      {"offline.enabled", "false"},
+      {"offline.card_max_amount", "150.00"},
+      {"offline.terminal_max_outstanding", "400.00"},
+      {"offline.store_max_outstanding", "1000.00"},
+      {"offline.max_age_h", "12"},
       {"first_request_timeout_ms", "2000"},
       {"max_connections_per_address", "16"},
       {"reserved_connections", "8"},

@@ -11,6 +11,9 @@
 #include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <optional>
+#include <string>
+
+#include "cloud/url.h"
 
 namespace machub::app {
 namespace {
@@ -46,55 +49,20 @@ std::string Url::HostHeader() const {
 }
 
 Result<Url> ParseUrl(std::string_view text) {
+  auto invalid = [&](std::string_view why) {
+    return Status(ErrorCode::kInvalidArgument, std::string(why) + ": " + std::string(text));
+  };
+  Result<cloud::HttpUrl> parsed = cloud::ParseHttpUrl(text);
+  if (!parsed.ok()) return invalid("URL must be http://HOST[:PORT][/PATH] or https://...");
+  if (parsed->has_userinfo) return invalid("URL must not carry user info");
+  if (parsed->has_query || parsed->has_fragment) return invalid("URL must not have a query");
   Url url;
-  std::string_view rest;
-  if (text.rfind("http://", 0) == 0) {
-    rest = text.substr(7);
-  } else if (text.rfind("https://", 0) == 0) {
-    url.https = true;
-    rest = text.substr(8);
-  } else {
-    return Status(ErrorCode::kInvalidArgument,
-                  "URL must start with http:// or https://: " + std::string(text));
-  }
-  size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash);
+  url.https = parsed->scheme == "https";
+  url.host = parsed->host;
+  url.port = !parsed->port.empty() ? parsed->port : url.https ? "443" : "80";
+  std::string_view path = parsed->path;
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  if (path.find_first_of("?#") != std::string_view::npos) {
-    return Status(ErrorCode::kInvalidArgument, "URL must not have a query: " + std::string(text));
-  }
   url.path = std::string(path);
-  std::string_view host;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string_view::npos) {
-      return Status(ErrorCode::kInvalidArgument, "URL has an unclosed '[': " + std::string(text));
-    }
-    host = authority.substr(1, close - 1);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') {
-        return Status(ErrorCode::kInvalidArgument, "bad URL authority: " + std::string(text));
-      }
-      port = after.substr(1);
-    }
-  } else {
-    size_t colon = authority.find(':');
-    host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (host.empty() || authority.find('@') != std::string_view::npos) {
-    return Status(ErrorCode::kInvalidArgument, "URL has no host: " + std::string(text));
-  }
-  if (port.empty()) port = url.https ? "443" : "80";
-  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos ||
-      std::stoi(std::string(port)) > 65535) {
-    return Status(ErrorCode::kInvalidArgument, "URL has a bad port: " + std::string(text));
-  }
-  url.host = std::string(host);
-  url.port = std::string(port);
   return url;
 }
 

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/time_format.h"
+#include "http/alerts.h"
 #include "http/api.h"
 #include "http/server.h"
 #include "journal/sqlite_journal.h"
@@ -295,6 +296,10 @@ int RunServe(const Config& given) {
   jopts.max_group = config.max_group;
   jopts.group_commit = config.group_commit;
   jopts.cash_requires_open_drawer = config.drawer_required;
+  jopts.offline.enabled = config.offline_enabled;
+  jopts.offline.card_max_amount = config.offline_card_max_amount;
+  jopts.offline.terminal_max_outstanding = config.offline_terminal_max_outstanding;
+  jopts.offline.store_max_outstanding = config.offline_store_max_outstanding;
   jopts.metrics = &metrics;
   // 100 ms gave the smallest commit stalls in the measurement of docs/JOURNAL.md.
   jopts.checkpoint_interval_ms = 100;
@@ -312,6 +317,7 @@ int RunServe(const Config& given) {
   api_options.rate_per_terminal = config.rate_per_terminal;
   api_options.rate_burst = config.rate_burst;
   api_options.metrics_public = config.metrics_public;
+  api_options.offline_max_age_ms = int64_t{config.offline_max_age_h} * 3600 * 1000;
   const std::string tokens_file = TokensFilePath(config.data_dir);
   TokensFileStamp tokens_stamp = StampOf(tokens_file);
   auto file_tokens = LoadTokensFile(tokens_file);
@@ -405,6 +411,22 @@ int RunServe(const Config& given) {
     return cloud.dump();
   };
   providers.backlog = [sync_ptr] { return sync_ptr->BacklogJson(); };
+  // The alerts of uploads, backlog and disk (docs/OPERATIONS.md); the API adds the
+  // offline ones and keeps each alert's since-time.
+  journal::SqliteJournal* journal_ptr = journal->get();
+  const int64_t min_free_disk = config.sync_min_free_disk_mb << 20;
+  const int64_t serve_start_ms = core::SystemClock().NowMs();
+  providers.alerts = [sync_ptr, journal_ptr, min_free_disk, serve_start_ms] {
+    http::ServiceAlertInputs in;
+    in.cloud_json = sync_ptr->CloudStatusJson();
+    in.backlog_json = sync_ptr->BacklogJson();
+    Result<journal::JournalStats> stats = journal_ptr->Stats();
+    if (stats.ok()) in.free_disk_bytes = stats->free_disk_bytes;
+    in.min_free_disk_bytes = min_free_disk;
+    in.started_at_ms = serve_start_ms;
+    in.now_ms = core::SystemClock().NowMs();
+    return http::ServiceAlertsJson(in);
+  };
   if (catalog) {
     catalog::CatalogFetcher* c = catalog.get();
     providers.catalog = [c] { return c->StatusJson(); };

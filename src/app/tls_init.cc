@@ -16,6 +16,9 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <string>
+
+#include "core/file.h"
 
 namespace machub::app {
 namespace {
@@ -38,8 +41,7 @@ Status OpenSslError(const std::string& what) {
 }
 
 Status IoError(const std::string& what, const std::string& path) {
-  return Status(ErrorCode::kIoError,
-                "tls init: " + what + " " + path + ": " + std::strerror(errno));
+  return core::ErrnoStatus("tls init: " + what + " " + path, errno);
 }
 
 bool FileExists(const std::string& path) {
@@ -179,16 +181,9 @@ Status Sign(X509* cert, EVP_PKEY* signer) {
 }
 
 Result<std::string> ReadFile(const std::string& path) {
-  BioPtr bio(BIO_new_file(path.c_str(), "r"));
-  if (!bio) {
-    errno = errno != 0 ? errno : ENOENT;
-    return IoError("cannot read", path);
-  }
-  std::string out;
-  char buf[4096];
-  int n;
-  while ((n = BIO_read(bio.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  return out;
+  Result<std::string> text = core::ReadFileToString(path);
+  if (!text.ok()) return Status(ErrorCode::kIoError, "tls init: " + text.status().message());
+  return text;
 }
 
 Result<X509Ptr> LoadCert(const std::string& path) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "core/file.h"
 #include "core/sha256.h"
 #include "core/strings.h"
 #include "core/time_format.h"
@@ -20,35 +21,19 @@
 namespace machub::app {
 namespace {
 
-Status ErrnoStatus(const std::string& what, int err) {
-  return Status(ErrorCode::kIoError, what + ": " + std::strerror(err));
-}
+using core::ErrnoStatus;
 
-// Reads a whole file; ENOENT is reported through *missing rather than as an error.
+// Reads a whole file; a missing one is reported through *missing rather than as an error.
 Status ReadWholeFile(const std::string& path, std::string* out, bool* missing) {
   *missing = false;
   out->clear();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      *missing = true;
-      return Status::Ok();
-    }
-    return ErrnoStatus("cannot open " + path, errno);
+  Result<std::string> text = core::ReadFileToString(path);
+  if (text.ok()) {
+    *out = std::move(text).value();
+    return Status::Ok();
   }
-  std::array<char, 8192> buf;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return ErrnoStatus("cannot read " + path, err);
-    }
-    if (n == 0) break;
-    out->append(buf.data(), static_cast<size_t>(n));
-  }
-  ::close(fd);
+  if (text.status().code() != ErrorCode::kNotFound) return text.status();
+  *missing = true;
   return Status::Ok();
 }
 

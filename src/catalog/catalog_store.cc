@@ -5,22 +5,23 @@
 #include <string_view>
 #include <utility>
 
+#include "sqlite/sqlite.h"
+
 namespace machub::catalog {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kSchemaVersion = 1;
 
-// A file that is not a catalog database (or a damaged one) is kInternal so the fetcher
-// can tell it from a transient I/O failure and rebuild the cache from the cloud.
+// SQLite codes map as for every SQLite file (sqlite::ToStatus), with one exception: a
+// file that is not a catalog database or a damaged one is kInternal, so the fetcher can
+// tell it from a transient failure and rebuild the cache from the cloud.
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
-  const int primary = rc & 0xff;
-  const ErrorCode code = (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT)
-                             ? ErrorCode::kInternal
-                             : ErrorCode::kIoError;
-  std::string message = "catalog.db: " + std::string(what) + ": ";
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  return Status(code, std::move(message));
+  const std::string context = "catalog.db: " + std::string(what);
+  if (sqlite::IsDamagedFile(rc)) {
+    return Status(ErrorCode::kInternal, context + ": " + sqlite3_errstr(rc));
+  }
+  return sqlite::ToStatus(db, rc, context);
 }
 
 class Stmt {
@@ -48,9 +49,7 @@ class Stmt {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
-  void BindText(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-  }
+  void BindText(int i, const std::string& s) { sqlite::BindText(stmt_, i, s); }
   void BindInt(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
 
  private:

@@ -16,6 +16,8 @@
 #include <optional>
 #include <utility>
 
+#include "cloud/url.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/time_format.h"
 
@@ -46,27 +48,6 @@ std::string Lower(std::string text) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return text;
-}
-
-// errno-preserving whole-file read; 0 on success.
-int ReadWholeFile(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  out->clear();
-  char buf[4096];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return err;
-    }
-    if (n == 0) break;
-    out->append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -157,12 +138,12 @@ Result<ProfileLookup> LookUpProfile(const std::string& path, bool config_file,
                                     const std::string& profile) {
   ProfileLookup out;
   if (path.empty()) return out;
-  std::string text;
-  if (const int err = ReadWholeFile(path, &text); err != 0) {
-    if (err == ENOENT || err == ENOTDIR) return out;
-    return Status(ErrorCode::kInvalidArgument,
-                  "cannot read AWS shared file " + path + ": " + std::strerror(err));
+  Result<std::string> read = core::ReadFileToString(path);
+  if (!read.ok()) {
+    if (read.status().code() == ErrorCode::kNotFound) return out;
+    return Status(ErrorCode::kInvalidArgument, "AWS shared file: " + read.status().message());
   }
+  const std::string text = std::move(read).value();
   const Ini ini = ParseIni(text, config_file);
   const auto section = ini.find(profile);
   if (section == ini.end()) return out;
@@ -234,44 +215,24 @@ struct Endpoint {
   bool local = false;  // loopback or link-local: never through a proxy
 };
 
-std::once_flag curl_init_once;
-
-void EnsureCurlInitialized() {
-  // curl_global_init is reference counted; the S3 client may call it too.
-  std::call_once(curl_init_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string UrlPart(CURLU* url, CURLUPart part) {
-  char* value = nullptr;
-  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return "";
-  std::string out(value);
-  curl_free(value);
-  return out;
-}
+// (libcurl's global init runs in ParseHttpUrl, before the first request.)
 
 constexpr const char* kFullUriVar = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
 
 Result<Endpoint> ParseEndpoint(const std::string& uri) {
-  EnsureCurlInitialized();
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> url(curl_url(), &curl_url_cleanup);
-  if (!url || curl_url_set(url.get(), CURLUPART_URL, uri.c_str(), 0) != CURLUE_OK) {
-    return Status(ErrorCode::kInvalidArgument, std::string(kFullUriVar) + " is not a valid URL");
-  }
-  const std::string scheme = Lower(UrlPart(url.get(), CURLUPART_SCHEME));
-  std::string host = Lower(UrlPart(url.get(), CURLUPART_HOST));
-  const std::string port = UrlPart(url.get(), CURLUPART_PORT);
-  const std::string path = UrlPart(url.get(), CURLUPART_PATH);
-  if (scheme != "http" && scheme != "https") {
+  Result<HttpUrl> url = ParseHttpUrl(uri);
+  if (!url.ok()) {
     return Status(ErrorCode::kInvalidArgument,
-                  std::string(kFullUriVar) + " must be an http or https URL");
+                  std::string(kFullUriVar) + " must be a valid http or https URL");
   }
+  const std::string& scheme = url->scheme;
+  const std::string& bare = url->host;  // IPv6 without brackets
+  const std::string host = bare.find(':') != std::string::npos ? "[" + bare + "]" : bare;
+  const std::string& port = url->port;
+  const std::string& path = url->path;
   Endpoint ep;
   ep.url = uri;
   ep.display = scheme + "://" + host + (port.empty() ? "" : ":" + port) + path;
-  std::string bare = host;
-  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') {
-    bare = bare.substr(1, bare.size() - 2);
-  }
   in_addr v4{};
   in6_addr v6{};
   bool allowed_http = false;
@@ -402,12 +363,12 @@ class ContainerProvider final : public CredentialsProvider {
   // Re-read at every refresh: Greengrass and ECS may rotate the token file.
   Result<std::string> Token() const {
     if (token_file_.empty()) return token_;
-    std::string text;
-    if (const int err = ReadWholeFile(token_file_, &text); err != 0) {
+    Result<std::string> read = core::ReadFileToString(token_file_);
+    if (!read.ok()) {
       return Status(ErrorCode::kInvalidArgument,
-                    "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + token_file_ + ": " +
-                        std::strerror(err));
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: " + read.status().message());
     }
+    const std::string text = std::move(read).value();
     std::string token = Trim(text);
     if (token.empty()) {
       return Status(ErrorCode::kInvalidArgument,

@@ -22,12 +22,12 @@ TEST(Sha256, KnownVectors) {
 TEST(Hex, RoundTripAndErrors) {
   const std::string bytes("\x00\x01\xab\xff", 4);
   EXPECT_EQ(ToHex(bytes), "0001abff");
-  EXPECT_EQ(FromHex("0001abff"), bytes);
-  EXPECT_EQ(FromHex("0001ABFF"), bytes);
-  EXPECT_EQ(FromHex(""), "");
-  EXPECT_EQ(FromHex("abc"), "");  // odd length
-  EXPECT_EQ(FromHex("zz"), "");   // not hex
-  EXPECT_EQ(FromHex("0g"), "");
+  EXPECT_EQ(*FromHex("0001abff"), bytes);
+  EXPECT_EQ(*FromHex("0001ABFF"), bytes);
+  EXPECT_EQ(*FromHex(""), "");
+  EXPECT_EQ(FromHex("abc").status().code(), ErrorCode::kInvalidArgument);  // odd length
+  EXPECT_EQ(FromHex("zz").status().code(), ErrorCode::kInvalidArgument);   // not hex
+  EXPECT_EQ(FromHex("0g").status().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(Chain, GenesisGolden) {

@@ -75,19 +75,20 @@ std::string ToHex(std::string_view bytes) {
   return out;
 }
 
-std::string FromHex(std::string_view hex) {
+Result<std::string> FromHex(std::string_view hex) {
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
   };
-  if (hex.size() % 2 != 0) return {};
+  const Status bad(ErrorCode::kInvalidArgument, "not an even number of hex digits");
+  if (hex.size() % 2 != 0) return bad;
   std::string out(hex.size() / 2, '\0');
   for (size_t i = 0; i < out.size(); ++i) {
     const int hi = nibble(hex[2 * i]);
     const int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return {};
+    if (hi < 0 || lo < 0) return bad;
     out[i] = static_cast<char>(hi << 4 | lo);
   }
   return out;

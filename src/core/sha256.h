@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/status.h"
+
 namespace machub::core {
 
 // 32 raw bytes.
@@ -19,7 +21,7 @@ std::string Sha256Hex(std::string_view data);  // lower-case hex of Sha256(data)
 std::string Md5(std::string_view data);
 std::string Md5Hex(std::string_view data);  // lower-case hex of Md5(data)
 std::string ToHex(std::string_view bytes);  // lower-case
-// Upper or lower case accepted. Empty string for odd length or a non-hex character.
-std::string FromHex(std::string_view hex);
+// Upper or lower case accepted. kInvalidArgument for an odd length or a non-hex character.
+Result<std::string> FromHex(std::string_view hex);
 
 }  // namespace machub::core

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -53,7 +55,11 @@ enum class Route {
   kDrawers,
   kReportX,
   kReportZ,
-  kReportZLast
+  kReportZLast,
+  kAuthorization,
+  kOfflinePayments,
+  kOffline,
+  kAlerts
 };
 
 // The route label of metrics: the pattern, never the raw path (bounded cardinality).
@@ -87,6 +93,14 @@ std::string_view RouteLabel(Route route) {
       return "/v1/reports/z";
     case Route::kReportZLast:
       return "/v1/reports/z/last";
+    case Route::kAuthorization:
+      return "/v1/sales/{id}/payments/{index}/authorization";
+    case Route::kOfflinePayments:
+      return "/v1/offline-payments";
+    case Route::kOffline:
+      return "/v1/offline";
+    case Route::kAlerts:
+      return "/v1/alerts";
     case Route::kUnmatched:
       break;
   }
@@ -99,7 +113,8 @@ std::string_view RouteLabel(Route route) {
 bool NeedsManager(Route route, std::string_view method) {
   return route == Route::kStatus || route == Route::kMetrics ||
          (route == Route::kSales && method == "GET") || route == Route::kReportX ||
-         route == Route::kReportZ || route == Route::kReportZLast;
+         route == Route::kReportZ || route == Route::kReportZLast ||
+         route == Route::kOfflinePayments || route == Route::kOffline || route == Route::kAlerts;
 }
 
 std::string_view AllowedMethods(Route route) {
@@ -108,6 +123,7 @@ std::string_view AllowedMethods(Route route) {
       return "GET, POST";
     case Route::kEvents:
     case Route::kReportZ:
+    case Route::kAuthorization:
       return "POST";
     default:
       return "GET";
@@ -149,7 +165,9 @@ std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space
   return out;
 }
 
-Route Match(std::string_view path, std::string* id) {
+std::optional<int64_t> ParseNonNegative(std::string_view text);
+
+Route Match(std::string_view path, std::string* id, int64_t* index = nullptr) {
   if (path == "/") return Route::kDashboard;
   if (path == "/dashboard.js") return Route::kDashboardJs;
   if (path == "/healthz") return Route::kHealthz;
@@ -162,6 +180,9 @@ Route Match(std::string_view path, std::string* id) {
   if (path == "/v1/reports/x") return Route::kReportX;
   if (path == "/v1/reports/z") return Route::kReportZ;
   if (path == "/v1/reports/z/last") return Route::kReportZLast;
+  if (path == "/v1/offline-payments") return Route::kOfflinePayments;
+  if (path == "/v1/offline") return Route::kOffline;
+  if (path == "/v1/alerts") return Route::kAlerts;
   constexpr std::string_view kProductPrefix = "/v1/products/";
   if (path.substr(0, kProductPrefix.size()) == kProductPrefix) {
     const std::string_view raw = path.substr(kProductPrefix.size());
@@ -173,12 +194,30 @@ Route Match(std::string_view path, std::string* id) {
   }
   constexpr std::string_view kSalePrefix = "/v1/sales/";
   if (path.substr(0, kSalePrefix.size()) == kSalePrefix) {
-    const std::string_view raw = path.substr(kSalePrefix.size());
-    if (raw.empty() || raw.find('/') != std::string_view::npos) return Route::kUnmatched;
+    std::string_view raw = path.substr(kSalePrefix.size());
+    Route route = Route::kSale;
+    // {id}/payments/{index}/authorization
+    constexpr std::string_view kPayments = "/payments/";
+    constexpr std::string_view kAuthorization = "/authorization";
+    if (const size_t slash = raw.find('/'); slash != std::string_view::npos) {
+      std::string_view rest = raw.substr(slash);
+      if (rest.substr(0, kPayments.size()) != kPayments || rest.size() <= kAuthorization.size() ||
+          rest.substr(rest.size() - kAuthorization.size()) != kAuthorization) {
+        return Route::kUnmatched;
+      }
+      const std::string_view number =
+          rest.substr(kPayments.size(), rest.size() - kPayments.size() - kAuthorization.size());
+      const std::optional<int64_t> n = ParseNonNegative(number);
+      if (!n || *n > 1000000) return Route::kUnmatched;
+      if (index != nullptr) *index = *n;
+      raw = raw.substr(0, slash);
+      route = Route::kAuthorization;
+    }
+    if (raw.empty()) return Route::kUnmatched;
     auto decoded = PercentDecode(raw, /*plus_is_space=*/false);
     if (!decoded || decoded->empty()) return Route::kUnmatched;
     *id = std::move(*decoded);
-    return Route::kSale;
+    return route;
   }
   return Route::kUnmatched;
 }
@@ -398,7 +437,49 @@ journal::SaleJournal::AppendCallback EventAnswer(journal::SaleJournal* journal,
   };
 }
 
+// An offline limit (decimal string, empty = none) in minor units of `currency`, rounded
+// down as the journal does (journal/offline.cc); -1 when there is none.
+int64_t OfflineLimitMinor(const std::string& text, int minor_units) {
+  if (text.empty()) return -1;
+  Result<int64_t> milli = core::ParseDecimal(text, 3);
+  if (!milli.ok()) return -1;
+  int64_t scale = 1;
+  for (int i = minor_units; i < 3; ++i) scale *= 10;
+  return *milli / scale;
+}
+
+// {"exposure","limit","remaining","percent"} of one limit (limit, remaining, percent null
+// without a limit).
+ojson LimitJson(int64_t exposure, int64_t limit, int minor) {
+  ojson out;
+  out["exposure"] = core::FormatAmount(exposure, minor);
+  if (limit < 0) {
+    out["limit"] = nullptr;
+    out["remaining"] = nullptr;
+    out["percent"] = nullptr;
+  } else {
+    out["limit"] = core::FormatAmount(limit, minor);
+    out["remaining"] = core::FormatAmount(std::max<int64_t>(0, limit - exposure), minor);
+    out["percent"] =
+        limit == 0
+            ? (exposure > 0 ? 100.0 : 0.0)
+            : std::round(1000.0 * static_cast<double>(exposure) / static_cast<double>(limit)) /
+                  10.0;
+  }
+  return out;
+}
+
 }  // namespace
+
+// Every alert code the hub raises (docs/OPERATIONS.md): each has a machub_alert gauge.
+constexpr const char* kAlertCodes[] = {"offline_exposure_store_high",
+                                       "offline_exposure_terminal_high",
+                                       "offline_payment_overdue",
+                                       "backlog_old",
+                                       "uploads_failing",
+                                       "batches_quarantined",
+                                       "disk_low",
+                                       "drawer_open_past_close"};
 
 // One thread that runs queued tasks in order (the report routes). The destructor runs
 // what is still queued, then joins.
@@ -627,6 +708,18 @@ struct ApiHandler::Impl {
   void Healthz(const Respond& respond);
   void Metrics(const Respond& respond);
   std::string StatusJson();
+  void PostAuthorization(const Request& request, const Principal& principal,
+                         const std::string& sale_id, int64_t index, Respond respond);
+  void ListOfflinePayments(std::string_view query, const Respond& respond);
+  // The offline exposure against each limit (GET /v1/offline, /v1/status "offline").
+  Result<ojson> OfflineJson();
+  // The current alerts (GET /v1/alerts, /v1/status "alerts"), oldest first; also sets the
+  // machub_alert gauges.
+  ojson AlertsJson();
+
+  // since-times of the alerts seen raised (code -> ms), forgotten when they clear.
+  std::mutex alerts_mu;
+  std::map<std::string, int64_t> alert_since;
 };
 
 // Auth before body: the same decision Handle would take on the token, taken on the
@@ -667,7 +760,8 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
   const std::string_view query =
       question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
   std::string id;
-  const Route route = Match(path, &id);
+  int64_t payment_index = 0;
+  const Route route = Match(path, &id, &payment_index);
   respond = Instrument(route, start, std::move(respond));
 
   if (route == Route::kUnmatched) {
@@ -731,6 +825,20 @@ void ApiHandler::Impl::Handle(Request&& request, Respond respond) {
       return PostEvent(request, principal->terminal_id, std::move(respond));
     case Route::kReportZ:
       return PostZReport(request, principal->terminal_id, std::move(respond));
+    case Route::kAuthorization:
+      return PostAuthorization(request, *principal, id, payment_index, std::move(respond));
+    case Route::kOfflinePayments:
+      return ListOfflinePayments(query, respond);
+    case Route::kOffline: {
+      Result<ojson> offline = OfflineJson();
+      if (!offline.ok()) return respond(ErrorResponse(offline.status()));
+      return respond(JsonResponse(200, Dump(*offline)));
+    }
+    case Route::kAlerts: {
+      ojson body;
+      body["alerts"] = AlertsJson();
+      return respond(JsonResponse(200, Dump(body)));
+    }
     case Route::kReportX:
       return OnReportThread(
           [this, query = std::string(query), respond] { GetXReport(query, respond); }, respond);
@@ -1030,6 +1138,235 @@ void ApiHandler::Impl::Metrics(const Respond& respond) {
   respond(std::move(response));
 }
 
+// POST /v1/sales/{id}/payments/{index}/authorization: the processor's answer to an offline
+// card payment. A manager may record it for any sale; a terminal token only for a sale
+// of its own terminal (the sale is read first: 404 when unknown, 403 when another
+// terminal's). The journal judges the rest (payment_index, payment_resolved, replay).
+void ApiHandler::Impl::PostAuthorization(const Request& request, const Principal& principal,
+                                         const std::string& sale_id, int64_t index,
+                                         Respond respond) {
+  Result<core::StoreEvent> event = core::DecodeAuthorizationRequest(request.body, sale_id, index);
+  if (!event.ok()) return respond(ErrorResponse(WithoutToken(event.status(), request)));
+  if (principal.role != Role::kManager) {
+    Result<std::optional<core::StoredSale>> sale = journal->Get(sale_id);
+    if (!sale.ok()) return respond(ErrorResponse(sale.status()));
+    if (!sale->has_value()) {
+      return respond(
+          ErrorResponse(Status(ErrorCode::kNotFound, "no sale with this id", "sale_id")));
+    }
+    const core::StoredSale& stored = **sale;
+    const std::string& owner =
+        stored.is_event() ? stored.event->terminal_id : stored.sale.terminal_id;
+    if (owner != principal.terminal_id) {
+      CountAuthFailure("other_terminal");
+      core::LogWarn("http_forbidden", {{"remote", request.remote_address},
+                                       {"token_terminal", principal.terminal_id},
+                                       {"field", "sale_id"},
+                                       {"reason", "other_terminal"}});
+      return respond(ErrorResponse(
+          Status(ErrorCode::kForbidden,
+                 "the sale belongs to another terminal: its terminal or a manager records the "
+                 "outcome",
+                 "sale_id")));
+    }
+  }
+  journal->AppendEvent(std::move(*event), EventAnswer(journal, "", std::move(respond)));
+}
+
+// GET /v1/offline-payments?state=outstanding|declined|approved|voided&limit=
+void ApiHandler::Impl::ListOfflinePayments(std::string_view query, const Respond& respond) {
+  std::string state = "outstanding";
+  if (auto text = QueryParam(query, "state")) {
+    if (*text != "outstanding" && *text != "declined" && *text != "approved" && *text != "voided" &&
+        *text != "all") {
+      return respond(ErrorResponse(
+          Status(ErrorCode::kInvalidField,
+                 "state must be one of outstanding, declined, approved, voided, all", "state")));
+    }
+    state = *text == "all" ? "" : *text;
+  }
+  int64_t limit = kDefaultListLimit;
+  if (auto text = QueryParam(query, "limit")) {
+    auto value = ParseNonNegative(*text);
+    if (!value || *value < 1) {
+      return respond(ErrorResponse(
+          Status(ErrorCode::kInvalidField, "limit must be a positive integer", "limit")));
+    }
+    limit = std::min<int64_t>(*value, std::max(1, options.list_limit_max));
+  }
+  Result<std::vector<journal::OfflinePayment>> list =
+      journal->ListOfflinePayments(state, static_cast<int>(limit));
+  if (!list.ok()) return respond(ErrorResponse(list.status()));
+  const int64_t now = clock->NowMs();
+  ojson payments = ojson::array();
+  for (const journal::OfflinePayment& p : *list) {
+    const core::Currency* c = core::FindCurrency(p.currency);
+    ojson item;
+    item["sale_id"] = p.sale_id;
+    item["payment_index"] = p.payment_index;
+    item["terminal_id"] = p.terminal_id;
+    item["amount"] = core::FormatAmount(p.amount, c != nullptr ? c->minor_units : 2);
+    item["currency"] = p.currency;
+    item["state"] = p.state;
+    item["sale_seq"] = p.sale_seq;
+    if (p.received_at_ms > 0) {
+      item["received_at"] = core::FormatRfc3339(p.received_at_ms);
+      item["age_s"] = std::max<int64_t>(0, (now - p.received_at_ms) / 1000);
+    } else {
+      item["received_at"] = nullptr;
+      item["age_s"] = nullptr;
+    }
+    if (p.outcome_seq > 0) {
+      item["outcome_seq"] = p.outcome_seq;
+    } else {
+      item["outcome_seq"] = nullptr;
+    }
+    payments.push_back(std::move(item));
+  }
+  ojson body;
+  body["state"] = state.empty() ? "all" : state;
+  body["payments"] = std::move(payments);
+  respond(JsonResponse(200, Dump(body)));
+}
+
+Result<ojson> ApiHandler::Impl::OfflineJson() {
+  ASSIGN_OR_RETURN(journal::OfflineExposure exposure, journal->ReadOfflineExposure());
+  const journal::OfflineLimits limits = journal->offline_limits();
+  std::string currency = options.currency;
+  if (exposure.outstanding > 0) {
+    ASSIGN_OR_RETURN(std::vector<journal::OfflinePayment> first,
+                     journal->ListOfflinePayments("outstanding", 1));
+    if (!first.empty()) currency = first.front().currency;
+  }
+  const core::Currency* c = core::FindCurrency(currency);
+  const int minor = c != nullptr ? c->minor_units : 2;
+  const int64_t now = clock->NowMs();
+  ojson out;
+  out["enabled"] = limits.enabled;
+  out["currency"] = currency;
+  out["outstanding"] = exposure.outstanding;
+  const int64_t card = OfflineLimitMinor(limits.card_max_amount, minor);
+  out["card_max_amount"] = card < 0 ? ojson(nullptr) : ojson(core::FormatAmount(card, minor));
+  out["store"] =
+      LimitJson(exposure.store, OfflineLimitMinor(limits.store_max_outstanding, minor), minor);
+  const int64_t terminal_limit = OfflineLimitMinor(limits.terminal_max_outstanding, minor);
+  out["terminal_limit"] =
+      terminal_limit < 0 ? ojson(nullptr) : ojson(core::FormatAmount(terminal_limit, minor));
+  ojson terminals = ojson::array();
+  for (const auto& [terminal, amount] : exposure.terminals) {
+    ojson t = LimitJson(amount, terminal_limit, minor);
+    t["terminal_id"] = terminal;
+    terminals.push_back(std::move(t));
+  }
+  out["terminals"] = std::move(terminals);
+  if (exposure.oldest_received_at_ms > 0) {
+    out["oldest_received_at"] = core::FormatRfc3339(exposure.oldest_received_at_ms);
+    out["oldest_age_s"] = std::max<int64_t>(0, (now - exposure.oldest_received_at_ms) / 1000);
+  } else {
+    out["oldest_received_at"] = nullptr;
+    out["oldest_age_s"] = nullptr;
+  }
+  out["max_age_h"] = options.offline_max_age_ms / 3'600'000;
+  return out;
+}
+
+ojson ApiHandler::Impl::AlertsJson() {
+  const int64_t now = clock->NowMs();
+  // code -> {severity, figures}; the order of the answer is by since, then code.
+  std::map<std::string, ojson> raised;
+  Result<ojson> offline = OfflineJson();
+  if (offline.ok()) {
+    const ojson& o = *offline;
+    auto high = [](const ojson& limit) {
+      return !limit["percent"].is_null() && limit["percent"].get<double>() >= 80.0;
+    };
+    if (high(o["store"])) {
+      ojson a = o["store"];
+      a["severity"] = a["percent"].get<double>() >= 100.0 ? "critical" : "warning";
+      a["limit_name"] = "offline.store_max_outstanding";
+      raised["offline_exposure_store_high"] = std::move(a);
+    }
+    ojson terminals = ojson::array();
+    double worst = 0;
+    for (const ojson& t : o["terminals"]) {
+      if (high(t)) {
+        terminals.push_back(t);
+        worst = std::max(worst, t["percent"].get<double>());
+      }
+    }
+    if (!terminals.empty()) {
+      ojson a;
+      a["severity"] = worst >= 100.0 ? "critical" : "warning";
+      a["limit_name"] = "offline.terminal_max_outstanding";
+      a["terminals"] = std::move(terminals);
+      raised["offline_exposure_terminal_high"] = std::move(a);
+    }
+    if (!o["oldest_age_s"].is_null() &&
+        o["oldest_age_s"].get<int64_t>() * 1000 > options.offline_max_age_ms) {
+      Result<std::vector<journal::OfflinePayment>> list =
+          journal->ListOfflinePayments("outstanding", options.list_limit_max);
+      int64_t overdue = 0;
+      if (list.ok()) {
+        for (const journal::OfflinePayment& p : *list) {
+          if (now - p.received_at_ms > options.offline_max_age_ms) ++overdue;
+        }
+      }
+      ojson a;
+      a["severity"] = "warning";
+      a["overdue"] = overdue;
+      a["oldest_received_at"] = o["oldest_received_at"];
+      a["oldest_age_s"] = o["oldest_age_s"];
+      a["max_age_h"] = o["max_age_h"];
+      raised["offline_payment_overdue"] = std::move(a);
+    }
+  } else {
+    core::LogWarn("offline_exposure_read_failed", {{"error", offline.status().ToString()}});
+  }
+  if (status.alerts) {
+    // Alerts of the modules above http: a JSON array of {code, severity, ...}.
+    ojson extra = ojson::parse(status.alerts(), nullptr, false);
+    if (extra.is_array()) {
+      for (ojson& a : extra) {
+        if (!a.is_object() || !a.contains("code") || !a["code"].is_string()) continue;
+        const std::string code = a["code"].get<std::string>();
+        a.erase("code");
+        raised[code] = std::move(a);
+      }
+    }
+  }
+  std::vector<std::pair<int64_t, ojson>> sorted;
+  {
+    std::lock_guard<std::mutex> lock(alerts_mu);
+    for (auto it = alert_since.begin(); it != alert_since.end();) {
+      it = raised.count(it->first) ? std::next(it) : alert_since.erase(it);
+    }
+    for (auto& [code, figures] : raised) {
+      const int64_t since = alert_since.emplace(code, now).first->second;
+      ojson a;
+      a["code"] = code;
+      a["severity"] = figures.contains("severity") ? figures["severity"] : ojson("warning");
+      a["since"] = core::FormatRfc3339(since);
+      for (auto& [k, v] : figures.items()) {
+        if (k != "severity") a[k] = v;
+      }
+      sorted.emplace_back(since, std::move(a));
+    }
+  }
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  if (metrics != nullptr) {
+    for (const char* code : kAlertCodes) {
+      metrics
+          ->GetGauge("machub_alert", "1 while the alert is raised (docs/OPERATIONS.md)",
+                     {{"code", code}})
+          .Set(raised.count(code) ? 1 : 0);
+    }
+  }
+  ojson out = ojson::array();
+  for (auto& [since, a] : sorted) out.push_back(std::move(a));
+  return out;
+}
+
 std::string ApiHandler::Impl::StatusJson() {
   ojson out;
   out["store_id"] = options.store_id;
@@ -1060,6 +1397,9 @@ std::string ApiHandler::Impl::StatusJson() {
   out["journal"] = std::move(journal_block);
   out["catalog"] = ProvidedBlock(status.catalog, "catalog",
                                  ojson{{"version", nullptr}, {"fetched_at", nullptr}});
+  Result<ojson> offline = OfflineJson();
+  out["offline"] = offline.ok() ? std::move(*offline) : ojson(nullptr);
+  out["alerts"] = AlertsJson();
   return Dump(out);
 }
 
@@ -1069,7 +1409,7 @@ ApiHandler::ApiHandler(ApiOptions options, journal::SaleJournal* journal,
     : impl_(
           std::make_unique<Impl>(std::move(options), journal, metrics, clock, std::move(status))) {
   for (const TerminalToken& token : impl_->options.tokens) {
-    if (token.sha256_hex.size() != 64 || core::FromHex(token.sha256_hex).size() != 32) {
+    if (token.sha256_hex.size() != 64 || !core::FromHex(token.sha256_hex).ok()) {
       core::LogWarn("token_hash_invalid", {{"terminal", token.terminal_id}});
     }
   }

@@ -21,6 +21,13 @@
 //   GET  /v1/reports/x       manager: the open day's figures (core::ComputeReport over
 //                            Journal::ReadOpenDay), ?currency=, and the open drawers
 //   GET  /v1/reports/z/last  manager: the last Z report entry (404 before the first)
+//   POST /v1/sales/{id}/payments/{index}/authorization
+//                            the processor's answer to an offline card payment
+//                            (core::DecodeAuthorizationRequest) by the sale's terminal or
+//                            a manager -> Journal::AppendEvent; 201/200 with the entry
+//   GET  /v1/offline-payments manager: ?state=outstanding|declined|approved|voided|all
+//   GET  /v1/offline         manager: exposure against each limit (also in /v1/status)
+//   GET  /v1/alerts          manager: the alerts raised now (also in /v1/status)
 //   GET  /v1/drawers         open drawers with their expected cash and the sessions
 //                            closed in the open day: every terminal's for a manager
 //                            token, its own for a terminal token
@@ -65,6 +72,11 @@ struct ApiOptions {
   // instead (tests and the fuzz target, which expect an answer before Handle returns).
   int report_queue_max = 32;
   bool reports_inline = false;
+  // Offline card payments (issue #9): an outstanding one older than this raises the
+  // alert offline_payment_overdue (config offline.max_age_h). `currency`: how exposure
+  // figures are formatted while nothing is outstanding.
+  int64_t offline_max_age_ms = int64_t{24} * 3600 * 1000;
+  std::string currency = "USD";
 };
 
 // Extra blocks of GET /v1/status that modules above http provide (cloud, backlog,
@@ -78,6 +90,10 @@ struct StatusProviders {
   std::function<std::optional<std::pair<std::string, std::string>>()> catalog_body;
   // GET /v1/products/{sku}: one product's JSON, nullopt when unknown -> 404.
   std::function<std::optional<std::string>(const std::string& sku)> product;
+  // Alerts of the modules above http (uploads, backlog, disk, quarantine): a JSON array
+  // of {"code", "severity", figures...} raised now; the handler adds the offline alerts,
+  // keeps each one's since-time while it stays raised and exports machub_alert{code}.
+  std::function<std::string()> alerts;
 };
 
 class ApiHandler {

@@ -52,8 +52,9 @@ Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
   if (rc != SQLITE_DONE) return SqliteError(db, rc, "read anchor");
   if (seq_text.empty()) return anchor;
   anchor.seq = std::strtoll(seq_text.c_str(), nullptr, 10);
-  anchor.hash = core::FromHex(hash_hex);
-  if (anchor.seq <= 0 || anchor.hash.size() != 32) {
+  Result<std::string> hash = core::FromHex(hash_hex);
+  if (hash.ok()) anchor.hash = std::move(hash).value();
+  if (anchor.seq <= 0 || !hash.ok() || anchor.hash.size() != 32) {
     return Status(ErrorCode::kInternal, "journal: the chain anchor in meta is malformed");
   }
   return anchor;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,38 @@ struct Receipt {
   std::string hash;  // 32 raw bytes
   int64_t received_at_ms = 0;
   std::string type;  // "sale" | "refund" | "void" | a store event type
+};
+
+// Offline card payments (issue #9): limits on the money at risk, checked by the writer
+// in the same step as the commit, so terminals racing to a limit never pass it together.
+// Amounts are decimal strings in the store's currency ("500.00"), at most 3 decimals;
+// empty: no such limit.
+struct OfflineLimits {
+  bool enabled = true;                   // false: a payment marked offline is refused
+  std::string card_max_amount;           // largest single offline payment
+  std::string terminal_max_outstanding;  // outstanding per terminal
+  std::string store_max_outstanding;     // outstanding in the whole store
+};
+
+// One offline card payment as the journal tracks it (table offline_payments, v7).
+struct OfflinePayment {
+  std::string sale_id;
+  int64_t payment_index = 0;
+  std::string terminal_id;
+  int64_t amount = 0;  // minor units of currency
+  std::string currency;
+  int64_t sale_seq = 0;
+  int64_t received_at_ms = 0;  // when the sale was stored
+  std::string state;           // outstanding | approved | declined | voided
+  int64_t outcome_seq = 0;     // the authorization (or void) entry; 0 while outstanding
+};
+
+// The money at risk now: outstanding offline payments, summed.
+struct OfflineExposure {
+  int64_t store = 0;
+  std::map<std::string, int64_t> terminals;  // only terminals with something outstanding
+  int64_t outstanding = 0;                   // how many payments
+  int64_t oldest_received_at_ms = 0;         // 0 when none
 };
 
 struct JournalStats {
@@ -112,6 +145,16 @@ class SaleJournal {
   virtual Result<int64_t> VerifyChain() = 0;
   // The storage's own consistency check (OK or kInternal with what is wrong).
   virtual Status IntegrityCheck() = 0;
+
+  // ---- Offline card payments (issue #9) ----
+  // Payments in `state` ("" = every state; outstanding | approved | declined | voided),
+  // oldest first (received_at_ms, sale_id, payment_index), at most `limit` (<= 0: none).
+  virtual Result<std::vector<OfflinePayment>> ListOfflinePayments(const std::string& state,
+                                                                  int limit) = 0;
+  // The exposure now: outstanding offline payments summed, from one read snapshot.
+  virtual Result<OfflineExposure> ReadOfflineExposure() = 0;
+  // The limits the journal enforces (fixed at open).
+  virtual OfflineLimits offline_limits() const = 0;
 
   // OK while the last commit (or, before any, the open) succeeded; kStorageUnavailable
   // after a failed commit until one succeeds again, and after Close. Cheap; for /healthz.

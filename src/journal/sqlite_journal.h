@@ -52,6 +52,9 @@
 //   v6: store events in sales (the type CHECK widened in place, schema.cc), drawers(
 //       terminal_id PRIMARY KEY, opened_seq): the open drawers; meta "last_z_number",
 //       "last_z_seq", "last_z_currency". docs/JOURNAL.md has the reasoning.
+//   v7: offline_payments(sale_id, payment_index, terminal_id, amount, currency, sale_seq,
+//       received_at_ms, state outstanding|approved|declined|voided, outcome_seq), the
+//       type CHECK gains payment_authorization (issue #9, offline.cc).
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
@@ -104,38 +107,6 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace machub::journal {
-
-// Offline card payments (issue #9): limits on the money at risk, checked by the writer
-// in the same step as the commit, so terminals racing to a limit never pass it together.
-// Amounts are decimal strings in the store's currency ("500.00"), at most 3 decimals;
-// empty: no such limit.
-struct OfflineLimits {
-  bool enabled = true;                   // false: a payment marked offline is refused
-  std::string card_max_amount;           // largest single offline payment
-  std::string terminal_max_outstanding;  // outstanding per terminal
-  std::string store_max_outstanding;     // outstanding in the whole store
-};
-
-// One offline card payment as the journal tracks it (table offline_payments, v7).
-struct OfflinePayment {
-  std::string sale_id;
-  int64_t payment_index = 0;
-  std::string terminal_id;
-  int64_t amount = 0;  // minor units of currency
-  std::string currency;
-  int64_t sale_seq = 0;
-  int64_t received_at_ms = 0;  // when the sale was stored
-  std::string state;           // outstanding | approved | declined | voided
-  int64_t outcome_seq = 0;     // the authorization (or void) entry; 0 while outstanding
-};
-
-// The money at risk now: outstanding offline payments, summed.
-struct OfflineExposure {
-  int64_t store = 0;
-  std::map<std::string, int64_t> terminals;  // only terminals with something outstanding
-  int64_t outstanding = 0;                   // how many payments
-  int64_t oldest_received_at_ms = 0;         // 0 when none
-};
 
 struct JournalOptions {
   std::string path;               // the SQLite database file; its folder must exist
@@ -210,11 +181,12 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   Status RetireSink(const std::string& sink) override;
   Result<PruneResult> Prune(const PruneRequest& request) override;
 
-  // ---- Offline card payments (issue #9) ----
-  // Payments in `state` ("" = every state), oldest first, at most `limit`.
-  Result<std::vector<OfflinePayment>> ListOfflinePayments(const std::string& state, int limit);
+  // ---- Offline card payments (issue #9), SaleJournal ----
+  Result<std::vector<OfflinePayment>> ListOfflinePayments(const std::string& state,
+                                                          int limit) override;
   // The exposure recounted from the table in one read snapshot.
-  Result<OfflineExposure> ReadOfflineExposure();
+  Result<OfflineExposure> ReadOfflineExposure() override;
+  OfflineLimits offline_limits() const override { return options_.offline; }
   // The writer's own running figures (what the limits are checked against), read on the
   // writer thread between groups; a test compares them with ReadOfflineExposure.
   Result<OfflineExposure> WriterExposureForTest();

@@ -1196,8 +1196,8 @@ TEST_F(LocalSyncTest, ReencodingThatDiffersDefersToTheRecordedHashes) {
 TEST_F(SyncTest, RetryableErrorsGoOfflineAndResumeWhenTheProbeSucceeds) {
   AppendSales(20);
   FakeStore store;
-  const Status refused(ErrorCode::kUnavailable,
-                       "S3 PUT k: Couldn't connect to server (Failed to connect)");
+  // As the real client reports a refused connection (curl error 7).
+  const Status refused = cloud::MapS3Error("PUT", "k", 0, "", "", 7, "Failed to connect");
   store.SetPutFailure(refused, -1);
   store.SetProbe(refused);
   UploaderOptions options = Options();
@@ -1252,7 +1252,7 @@ TEST_F(SyncTest, AProbeRefusedByPolicyStillMeansReachable) {
   ASSERT_TRUE(WaitUntil([&] { return Uploaded() == 5; }));
   EXPECT_EQ(uploader->GetStatus().state, CloudState::kOnline);
   // While offline, such an answer ends the wait for the backoff at once.
-  store.SetPutFailure(Status(ErrorCode::kUnavailable, "S3 PUT k: HTTP 503 SlowDown"), 1);
+  store.SetPutFailure(cloud::MapS3Error("PUT", "k", 503, "SlowDown", "", 0, ""), 1);
   uploader->Stop();
   options.backoff_base_ms = 60'000;
   options.backoff_cap_ms = 60'000;
@@ -1327,7 +1327,7 @@ TEST_F(SyncTest, AStoreThatIgnoresIfNoneMatchGetsHeadBeforePut) {
 TEST_F(SyncTest, RunOnceRetriesTransientErrorsAndGivesUp) {
   AppendSales(10);
   FakeStore store;
-  store.SetPutFailure(Status(ErrorCode::kUnavailable, "S3 PUT k: HTTP 503 SlowDown"), 3);
+  store.SetPutFailure(cloud::MapS3Error("PUT", "k", 503, "SlowDown", "", 0, ""), 3);
   UploaderOptions options = Options();
   options.conditional_put = ConditionalPut::kOn;
   auto uploader = MakeUploader(options, &store);
@@ -1339,7 +1339,7 @@ TEST_F(SyncTest, RunOnceRetriesTransientErrorsAndGivesUp) {
   EXPECT_EQ(Counter("machub_upload_attempts_total"), 4);
 
   AppendSales(10);
-  store.SetPutFailure(Status(ErrorCode::kUnavailable, "S3 PUT k: HTTP 503 SlowDown"), -1);
+  store.SetPutFailure(cloud::MapS3Error("PUT", "k", 503, "SlowDown", "", 0, ""), -1);
   OnceOptions once;
   once.give_up_after_ms = 100;
   done = uploader->RunOnce(once);

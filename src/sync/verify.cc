@@ -211,8 +211,9 @@ std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& 
   try {
     json line = json::parse(text);
     link.seq = line.at("seq").get<int64_t>();
-    link.hash = core::FromHex(line.at("hash").get<std::string>());
-    link.prev_hash = core::FromHex(line.at("prev_hash").get<std::string>());
+    // A malformed hex string leaves the hash empty, which the size check below reports.
+    link.hash = core::FromHex(line.at("hash").get<std::string>()).value_or("");
+    link.prev_hash = core::FromHex(line.at("prev_hash").get<std::string>()).value_or("");
     const std::string receipt_no = line.at("receipt_no").get<std::string>();
     Result<int64_t> received = core::ParseRfc3339(line.at("received_at").get<std::string>());
     const bool skew = line.at("clock_skew").get<bool>();
@@ -474,8 +475,12 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
         SaleLink link;
         link.seq = std::strtoll(row[kSeqCol].c_str(), nullptr, 10);
         const bool event = core::IsEventTypeName(row[kTypeCol]);
-        link.hash = core::FromHex(row[kHashCol]);
-        link.prev_hash = core::FromHex(row[kPrevCol]);
+        link.hash = core::FromHex(row[kHashCol]).value_or("");
+        link.prev_hash = core::FromHex(row[kPrevCol]).value_or("");
+        if (link.hash.size() != 32 || link.prev_hash.size() != 32) {
+          bad = true;
+          break;
+        }
         // One row per line item: the rows of one sale repeat its seq and hashes.
         if (!links.empty() && links.back().seq == link.seq) {
           if (links.back().hash != link.hash || links.back().prev_hash != link.prev_hash)

@@ -439,5 +439,106 @@ TEST(StoreDayIntegrationTest, DrawerRequiredXAndZOutliveARestart) {
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
 }
 
+// Issue 9 over the real binary: a limit refusal with its figures, nothing stored; the
+// exposure and its alert survive kill -9; the outcome releases the exposure and the
+// alert clears by itself (JSON and the machub_alert gauge).
+TEST(OfflineIntegrationTest, LimitRefusalOutcomeAndAlertOverRealSockets) {
+  TempDir dir;
+  std::vector<Terminal> terminals = MakeTerminals(2);
+  terminals[0].manager = true;
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  o.extra_args = {"--sync-enabled=false", "--offline-card-max-amount=180.00",
+                  "--offline-store-max-outstanding=200.00", "--offline-max-age-h=24"};
+  auto hub = Hub::Start(o);
+  ASSERT_NE(hub, nullptr);
+  const std::string& manager = terminals[0].token;
+  const std::string& t02 = terminals[1].token;
+  auto offline_sale = [](const std::string& id, const std::string& amount) {
+    return json{{"id", id},
+                {"terminal_id", "T02"},
+                {"type", "sale"},
+                {"created_at", "2026-11-27T10:15:00Z"},
+                {"currency", "USD"},
+                {"lines", {{{"sku", "1"}, {"name", "Gift"}, {"qty", "1"}, {"unit_price", amount}}}},
+                {"payments",
+                 {{{"method", "card"},
+                   {"amount", amount},
+                   {"card_token", "tok_a"},
+                   {"last4", "4242"},
+                   {"offline", true}}}}}
+        .dump();
+  };
+  auto codes = [](const HttpResponse& r) {
+    std::vector<std::string> out;
+    const json body = json::parse(r.body);
+    for (const json& a : body["alerts"]) out.push_back(a["code"]);
+    return out;
+  };
+  {
+    HttpClient client(hub->port());
+    auto over_card = client.Post("/v1/sales", offline_sale("of-0", "180.01"), t02);
+    EXPECT_EQ(over_card.status, 422) << over_card.body;
+    ASSERT_EQ(client.Post("/v1/sales", offline_sale("of-1", "170.00"), t02).status, 201);
+    auto refused = client.Post("/v1/sales", offline_sale("of-2", "40.00"), t02);
+    ASSERT_EQ(refused.status, 422) << refused.body;
+    json e = json::parse(refused.body)["error"];
+    EXPECT_EQ(e["code"], "offline_limit_exceeded");
+    EXPECT_EQ(e["limit"], "offline.store_max_outstanding");
+    EXPECT_EQ(e["limit_amount"], "200.00");
+    EXPECT_EQ(e["exposure"], "170.00");
+    EXPECT_EQ(e["remaining"], "30.00");
+    EXPECT_EQ(client.Get("/v1/sales/of-2", t02).status, 404);
+    auto alerts = client.Get("/v1/alerts", manager);
+    ASSERT_EQ(alerts.status, 200) << alerts.body;
+    EXPECT_EQ(codes(alerts), std::vector<std::string>{"offline_exposure_store_high"})
+        << alerts.body;
+  }
+  hub->Kill();
+  o.port = hub->port();
+  hub = Hub::Start(o);
+  ASSERT_NE(hub, nullptr);
+  HttpClient client(hub->port());
+  auto status = client.Get("/v1/status", manager);
+  ASSERT_EQ(status.status, 200) << status.body;
+  json s = json::parse(status.body);
+  EXPECT_EQ(s["offline"]["store"]["exposure"], "170.00");
+  EXPECT_EQ(s["offline"]["store"]["percent"], 85.0);
+  ASSERT_EQ(s["alerts"].size(), 1u) << s["alerts"].dump();
+  EXPECT_EQ(s["alerts"][0]["code"], "offline_exposure_store_high");
+  EXPECT_NE(client.Get("/metrics", manager)
+                .body.find("machub_alert{code=\"offline_exposure_store_high\"} 1"),
+            std::string::npos);
+  EXPECT_EQ(
+      client
+          .Post("/v1/sales/of-1/payments/0/authorization",
+                R"({"id":"of-1-auth","result":"approved"})", "not-a-token")
+          .status,
+      401);
+  auto outcome =
+      client.Post("/v1/sales/of-1/payments/0/authorization",
+                  R"({"id":"of-1-auth","result":"declined","reason":"expired card"})", t02);
+  ASSERT_EQ(outcome.status, 201) << outcome.body;
+  EXPECT_EQ(json::parse(outcome.body)["type"], "payment_authorization");
+  EXPECT_EQ(client
+                .Post("/v1/sales/of-1/payments/0/authorization",
+                      R"({"id":"of-1-auth2","result":"approved"})", manager)
+                .status,
+            409);
+  auto offline = json::parse(client.Get("/v1/offline", manager).body);
+  EXPECT_EQ(offline["store"]["exposure"], "0.00");
+  EXPECT_TRUE(codes(client.Get("/v1/alerts", manager)).empty());
+  EXPECT_NE(client.Get("/metrics", manager)
+                .body.find("machub_alert{code=\"offline_exposure_store_high\"} 0"),
+            std::string::npos);
+  auto declined = json::parse(client.Get("/v1/offline-payments?state=declined", manager).body);
+  ASSERT_EQ(declined["payments"].size(), 1u);
+  EXPECT_EQ(declined["payments"][0]["amount"], "170.00");
+  EXPECT_EQ(declined["payments"][0]["terminal_id"], "T02");
+  // The exposure is free again: the sale refused before now fits.
+  EXPECT_EQ(client.Post("/v1/sales", offline_sale("of-2", "40.00"), t02).status, 201);
+}
+
 }  // namespace
 }  // namespace machub::testing

@@ -3,8 +3,8 @@
 #   dynalite.sh  dynalite on loopback (real DynamoDB API; npm, pinned in npm/package-lock.json)
 #   fault_proxy  a TCP proxy that injects network faults, driven over a control port
 #   machub_test_peers  INTERFACE target for C++ tests: test_peers.h plus the paths it needs
-# Included by tests/peers/CMakeLists.txt and by each module whose tests need the peers;
-# the guard defines the targets once, wherever the first include happens.
+# Included once, by the top-level CMakeLists.txt when tests are built (before the modules,
+# whose tests link machub_test_peers).
 include_guard(GLOBAL)
 
 add_executable(fault_proxy ${CMAKE_CURRENT_LIST_DIR}/fault_proxy.cc)

@@ -9,7 +9,13 @@
 //    currency, when the request named one) match;
 //  - refunds and voids: `ref` must name a stored sale (kInvalidField "ref"), then
 //    core::CheckReversal against the refunds/voids already stored;
-//  - payment_authorization events (issue #9) are stored without the offline-limit model;
+//  - offline card payments (issue #9): SetOfflineLimits' limits checked before a sale is
+//    stored (kOfflineLimitExceeded with the details limit, limit_amount, exposure,
+//    remaining, as journal/offline.cc), every offline payment tracked (outstanding until
+//    a payment_authorization answers it or a void of its sale releases it); an
+//    authorization for an unknown sale -> kNotFound, a payment that is not offline ->
+//    kInvalidField "payment_index", one already answered -> kPaymentResolved; its replay
+//    is judged on the request's members (id, sale, index, result, auth_code, reason);
 //  - drawers: drawer_open on an open drawer -> kDrawerAlreadyOpen; cash_in, cash_out,
 //    drawer_close on a closed one -> kDrawerClosed; with cash_requires_open_drawer, a
 //    sale/refund/void paid partly in cash on a closed drawer -> kDrawerClosed;
@@ -28,6 +34,8 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/currency.h"
+#include "core/money.h"
 #include "core/refund_rules.h"
 #include "core/report.h"
 #include "core/sale_codec.h"
@@ -105,6 +113,45 @@ class MemoryJournal : public journal::SaleJournal {
   Status Health() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return fail_;
+  }
+
+  Result<std::vector<journal::OfflinePayment>> ListOfflinePayments(const std::string& state,
+                                                                   int limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_.ok()) return fail_;
+    std::vector<journal::OfflinePayment> out;
+    for (const journal::OfflinePayment& p : offline_) {  // already in received order
+      if (static_cast<int>(out.size()) >= limit) break;
+      if (state.empty() || p.state == state) out.push_back(p);
+    }
+    return out;
+  }
+
+  Result<journal::OfflineExposure> ReadOfflineExposure() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_.ok()) return fail_;
+    journal::OfflineExposure e;
+    for (const journal::OfflinePayment& p : offline_) {
+      if (p.state != "outstanding") continue;
+      e.store += p.amount;
+      e.terminals[p.terminal_id] += p.amount;
+      ++e.outstanding;
+      if (e.oldest_received_at_ms == 0 || p.received_at_ms < e.oldest_received_at_ms) {
+        e.oldest_received_at_ms = p.received_at_ms;
+      }
+    }
+    return e;
+  }
+
+  journal::OfflineLimits offline_limits() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return limits_;
+  }
+
+  // The offline limits (decimal strings as the configuration's; must parse).
+  void SetOfflineLimits(journal::OfflineLimits limits) {
+    std::lock_guard<std::mutex> lock(mu_);
+    limits_ = std::move(limits);
   }
 
   // Every call fails with `status` until it is set back to OK.
@@ -244,8 +291,34 @@ class MemoryJournal : public journal::SaleJournal {
         }
       }
     }
+    if (sale.type == core::SaleType::kSale) {
+      Status limits = CheckOfflineLocked(sale);
+      if (!limits.ok()) return limits;
+    }
     const std::string receipt_no = sale.terminal_id + "-" + std::to_string(100000 + Next());
     core::StoredSale& s = Store(std::move(canonical), receipt_no);
+    if (sale.type == core::SaleType::kSale) {
+      for (size_t i = 0; i < sale.payments.size(); ++i) {
+        if (!sale.payments[i].offline) continue;
+        journal::OfflinePayment p;
+        p.sale_id = sale.id;
+        p.payment_index = static_cast<int64_t>(i);
+        p.terminal_id = sale.terminal_id;
+        p.amount = sale.payments[i].amount;
+        p.currency = sale.currency;
+        p.sale_seq = s.seq;
+        p.received_at_ms = s.received_at_ms;
+        p.state = "outstanding";
+        offline_.push_back(std::move(p));
+      }
+    } else if (sale.type == core::SaleType::kVoid) {
+      for (journal::OfflinePayment& p : offline_) {
+        if (p.sale_id == sale.ref && p.state == "outstanding") {
+          p.state = "voided";
+          p.outcome_seq = s.seq;
+        }
+      }
+    }
     s.sale = std::move(sale);
     OnStored(s);
     return ReceiptOf(s, true);
@@ -258,6 +331,9 @@ class MemoryJournal : public journal::SaleJournal {
     ++appends_;
     if (!fail_.ok()) return fail_;
     if (event.type == core::EventType::kZReport) return AppendZLocked(std::move(event));
+    if (event.type == core::EventType::kPaymentAuthorization) {
+      return AppendOutcomeLocked(std::move(event));
+    }
     std::string canonical = core::CanonicalEvent(event);
     if (const core::StoredSale* old = Find(event.id)) {
       if (!old->is_event() || old->canonical != canonical) {
@@ -319,8 +395,117 @@ class MemoryJournal : public journal::SaleJournal {
     return ReceiptOf(s, true);
   }
 
+  // A limit in minor units of `currency` (-1: none), as journal/offline.cc rounds it.
+  static int64_t LimitMinor(const std::string& text, const std::string& currency) {
+    if (text.empty()) return -1;
+    Result<int64_t> milli = core::ParseDecimal(text, 3);
+    if (!milli.ok()) return -1;
+    const core::Currency* c = core::FindCurrency(currency);
+    int64_t scale = 1;
+    for (int i = c != nullptr ? c->minor_units : 2; i < 3; ++i) scale *= 10;
+    return *milli / scale;
+  }
+
+  static std::string Money(int64_t minor, const std::string& currency) {
+    const core::Currency* c = core::FindCurrency(currency);
+    return core::FormatAmount(minor, c != nullptr ? c->minor_units : 2);
+  }
+
+  // `remaining` < 0: max - exposure (a single payment's limit leaves the whole limit).
+  static Status Exceeded(const char* limit, int64_t max, int64_t exposure,
+                         const std::string& currency, std::string field, int64_t remaining = -1) {
+    if (remaining < 0) remaining = max - exposure;
+    return Status(ErrorCode::kOfflineLimitExceeded, std::string(limit) + " would be passed",
+                  std::move(field))
+        .WithDetail("limit", limit)
+        .WithDetail("limit_amount", Money(max, currency))
+        .WithDetail("exposure", Money(exposure, currency))
+        .WithDetail("remaining", Money(remaining < 0 ? 0 : remaining, currency));
+  }
+
+  Status CheckOfflineLocked(const core::Sale& sale) const {
+    int64_t offline = 0;
+    for (size_t i = 0; i < sale.payments.size(); ++i) {
+      const core::Payment& p = sale.payments[i];
+      if (!p.offline) continue;
+      const std::string field = "payments[" + std::to_string(i) + "]";
+      if (!limits_.enabled)
+        return Exceeded("offline.enabled", 0, 0, sale.currency, field + ".offline");
+      const int64_t card = LimitMinor(limits_.card_max_amount, sale.currency);
+      if (card >= 0 && p.amount > card) {
+        return Exceeded("offline.card_max_amount", card, p.amount, sale.currency, field + ".amount",
+                        card);
+      }
+      offline += p.amount;
+    }
+    if (offline == 0) return Status::Ok();
+    int64_t terminal = 0;
+    int64_t store = 0;
+    for (const journal::OfflinePayment& p : offline_) {
+      if (p.state != "outstanding") continue;
+      store += p.amount;
+      if (p.terminal_id == sale.terminal_id) terminal += p.amount;
+    }
+    const int64_t tmax = LimitMinor(limits_.terminal_max_outstanding, sale.currency);
+    if (tmax >= 0 && terminal + offline > tmax) {
+      return Exceeded("offline.terminal_max_outstanding", tmax, terminal, sale.currency,
+                      "payments");
+    }
+    const int64_t smax = LimitMinor(limits_.store_max_outstanding, sale.currency);
+    if (smax >= 0 && store + offline > smax) {
+      return Exceeded("offline.store_max_outstanding", smax, store, sale.currency, "payments");
+    }
+    return Status::Ok();
+  }
+
+  Result<journal::Receipt> AppendOutcomeLocked(core::StoreEvent event) {
+    if (const core::StoredSale* old = Find(event.id)) {
+      const core::StoreEvent* e = old->is_event() ? &*old->event : nullptr;
+      if (e == nullptr || e->type != core::EventType::kPaymentAuthorization ||
+          e->sale_id != event.sale_id || e->payment_index != event.payment_index ||
+          e->result != event.result || e->auth_code != event.auth_code ||
+          e->reason != event.reason ||
+          (event.created_at_ms != 0 && e->created_at_ms != event.created_at_ms)) {
+        return Status(ErrorCode::kIdConflict, "this id was stored with a different body", "id");
+      }
+      return ReceiptOf(*old, false);
+    }
+    const core::StoredSale* sale = Find(event.sale_id);
+    if (sale == nullptr) return Status(ErrorCode::kNotFound, "no sale with this id", "sale_id");
+    if (sale->is_event() || sale->sale.type != core::SaleType::kSale) {
+      return Status(ErrorCode::kInvalidField, "only a sale's payments are authorized", "sale_id");
+    }
+    journal::OfflinePayment* tracked = nullptr;
+    for (journal::OfflinePayment& p : offline_) {
+      if (p.sale_id == event.sale_id && p.payment_index == event.payment_index) tracked = &p;
+    }
+    if (tracked == nullptr) {
+      return Status(ErrorCode::kInvalidField, "the sale has no offline payment at this index",
+                    "payment_index");
+    }
+    if (tracked->state != "outstanding") {
+      return Status(ErrorCode::kPaymentResolved,
+                    "this payment's outcome is already recorded (" + tracked->state + ")",
+                    "payment_index")
+          .WithDetail("state", tracked->state);
+    }
+    event.terminal_id = sale->sale.terminal_id;
+    event.currency = sale->sale.currency;
+    event.amount = tracked->amount;
+    if (event.created_at_ms == 0) event.created_at_ms = clock_->NowMs();
+    std::string canonical = core::CanonicalEvent(event);
+    core::StoredSale& s = Store(std::move(canonical), "");
+    tracked->state = event.result;
+    tracked->outcome_seq = s.seq;
+    s.event = std::move(event);
+    OnStored(s);
+    return ReceiptOf(s, true);
+  }
+
   const core::Clock* clock_;
   mutable std::mutex mu_;
+  journal::OfflineLimits limits_;
+  std::vector<journal::OfflinePayment> offline_;  // in the order stored
   Status fail_;
   bool cash_requires_open_drawer_ = false;
   std::vector<core::StoredSale> stored_;

@@ -1,0 +1,20 @@
+#pragma once
+// Files and errno, in one place: the Status of a failed system call and a whole-file
+// read. Thread-safety: free functions, no shared state.
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace machub::core {
+
+// "<what>: <strerror(err)>" with `code` (default kIoError). `what` names the step and the
+// file ("cannot open /x"); never put secrets in it.
+Status ErrnoStatus(std::string_view what, int err, ErrorCode code = ErrorCode::kIoError);
+
+// The whole file. kNotFound when it does not exist, kIoError (naming the path and the
+// errno text) when it cannot be opened or read; never a partial read.
+Result<std::string> ReadFileToString(const std::string& path);
+
+}  // namespace machub::core
