@@ -510,12 +510,11 @@ TEST(OfflineIntegrationTest, LimitRefusalOutcomeAndAlertOverRealSockets) {
   EXPECT_NE(client.Get("/metrics", manager)
                 .body.find("machub_alert{code=\"offline_exposure_store_high\"} 1"),
             std::string::npos);
-  EXPECT_EQ(
-      client
-          .Post("/v1/sales/of-1/payments/0/authorization",
-                R"({"id":"of-1-auth","result":"approved"})", "not-a-token")
-          .status,
-      401);
+  EXPECT_EQ(client
+                .Post("/v1/sales/of-1/payments/0/authorization",
+                      R"({"id":"of-1-auth","result":"approved"})", "not-a-token")
+                .status,
+            401);
   auto outcome =
       client.Post("/v1/sales/of-1/payments/0/authorization",
                   R"({"id":"of-1-auth","result":"declined","reason":"expired card"})", t02);
