@@ -195,6 +195,25 @@ size_t EntriesSinceLastZ(const std::vector<JournalEntry>& entries) {
   return 0;
 }
 
+nlohmann::ordered_json DrawerSessionJson(const DrawerSession& s, int minor_units) {
+  auto money = [minor_units](int64_t v) { return FormatAmount(v, minor_units); };
+  OJson e = OJson::object();
+  e["terminal_id"] = s.terminal_id;
+  e["opened_seq"] = s.opened_seq;
+  if (s.closed_seq != 0) e["closed_seq"] = s.closed_seq;
+  e["float"] = money(s.float_amount);
+  e["cash_sales"] = money(s.cash_sales);
+  e["cash_refunds"] = money(s.cash_refunds);
+  e["cash_in"] = money(s.cash_in);
+  e["cash_out"] = money(s.cash_out);
+  e["expected"] = money(s.expected());
+  if (s.counted) {
+    e["counted"] = money(*s.counted);
+    e["variance"] = money(*s.variance());
+  }
+  return e;
+}
+
 std::string ReportFiguresJson(const ReportFigures& f) {
   const Currency* currency = FindCurrency(f.currency);
   const int minor = currency != nullptr ? currency->minor_units : 2;
@@ -253,21 +272,7 @@ std::string ReportFiguresJson(const ReportFigures& f) {
   j["terminals"] = std::move(terminals);
   OJson drawers = OJson::array();
   for (const DrawerSession& s : f.drawers) {
-    OJson e = OJson::object();
-    e["terminal_id"] = s.terminal_id;
-    e["opened_seq"] = s.opened_seq;
-    if (s.closed_seq != 0) e["closed_seq"] = s.closed_seq;
-    e["float"] = money(s.float_amount);
-    e["cash_sales"] = money(s.cash_sales);
-    e["cash_refunds"] = money(s.cash_refunds);
-    e["cash_in"] = money(s.cash_in);
-    e["cash_out"] = money(s.cash_out);
-    e["expected"] = money(s.expected());
-    if (s.counted) {
-      e["counted"] = money(*s.counted);
-      e["variance"] = money(*s.variance());
-    }
-    drawers.push_back(std::move(e));
+    drawers.push_back(DrawerSessionJson(s, minor));
   }
   j["drawers"] = std::move(drawers);
   OJson loose = OJson::array();

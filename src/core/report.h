@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -142,5 +143,9 @@ size_t EntriesSinceLastZ(const std::vector<JournalEntry>& entries);
 //    "other_currency_entries"}
 // Lists sorted by method, rate, terminal_id; drawers in opening order.
 std::string ReportFiguresJson(const ReportFigures& figures);
+
+// One "drawers" item of ReportFiguresJson (also answered by GET /v1/drawers), amounts in
+// `minor_units` digits.
+nlohmann::ordered_json DrawerSessionJson(const DrawerSession& session, int minor_units);
 
 }  // namespace machub::core

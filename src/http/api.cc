@@ -338,29 +338,8 @@ core::JournalEntry EntryOf(core::StoredSale stored) {
   return entry;
 }
 
-// A drawer session with amounts in the currency's minor units (as ReportFiguresJson's
-// "drawers" items): counted and variance only once closed.
-ojson SessionJson(const core::DrawerSession& s, int minor) {
-  auto money = [minor](int64_t v) { return core::FormatAmount(v, minor); };
-  ojson j;
-  j["terminal_id"] = s.terminal_id;
-  j["opened_seq"] = s.opened_seq;
-  if (s.closed_seq != 0) j["closed_seq"] = s.closed_seq;
-  j["float"] = money(s.float_amount);
-  j["cash_sales"] = money(s.cash_sales);
-  j["cash_refunds"] = money(s.cash_refunds);
-  j["cash_in"] = money(s.cash_in);
-  j["cash_out"] = money(s.cash_out);
-  j["expected"] = money(s.expected());
-  if (s.counted) {
-    j["counted"] = money(*s.counted);
-    j["variance"] = money(*s.variance());
-  }
-  return j;
-}
-
 ojson OpenDrawerJson(const OpenDrawer& drawer, int minor) {
-  if (drawer.session) return SessionJson(*drawer.session, minor);
+  if (drawer.session) return core::DrawerSessionJson(*drawer.session, minor);
   ojson j;
   j["terminal_id"] = drawer.terminal_id;
   j["opened_seq"] = drawer.opened_seq;
@@ -1039,7 +1018,7 @@ void ApiHandler::Impl::GetDrawers(std::string_view query, const Principal& princ
   ojson closed = ojson::array();
   for (const core::DrawerSession& session : day->figures.drawers) {
     if (session.closed_seq != 0 && visible(session.terminal_id)) {
-      closed.push_back(SessionJson(session, minor));
+      closed.push_back(core::DrawerSessionJson(session, minor));
     }
   }
   out["closed"] = std::move(closed);

@@ -131,18 +131,7 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
         return Status(ErrorCode::kIdConflict,
                       "an entry with this id is already stored with a different body", "id");
       }
-      Receipt replay;
-      replay.created = false;
-      replay.id = event.id;
-      replay.seq = sqlite3_column_int64(s.find, 1);
-      replay.receipt_no = ColumnText(s.find, 2);
-      replay.hash = ColumnBlob(s.find, 3);
-      replay.received_at_ms = sqlite3_column_int64(s.find, 4);
-      replay.total = sqlite3_column_int64(s.find, 5);
-      replay.change = sqlite3_column_int64(s.find, 6);
-      replay.currency = ColumnText(s.find, 7);
-      replay.type = stored_type;
-      return replay;
+      return ReplayReceipt(s.find, event.id);
     }
     if (rc != SQLITE_DONE) {
       *storage_rc = rc;
@@ -153,10 +142,7 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
     Result<bool> pruned = InIdIndex(event.id, storage_rc);
     if (!pruned.ok()) return pruned.status();
     if (*pruned) {
-      return Status(ErrorCode::kIdExpired,
-                    "this id was stored earlier and its row was pruned after upload; it is "
-                    "not stored again",
-                    "id");
+      return IdExpired();
     }
   }
 

@@ -60,6 +60,28 @@ Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
   return anchor;
 }
 
+Receipt ReplayReceipt(sqlite3_stmt* find, const std::string& id) {
+  Receipt replay;
+  replay.created = false;
+  replay.id = id;
+  replay.seq = sqlite3_column_int64(find, 1);
+  replay.receipt_no = ColumnText(find, 2);
+  replay.hash = ColumnBlob(find, 3);
+  replay.received_at_ms = sqlite3_column_int64(find, 4);
+  replay.total = sqlite3_column_int64(find, 5);
+  replay.change = sqlite3_column_int64(find, 6);
+  replay.currency = ColumnText(find, 7);
+  replay.type = ColumnText(find, 8);
+  return replay;
+}
+
+Status IdExpired() {
+  return Status(ErrorCode::kIdExpired,
+                "this id was stored earlier and its row was pruned after upload; it is not "
+                "stored again",
+                "id");
+}
+
 Result<LastZ> ReadLastZ(sqlite3* db) {
   LastZ last;
   Stmt stmt(db,

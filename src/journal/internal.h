@@ -116,6 +116,13 @@ struct SqliteJournal::WriterStatements {
   }
 };
 
+// The Receipt of an idempotent replay from the writer's `find` statement, stepped onto
+// its row (columns: canonical, seq, receipt_no, hash, received_at_ms, total, change,
+// currency, type).
+Receipt ReplayReceipt(sqlite3_stmt* find, const std::string& id);
+// The answer to an id that is only in the id index (its row pruned): kIdExpired.
+Status IdExpired();
+
 // ---- store events (issue #8) ----
 // meta keys of the last Z report (absent before the first one).
 inline constexpr const char* kLastZNumberKey = "last_z_number";

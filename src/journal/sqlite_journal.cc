@@ -486,18 +486,7 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
         return Status(ErrorCode::kIdConflict,
                       "a sale with this id is already stored with a different body", "id");
       }
-      Receipt replay;
-      replay.created = false;
-      replay.id = sale.id;
-      replay.seq = sqlite3_column_int64(s.find, 1);
-      replay.receipt_no = ColumnText(s.find, 2);
-      replay.hash = ColumnBlob(s.find, 3);
-      replay.received_at_ms = sqlite3_column_int64(s.find, 4);
-      replay.total = sqlite3_column_int64(s.find, 5);
-      replay.change = sqlite3_column_int64(s.find, 6);
-      replay.currency = ColumnText(s.find, 7);
-      replay.type = ColumnText(s.find, 8);
-      return replay;
+      return ReplayReceipt(s.find, sale.id);
     }
     if (rc != SQLITE_DONE) {
       *storage_rc = rc;
@@ -509,10 +498,7 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
     Result<bool> pruned = InIdIndex(sale.id, storage_rc);
     if (!pruned.ok()) return pruned.status();
     if (*pruned) {
-      return Status(ErrorCode::kIdExpired,
-                    "this id was stored earlier and its row was pruned after upload; it is "
-                    "not stored again",
-                    "id");
+      return IdExpired();
     }
   }
 
