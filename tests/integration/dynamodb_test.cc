@@ -303,9 +303,20 @@ TEST(DynamoDbIntegration, ThrottlingFromTheFaultProxyBacksOffAndLosesNothing) {
   EXPECT_GT(ReadAcked(acked).size(), acked_before + 10);
   ASSERT_TRUE(proxy->SetMode("dynamo-error 1 400 RequestLimitExceeded"));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  // Server errors: every third request fails with a 500.
+  // Server errors: every third request fails with a 500. The sink may still be backing
+  // off from the throttling (up to the 1 s cap), so wait until a 500 has been counted
+  // rather than for a fixed time.
   ASSERT_TRUE(proxy->SetMode("dynamo-error 3 500 InternalServerError"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  json server_errors;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        server_errors = dynamo_status();
+        return server_errors.is_object() && server_errors["retryable_errors"].is_number() &&
+               server_errors["retryable_errors"].get<int64_t>() >
+                   server_errors["throttled"].get<int64_t>();
+      },
+      std::chrono::seconds(15)))
+      << server_errors.dump();
   const std::string stats = proxy->Command("stats");
   ASSERT_TRUE(proxy->SetMode("pass"));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
