@@ -11,7 +11,7 @@ PACKAGES="build-essential cmake ninja-build pkg-config
   libyaml-cpp-dev util-linux procps curl ca-certificates"
 if [ "${1:-}" = "--test" ]; then
   PACKAGES="$PACKAGES clang clang-format libclang-rt-dev sqlite3 openssl python3 sudo dpkg-dev s3cmd
-  radosgw ceph-mon ceph-osd ceph-common awscli chromium"
+  radosgw ceph-mon ceph-osd ceph-common awscli chromium faketime tzdata"
   # node + npm for dynalite (the DynamoDB peer); a node already on PATH is kept.
   command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi

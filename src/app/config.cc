@@ -156,6 +156,15 @@ Status CheckLogLevel(std::string_view s) {
 }
 
 // An offline limit: empty, or a non-negative decimal with at most 3 decimals.
+Status CheckTimeOfDay(std::string_view s) {
+  if (s.empty()) return Status::Ok();
+  if (!core::ParseTimeOfDay(s).ok()) {
+    return Invalid(Quote(s) + " is not a time of day: \"HH:MM\" on a 24-hour clock such as " +
+                   "\"22:00\", or empty for none");
+  }
+  return Status::Ok();
+}
+
 Status CheckOfflineAmount(std::string_view s) {
   if (s.empty()) return Status::Ok();
   if (!core::ParseDecimal(s, 3).ok()) {
@@ -303,6 +312,15 @@ std::vector<ConfigKey> BuildKeys() {
                          "Refuse a sale, refund or void paid (partly) in cash on a terminal "
                          "whose cash drawer is not open (409 drawer_closed); false: allow it, "
                          "its cash is reported as cash_without_drawer"));
+  keys.push_back(StringKey("drawer.close_time", &Config::drawer_close_time,
+                           "The store's closing time, \"HH:MM\" in the hub's local time zone: a "
+                           "drawer opened before the last such time and still open raises the "
+                           "alert drawer_open_past_close; empty: no such alert",
+                           CheckTimeOfDay));
+  keys.push_back(BoolKey("clock.require_sync", &Config::clock_require_sync,
+                         "Trust the hub's clock only while the kernel reports it synchronized "
+                         "(an NTP client has set it); otherwise raise clock_untrusted. Off: "
+                         "only a clock behind the journal's newest entry is untrusted"));
   // [offline]: offline (store-and-forward) card payments, issue #9.
   keys.push_back(BoolKey("offline.enabled", &Config::offline_enabled,
                          "Accept card payments marked offline (taken without authorization); "

@@ -75,6 +75,12 @@ struct Config {
   bool demo_token = true;
   // The store's day (docs/API.md): refuse cash on a terminal whose drawer is not open.
   bool drawer_required = false;
+  // "HH:MM" local time after which a drawer still open raises drawer_open_past_close;
+  // empty: no such alert.
+  std::string drawer_close_time;
+  // Trust the clock only once the kernel says it is synchronized (clock_untrusted alert
+  // otherwise). Off by default: some hosts never clear the kernel's unsync flag.
+  bool clock_require_sync = false;
   // Offline card payments (issue #9): table [offline]; mirrors journal::OfflineLimits
   // (amounts as decimal strings, empty = no limit) and the overdue-alert age.
   bool offline_enabled = true;

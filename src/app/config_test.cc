@@ -108,6 +108,25 @@ TEST_F(ConfigTest, DrawerRequiredFromItsTableTheEnvironmentOrAFlag) {
       << bad.status().message();
 }
 
+TEST_F(ConfigTest, DrawerCloseTimeAndClockRequireSync) {
+  auto def = LoadConfig(Inputs());
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->drawer_close_time, "");  // no closing-time alert unless configured
+  EXPECT_FALSE(def->clock_require_sync);
+  auto file = LoadConfig(Inputs(
+      {}, WriteFile("c.toml", "[drawer]\nclose_time = \"21:45\"\n[clock]\nrequire_sync = true\n")));
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->drawer_close_time, "21:45");
+  EXPECT_TRUE(file->clock_require_sync);
+  for (const char* bad : {"25:00", "9:30", "21:60", "10pm"}) {
+    env_["MACHUB_DRAWER_CLOSE_TIME"] = bad;
+    auto refused = LoadConfig(Inputs());
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("drawer.close_time"), std::string::npos)
+        << refused.status().message();
+  }
+}
+
 TEST_F(ConfigTest, OfflineLimitsFromTheirTableTheEnvironmentOrAFlag) {
   auto def = LoadConfig(Inputs());
   ASSERT_TRUE(def.ok()) << def.status().ToString();
@@ -500,6 +519,8 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"ready_file", "/tmp/r \"x\""},
       {"demo_token", "no"},
       {"drawer.required", "true"},
+      {"drawer.close_time", "22:30"},
+      {"clock.require_sync", "true"},
       {"offline.enabled", "false"},
       {"offline.card_max_amount", "150.00"},
       {"offline.terminal_max_outstanding", "400.00"},
@@ -565,6 +586,8 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
   EXPECT_EQ(c->ready_file, "/tmp/r \"x\"");
   EXPECT_FALSE(c->demo_token);
   EXPECT_TRUE(c->drawer_required);
+  EXPECT_EQ(c->drawer_close_time, "22:30");
+  EXPECT_TRUE(c->clock_require_sync);
 
   std::string toml = ConfigToToml(*c);
   EXPECT_NE(toml.find("listen = \"[::1]:0\"  # from --listen"), std::string::npos) << toml;

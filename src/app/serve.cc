@@ -318,6 +318,9 @@ int RunServe(const Config& given) {
   api_options.rate_burst = config.rate_burst;
   api_options.metrics_public = config.metrics_public;
   api_options.offline_max_age_ms = int64_t{config.offline_max_age_h} * 3600 * 1000;
+  if (!config.drawer_close_time.empty()) {
+    api_options.drawer_close_minute = core::ParseTimeOfDay(config.drawer_close_time).value_or(-1);
+  }
   const std::string tokens_file = TokensFilePath(config.data_dir);
   TokensFileStamp tokens_stamp = StampOf(tokens_file);
   auto file_tokens = LoadTokensFile(tokens_file);
@@ -416,7 +419,23 @@ int RunServe(const Config& given) {
   journal::SqliteJournal* journal_ptr = journal->get();
   const int64_t min_free_disk = config.sync_min_free_disk_mb << 20;
   const int64_t serve_start_ms = core::SystemClock().NowMs();
-  providers.alerts = [sync_ptr, journal_ptr, min_free_disk, serve_start_ms] {
+  // The hub's clock (issue #11): the kernel's sync flag, the journal's newest entry, the
+  // S3 endpoint's clock.
+  const bool require_sync = config.clock_require_sync;
+  const int64_t skew_bound_ms = config.clock_skew_bound_s * 1000;
+  auto clock_inputs = [sync_ptr, journal_ptr, require_sync, skew_bound_ms] {
+    http::ClockInputs c;
+    c.kernel_synchronized = core::KernelClockSynchronized();
+    c.require_sync = require_sync;
+    c.newest_received_at_ms = journal_ptr->newest_received_at_ms();
+    c.held_entries = journal_ptr->clock_held();
+    c.cloud_offset_ms = sync_ptr->CloudClockOffsetMs();
+    c.skew_bound_ms = skew_bound_ms;
+    c.now_ms = core::SystemClock().NowMs();
+    return c;
+  };
+  providers.clock = [clock_inputs] { return http::ClockStatusJson(clock_inputs()); };
+  providers.alerts = [sync_ptr, journal_ptr, min_free_disk, serve_start_ms, clock_inputs] {
     http::ServiceAlertInputs in;
     in.cloud_json = sync_ptr->CloudStatusJson();
     in.backlog_json = sync_ptr->BacklogJson();
@@ -425,6 +444,7 @@ int RunServe(const Config& given) {
     in.min_free_disk_bytes = min_free_disk;
     in.started_at_ms = serve_start_ms;
     in.now_ms = core::SystemClock().NowMs();
+    in.clock = clock_inputs();
     return http::ServiceAlertsJson(in);
   };
   if (catalog) {
@@ -508,7 +528,8 @@ int RunServe(const Config& given) {
 
   (*sync_service)->Start();
   if (*dynamo) {
-    AttachStoreAttributes(dynamo->get(), sync_ptr, journal->get());
+    AttachStoreAttributes(dynamo->get(), sync_ptr, journal->get(),
+                          [&api] { return api.AlertsJson(); });
     (*dynamo)->sink->Start();
   }
   if (catalog && catalog_store && config.sync_catalog_interval_s > 0) {

@@ -198,11 +198,12 @@ void AddScalars(const std::string& prefix, const nlohmann::json& j, nlohmann::js
 
 }  // namespace
 
-void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal::Ledger* ledger) {
+void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal::Ledger* ledger,
+                           std::function<std::string()> alerts) {
   wiring->day_totals = std::make_unique<sync::DayTotals>(ledger, &core::SystemClock());
   sync::DayTotals* day = wiring->day_totals.get();
   sync::DynamoSink* sink = wiring->sink.get();
-  sink->SetStoreAttributes([s3, day, sink] {
+  sink->SetStoreAttributes([s3, day, sink, alerts = std::move(alerts)] {
     nlohmann::json out = nlohmann::json::object();
     const nlohmann::json cloud = nlohmann::json::parse(s3->CloudStatusJson(), nullptr, false);
     AddScalars("s3_", cloud, &out);
@@ -212,11 +213,8 @@ void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal:
     } else {
       core::LogWarn("dynamodb_day_totals_failed", {{"error", figures.status().message()}});
     }
-    int64_t alerts = sink->status().state == "integrity_alert" ? 1 : 0;
-    if (cloud.is_object() && cloud.value("quarantined", 0) > 0) {
-      alerts += cloud["quarantined"].get<int64_t>();
-    }
-    out["alerts"] = {{"N", std::to_string(alerts)}};
+    out.update(sync::StoreAlertAttributes(alerts ? alerts() : std::string("[]"),
+                                          sink->status().state == "integrity_alert"));
     return out;
   });
 }

@@ -1,5 +1,7 @@
 #include "core/clock.h"
 
+#include <sys/timex.h>
+
 #include <chrono>
 
 namespace machub::core {
@@ -24,6 +26,13 @@ class RealClock final : public Clock {
 const Clock& SystemClock() {
   static const RealClock clock;
   return clock;
+}
+
+std::optional<bool> KernelClockSynchronized() {
+  struct timex tx {};
+  const int state = adjtimex(&tx);  // modes == 0: read only
+  if (state == -1) return std::nullopt;
+  return state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
 }
 
 }  // namespace machub::core

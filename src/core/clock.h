@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 
 namespace machub::core {
 
@@ -17,5 +18,12 @@ class Clock {
 
 // The process's real clocks (CLOCK_REALTIME, CLOCK_MONOTONIC).
 const Clock& SystemClock();
+
+// Whether the kernel considers its clock synchronized (adjtimex read-only: not
+// STA_UNSYNC, not TIME_ERROR), as an NTP client such as systemd-timesyncd or chrony leaves
+// it once it has set the time; nullopt when the kernel cannot be asked. No privilege
+// needed. Some hosts never clear the flag (a container, a VM synced by its hypervisor):
+// callers decide whether to trust it (config clock.require_sync).
+std::optional<bool> KernelClockSynchronized();
 
 }  // namespace machub::core

@@ -1,6 +1,7 @@
 #include "core/time_format.h"
 
 #include <cstdio>
+#include <ctime>
 
 namespace machub::core {
 namespace {
@@ -167,6 +168,38 @@ std::string FormatRfc3339(int64_t ms) {
   buf[20] = static_cast<char>('0' + milli / 100);
   Put2(buf + 21, milli % 100);
   return std::string(buf, 24);
+}
+
+Result<int> ParseTimeOfDay(std::string_view text) {
+  auto digit = [&](size_t i) { return text[i] >= '0' && text[i] <= '9'; };
+  if (text.size() != 5 || text[2] != ':' || !digit(0) || !digit(1) || !digit(3) || !digit(4)) {
+    return Status(ErrorCode::kInvalidArgument, "a time of day is \"HH:MM\" (24-hour clock)");
+  }
+  const int hours = (text[0] - '0') * 10 + (text[1] - '0');
+  const int minutes = (text[3] - '0') * 10 + (text[4] - '0');
+  if (hours > 23 || minutes > 59) {
+    return Status(ErrorCode::kInvalidArgument, "a time of day runs from 00:00 to 23:59");
+  }
+  return hours * 60 + minutes;
+}
+
+int64_t LastLocalTimeOfDay(int64_t now_ms, int minute_of_day) {
+  const time_t now_s = static_cast<time_t>(now_ms / 1000);
+  struct tm local {};
+  localtime_r(&now_s, &local);
+  for (int days_back = 0; days_back < 3; ++days_back) {
+    struct tm at = local;
+    at.tm_mday -= days_back;
+    at.tm_hour = minute_of_day / 60;
+    at.tm_min = minute_of_day % 60;
+    at.tm_sec = 0;
+    at.tm_isdst = -1;
+    const time_t t = mktime(&at);
+    if (t != static_cast<time_t>(-1) && static_cast<int64_t>(t) * 1000 <= now_ms) {
+      return static_cast<int64_t>(t) * 1000;
+    }
+  }
+  return now_ms - kMsPerDay;  // not reached for real time zones
 }
 
 }  // namespace machub::core

@@ -19,4 +19,12 @@ Result<int64_t> ParseRfc3339(std::string_view text);
 // 1970) are exact too; years outside 0..9999 are printed with as many digits as needed.
 std::string FormatRfc3339(int64_t ms);
 
+// A local time of day "HH:MM" (00:00..23:59, two digits each) as minutes after midnight;
+// kInvalidArgument otherwise.
+Result<int> ParseTimeOfDay(std::string_view text);
+// The latest instant <= now_ms at which the local wall clock (the process's time zone:
+// TZ, else /etc/localtime) read `minute_of_day`, in ms since the epoch. Across a daylight
+// saving change a time that does not exist that day is taken as mktime normalises it.
+int64_t LastLocalTimeOfDay(int64_t now_ms, int minute_of_day);
+
 }  // namespace machub::core

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <ctime>
+#include <string>
+
 namespace machub::core {
 namespace {
 
@@ -113,6 +117,61 @@ TEST(FormatRfc3339, RoundTripsEveryDayOfSomeYears) {
   for (int64_t ms : {int64_t{-62135596800000}, int64_t{-1}, int64_t{951782400000},
                      int64_t{4107542400000}, int64_t{253402300799999}}) {
     EXPECT_EQ(Parse(FormatRfc3339(ms)), ms);
+  }
+}
+
+TEST(TimeOfDay, ParsesHoursAndMinutes) {
+  EXPECT_EQ(*ParseTimeOfDay("00:00"), 0);
+  EXPECT_EQ(*ParseTimeOfDay("22:30"), 22 * 60 + 30);
+  EXPECT_EQ(*ParseTimeOfDay("23:59"), 23 * 60 + 59);
+  for (const char* bad :
+       {"24:00", "12:60", "9:00", "09:0", "0900", "09-00", "", "ab:cd", "09:00 ", "+9:00"}) {
+    EXPECT_FALSE(ParseTimeOfDay(bad).ok()) << bad;
+  }
+}
+
+// The time zone comes from TZ: set it for the case, put the old one back after.
+class ScopedTz {
+ public:
+  explicit ScopedTz(const char* tz) {
+    const char* old = getenv("TZ");
+    if (old != nullptr) old_ = old;
+    had_ = old != nullptr;
+    setenv("TZ", tz, 1);
+    tzset();
+  }
+  ~ScopedTz() {
+    if (had_) {
+      setenv("TZ", old_.c_str(), 1);
+    } else {
+      unsetenv("TZ");
+    }
+    tzset();
+  }
+
+ private:
+  std::string old_;
+  bool had_ = false;
+};
+
+TEST(TimeOfDay, LastLocalTimeOfDayInUtcAndInAZoneWithDaylightSaving) {
+  {
+    ScopedTz utc("UTC");
+    const int64_t now = *ParseRfc3339("2026-12-06T15:00:00Z");
+    EXPECT_EQ(FormatRfc3339(LastLocalTimeOfDay(now, 22 * 60)), "2026-12-05T22:00:00.000Z");
+    EXPECT_EQ(FormatRfc3339(LastLocalTimeOfDay(now, 15 * 60)), "2026-12-06T15:00:00.000Z");
+    EXPECT_EQ(FormatRfc3339(LastLocalTimeOfDay(now, 9 * 60)), "2026-12-06T09:00:00.000Z");
+  }
+  {
+    // New York: EST (UTC-5) in December, EDT (UTC-4) in July.
+    ScopedTz ny("America/New_York");
+    EXPECT_EQ(FormatRfc3339(LastLocalTimeOfDay(*ParseRfc3339("2026-12-06T15:00:00Z"), 22 * 60)),
+              "2026-12-06T03:00:00.000Z");
+    EXPECT_EQ(FormatRfc3339(LastLocalTimeOfDay(*ParseRfc3339("2026-07-06T15:00:00Z"), 22 * 60)),
+              "2026-07-06T02:00:00.000Z");
+    // The Sunday clocks go forward (2026-03-08): 22:00 the day before was still EST.
+    EXPECT_EQ(FormatRfc3339(LastLocalTimeOfDay(*ParseRfc3339("2026-03-08T12:00:00Z"), 22 * 60)),
+              "2026-03-08T03:00:00.000Z");
   }
 }
 

@@ -1,7 +1,10 @@
 #include "http/alerts.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "core/time_format.h"
 
@@ -17,7 +20,43 @@ int64_t TimeOf(const json& block, const char* name) {
   return ms.ok() ? *ms : 0;
 }
 
+// A clock more than this behind the newest entry is "behind the journal" (entries of one
+// group commit share a clock reading; a second covers scheduling noise).
+constexpr int64_t kBehindToleranceMs = 1000;
+
+std::vector<std::string> UntrustedReasons(const ClockInputs& in) {
+  std::vector<std::string> reasons;
+  if (in.newest_received_at_ms - in.now_ms > kBehindToleranceMs) {
+    reasons.push_back("behind_journal");
+  }
+  if (in.require_sync && in.kernel_synchronized == std::optional<bool>(false)) {
+    reasons.push_back("kernel_unsynchronized");
+  }
+  return reasons;
+}
+
+bool Skewed(const ClockInputs& in) {
+  return in.cloud_offset_ms && std::llabs(*in.cloud_offset_ms) > in.skew_bound_ms;
+}
+
+json TimeOrNull(int64_t ms) { return ms > 0 ? json(core::FormatRfc3339(ms)) : json(nullptr); }
+
 }  // namespace
+
+std::string ClockStatusJson(const ClockInputs& in) {
+  const std::vector<std::string> reasons = UntrustedReasons(in);
+  json out;
+  out["now"] = core::FormatRfc3339(in.now_ms);
+  out["trusted"] = reasons.empty();
+  out["reasons"] = reasons;
+  out["kernel_synchronized"] = in.kernel_synchronized ? json(*in.kernel_synchronized) : json();
+  out["require_sync"] = in.require_sync;
+  out["newest_entry_at"] = TimeOrNull(in.newest_received_at_ms);
+  out["held_entries"] = in.held_entries;
+  out["cloud_offset_ms"] = in.cloud_offset_ms ? json(*in.cloud_offset_ms) : json();
+  out["skewed"] = Skewed(in);
+  return out.dump();
+}
 
 std::string ServiceAlertsJson(const ServiceAlertInputs& in) {
   json alerts = json::array();
@@ -60,6 +99,25 @@ std::string ServiceAlertsJson(const ServiceAlertInputs& in) {
                       {"severity", "critical"},
                       {"free_disk_bytes", *in.free_disk_bytes},
                       {"threshold_bytes", in.min_free_disk_bytes}});
+  }
+  if (in.clock) {
+    const ClockInputs& c = *in.clock;
+    const std::vector<std::string> reasons = UntrustedReasons(c);
+    if (!reasons.empty()) {
+      alerts.push_back(
+          {{"code", "clock_untrusted"},
+           {"severity", "critical"},
+           {"reasons", reasons},
+           {"newest_entry_at", TimeOrNull(c.newest_received_at_ms)},
+           {"behind_s", std::max<int64_t>(0, (c.newest_received_at_ms - c.now_ms) / 1000)},
+           {"held_entries", c.held_entries}});
+    }
+    if (Skewed(c)) {
+      alerts.push_back({{"code", "clock_skew"},
+                        {"severity", "warning"},
+                        {"offset_s", *c.cloud_offset_ms / 1000},
+                        {"bound_s", c.skew_bound_ms / 1000}});
+    }
   }
   return alerts.dump();
 }

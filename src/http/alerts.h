@@ -14,6 +14,15 @@
 //   batches_quarantined  the cloud block reports quarantined batches ("batches")
 //   disk_low             free disk of the journal's filesystem below min_free_disk_bytes,
 //                        the pruning threshold ("free_disk_bytes", "threshold_bytes")
+//   clock_untrusted      (critical) the hub's clock cannot be trusted: it is behind the
+//                        journal's newest entry ("behind_journal": a Pi without RTC that
+//                        booted with a stale clock), or the kernel says it is not
+//                        synchronized and clock.require_sync is on
+//                        ("kernel_unsynchronized"); figures: "reasons", "newest_entry_at",
+//                        "behind_s", "held_entries"
+//   clock_skew           the S3 endpoint's clock differs from ours by more than the skew
+//                        bound ("offset_s", "bound_s"); uploads still work (requests are
+//                        signed with the learned offset) but received_at is off by as much
 // Malformed input blocks are ignored (no alert from them).
 
 #include <cstdint>
@@ -21,6 +30,21 @@
 #include <string>
 
 namespace machub::http {
+
+// What the hub knows about its own clock (issue #11: a Pi 4B has no RTC).
+struct ClockInputs {
+  std::optional<bool> kernel_synchronized;  // core::KernelClockSynchronized()
+  bool require_sync = false;                // config clock.require_sync
+  int64_t newest_received_at_ms = 0;        // journal::JournalStats
+  int64_t held_entries = 0;                 // journal::JournalStats::clock_held
+  std::optional<int64_t> cloud_offset_ms;   // sync::SyncService::CloudClockOffsetMs()
+  int64_t skew_bound_ms = 5 * 60 * 1000;    // config clock_skew_bound_s
+  int64_t now_ms = 0;
+};
+
+// The "clock" block of /v1/status: {"now", "trusted", "reasons", "kernel_synchronized",
+// "require_sync", "newest_entry_at", "held_entries", "cloud_offset_ms", "skewed"}.
+std::string ClockStatusJson(const ClockInputs& in);
 
 struct ServiceAlertInputs {
   std::string cloud_json;    // sync::SyncService::CloudStatusJson()
@@ -31,6 +55,7 @@ struct ServiceAlertInputs {
   int64_t uploads_failing_ms = 15 * 60 * 1000;
   int64_t started_at_ms = 0;  // when the hub started (uploads never succeeded yet)
   int64_t now_ms = 0;
+  std::optional<ClockInputs> clock;  // nullopt: no clock alerts
 };
 
 std::string ServiceAlertsJson(const ServiceAlertInputs& in);

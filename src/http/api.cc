@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -458,6 +459,8 @@ constexpr const char* kAlertCodes[] = {"offline_exposure_store_high",
                                        "uploads_failing",
                                        "batches_quarantined",
                                        "disk_low",
+                                       "clock_untrusted",
+                                       "clock_skew",
                                        "drawer_open_past_close"};
 
 // One thread that runs queued tasks in order (the report routes). The destructor runs
@@ -695,6 +698,8 @@ struct ApiHandler::Impl {
   // The current alerts (GET /v1/alerts, /v1/status "alerts"), oldest first; also sets the
   // machub_alert gauges.
   ojson AlertsJson();
+  // drawer_open_past_close's figures, nullopt when no drawer is open past the close.
+  std::optional<ojson> DrawersPastCloseAlert(int64_t now);
 
   // since-times of the alerts seen raised (code -> ms), forgotten when they clear.
   std::mutex alerts_mu;
@@ -1249,6 +1254,35 @@ Result<ojson> ApiHandler::Impl::OfflineJson() {
   return out;
 }
 
+std::optional<ojson> ApiHandler::Impl::DrawersPastCloseAlert(int64_t now) {
+  Result<std::vector<journal::SaleJournal::OpenDrawerAt>> open = journal->ReadOpenDrawers();
+  if (!open.ok()) {
+    core::LogWarn("open_drawers_read_failed", {{"error", open.status().ToString()}});
+    return std::nullopt;
+  }
+  const int64_t last_close = core::LastLocalTimeOfDay(now, options.drawer_close_minute);
+  ojson drawers = ojson::array();
+  for (const journal::SaleJournal::OpenDrawerAt& d : *open) {
+    // A drawer_open pruned after upload (opened_at 0) is older than any close.
+    if (d.opened_at_ms >= last_close) continue;
+    ojson j;
+    j["terminal_id"] = d.terminal_id;
+    j["opened_seq"] = d.opened_seq;
+    j["opened_at"] = d.opened_at_ms > 0 ? ojson(core::FormatRfc3339(d.opened_at_ms)) : ojson();
+    drawers.push_back(std::move(j));
+  }
+  if (drawers.empty()) return std::nullopt;
+  char close_time[24];
+  std::snprintf(close_time, sizeof(close_time), "%02d:%02d", options.drawer_close_minute / 60,
+                options.drawer_close_minute % 60);
+  ojson a;
+  a["severity"] = "warning";
+  a["close_time"] = close_time;
+  a["last_close_at"] = core::FormatRfc3339(last_close);
+  a["drawers"] = std::move(drawers);
+  return a;
+}
+
 ojson ApiHandler::Impl::AlertsJson() {
   const int64_t now = clock->NowMs();
   // code -> {severity, figures}; the order of the answer is by since, then code.
@@ -1300,6 +1334,11 @@ ojson ApiHandler::Impl::AlertsJson() {
     }
   } else {
     core::LogWarn("offline_exposure_read_failed", {{"error", offline.status().ToString()}});
+  }
+  if (options.drawer_close_minute >= 0) {
+    if (std::optional<ojson> a = DrawersPastCloseAlert(now)) {
+      raised["drawer_open_past_close"] = std::move(*a);
+    }
   }
   if (status.alerts) {
     // Alerts of the modules above http: a JSON array of {code, severity, ...}.
@@ -1374,6 +1413,7 @@ std::string ApiHandler::Impl::StatusJson() {
   }
   journal_block["healthy"] = journal->Health().ok();
   out["journal"] = std::move(journal_block);
+  if (status.clock) out["clock"] = ProvidedBlock(status.clock, "clock", ojson(nullptr));
   out["catalog"] = ProvidedBlock(status.catalog, "catalog",
                                  ojson{{"version", nullptr}, {"fetched_at", nullptr}});
   Result<ojson> offline = OfflineJson();
@@ -1408,6 +1448,8 @@ std::optional<Response> ApiHandler::CheckHeader(const Request& header) {
 void ApiHandler::CountServerAnswer(int status) { impl_->CountServerAnswer(status); }
 
 std::string ApiHandler::StatusJson() { return impl_->StatusJson(); }
+
+std::string ApiHandler::AlertsJson() { return Dump(impl_->AlertsJson()); }
 
 void ApiHandler::SetTokens(std::vector<TerminalToken> tokens) {
   auto next = std::make_shared<const TokenAuthenticator>(tokens);

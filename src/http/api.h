@@ -76,6 +76,10 @@ struct ApiOptions {
   // alert offline_payment_overdue (config offline.max_age_h). `currency`: how exposure
   // figures are formatted while nothing is outstanding.
   int64_t offline_max_age_ms = int64_t{24} * 3600 * 1000;
+  // The store's closing time in minutes after local midnight (config drawer.close_time):
+  // a drawer opened before the last such time and still open raises
+  // drawer_open_past_close. -1: no such alert.
+  int drawer_close_minute = -1;
   std::string currency = "USD";
 };
 
@@ -94,6 +98,8 @@ struct StatusProviders {
   // of {"code", "severity", figures...} raised now; the handler adds the offline alerts,
   // keeps each one's since-time while it stays raised and exports machub_alert{code}.
   std::function<std::string()> alerts;
+  // The hub's clock (http::ClockStatusJson): the "clock" block of /v1/status.
+  std::function<std::string()> clock;
 };
 
 class ApiHandler {
@@ -119,6 +125,8 @@ class ApiHandler {
 
   // The body of GET /v1/status (also used by `machub status --data`).
   std::string StatusJson();
+  // The raised alerts, GET /v1/alerts' "alerts" array as JSON text. Thread-safe.
+  std::string AlertsJson();
 
   // Optional: where the gauge machub_http_connections reads the open connection count
   // when /metrics is rendered (e.g. [&server] { return server->connections(); }).

@@ -751,6 +751,56 @@ TEST_F(ApiTest, DrawerRulesAndIdempotencyOfEvents) {
   EXPECT_EQ(journal_.size(), 4u);  // open, sale, close, open
 }
 
+// drawer.close_time: a drawer opened before the last close and still open raises
+// drawer_open_past_close; closing it clears the alert. Local time is UTC here (TZ).
+TEST_F(ApiTest, DrawerLeftOpenPastTheCloseRaisesAnAlertThatClearsOnClose) {
+  const char* old_tz = getenv("TZ");
+  const std::string saved_tz = old_tz != nullptr ? old_tz : "";
+  setenv("TZ", "UTC", 1);
+  tzset();
+  auto BodyOf = [](const Response& r) { return json::parse(r.body); };
+  ApiOptions options = DefaultOptions();
+  options.drawer_close_minute = 11 * 60;  // the clock reads 10:15 UTC
+  Build(options);
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("p-open", "drawer_open", "T02"), kTokenTwo).status,
+            201);
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("p-open1", "drawer_open", "T01")).status, 201);
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("p-close1", "drawer_close", "T01")).status, 201);
+  // Opened after yesterday's 11:00: fine until 11:00 today.
+  EXPECT_EQ(BodyOf(Call("GET", "/v1/alerts"))["alerts"].size(), 0u);
+  clock_.Advance(44 * 60'000);  // 10:59
+  EXPECT_EQ(BodyOf(Call("GET", "/v1/alerts"))["alerts"].size(), 0u);
+  clock_.Advance(2 * 60'000);  // 11:01
+  json alerts = BodyOf(Call("GET", "/v1/alerts"))["alerts"];
+  ASSERT_EQ(alerts.size(), 1u) << alerts.dump();
+  EXPECT_EQ(alerts[0]["code"], "drawer_open_past_close");
+  EXPECT_EQ(alerts[0]["severity"], "warning");
+  EXPECT_EQ(alerts[0]["close_time"], "11:00");
+  EXPECT_EQ(alerts[0]["last_close_at"], "2026-11-27T11:00:00.000Z");
+  ASSERT_EQ(alerts[0]["drawers"].size(), 1u);  // T01's drawer was closed
+  EXPECT_EQ(alerts[0]["drawers"][0]["terminal_id"], "T02");
+  EXPECT_EQ(alerts[0]["drawers"][0]["opened_at"], "2026-11-27T10:15:00.000Z");
+  EXPECT_NE(BodyOf(Call("GET", "/v1/status"))["alerts"].dump().find("drawer_open_past_close"),
+            std::string::npos);
+  // A drawer opened after the close does not join it; closing T02's clears the alert.
+  ASSERT_EQ(Call("POST", "/v1/events", EventBody("p-open2", "drawer_open", "T01")).status, 201);
+  EXPECT_EQ(BodyOf(Call("GET", "/v1/alerts"))["alerts"][0]["drawers"].size(), 1u);
+  ASSERT_EQ(
+      Call("POST", "/v1/events", EventBody("p-close", "drawer_close", "T02"), kTokenTwo).status,
+      201);
+  EXPECT_EQ(BodyOf(Call("GET", "/v1/alerts"))["alerts"].size(), 0u);
+  // Without a close time no such alert, however old the drawer.
+  clock_.Advance(3 * 86'400'000);
+  Build(DefaultOptions());
+  EXPECT_EQ(BodyOf(Call("GET", "/v1/alerts"))["alerts"].size(), 0u);
+  if (old_tz != nullptr) {
+    setenv("TZ", saved_tz.c_str(), 1);
+  } else {
+    unsetenv("TZ");
+  }
+  tzset();
+}
+
 TEST_F(ApiTest, CashSaleOnAClosedDrawerIsRefusedWhenRequired) {
   journal_.SetCashRequiresOpenDrawer(true);
   Response cash = Call("POST", "/v1/sales", SaleBody("c-cash", "T02"), kTokenTwo);
@@ -1653,6 +1703,71 @@ TEST(ServiceAlerts, EachRaisesOnItsCauseAndNotOtherwise) {
                       .dump();
   in.backlog_json = "not json";
   in.free_disk_bytes.reset();
+  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+}
+
+TEST(ServiceAlerts, ClockUntrustedAndSkewRaiseOnTheirCausesAndClear) {
+  const int64_t now = 1'795'774'500'000;
+  ServiceAlertInputs in;
+  in.now_ms = now;
+  in.started_at_ms = now;
+  ClockInputs clock;
+  clock.now_ms = now;
+  clock.newest_received_at_ms = now - 5'000;
+  clock.kernel_synchronized = false;  // ignored while require_sync is off
+  clock.cloud_offset_ms = 0;
+  clock.skew_bound_ms = 300'000;
+  in.clock = clock;
+  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  json st = json::parse(ClockStatusJson(clock));
+  EXPECT_TRUE(st["trusted"]);
+  EXPECT_EQ(st["kernel_synchronized"], false);
+  EXPECT_EQ(st["newest_entry_at"], core::FormatRfc3339(now - 5'000));
+
+  // Behind the newest entry by an hour (booted with a stale clock), 3 entries held.
+  clock.newest_received_at_ms = now + 3'600'000;
+  clock.held_entries = 3;
+  in.clock = clock;
+  json alerts = json::parse(ServiceAlertsJson(in));
+  ASSERT_EQ(alerts.size(), 1u) << alerts.dump();
+  EXPECT_EQ(alerts[0]["code"], "clock_untrusted");
+  EXPECT_EQ(alerts[0]["severity"], "critical");
+  EXPECT_EQ(alerts[0]["reasons"], json::array({"behind_journal"}));
+  EXPECT_EQ(alerts[0]["behind_s"], 3600);
+  EXPECT_EQ(alerts[0]["held_entries"], 3);
+  EXPECT_FALSE(json::parse(ClockStatusJson(clock))["trusted"]);
+  // Within a second of the newest entry is not "behind" (one group shares a reading).
+  clock.newest_received_at_ms = now + 1'000;
+  in.clock = clock;
+  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+
+  // The kernel's flag counts once clock.require_sync is on; unknown (nullopt) does not.
+  clock.require_sync = true;
+  in.clock = clock;
+  alerts = json::parse(ServiceAlertsJson(in));
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["reasons"], json::array({"kernel_unsynchronized"}));
+  clock.kernel_synchronized.reset();
+  in.clock = clock;
+  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  clock.kernel_synchronized = true;
+
+  // The S3 endpoint's clock 10 minutes ahead of ours: skew, over the 5-minute bound.
+  clock.cloud_offset_ms = 600'000;
+  in.clock = clock;
+  alerts = json::parse(ServiceAlertsJson(in));
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["code"], "clock_skew");
+  EXPECT_EQ(alerts[0]["offset_s"], 600);
+  EXPECT_EQ(alerts[0]["bound_s"], 300);
+  clock.cloud_offset_ms = -299'000;  // within the bound, either sign
+  in.clock = clock;
+  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  clock.cloud_offset_ms = -301'000;
+  in.clock = clock;
+  EXPECT_EQ(json::parse(ServiceAlertsJson(in)).size(), 1u);
+  clock.cloud_offset_ms.reset();  // no S3 target: nothing to compare with
+  in.clock = clock;
   EXPECT_EQ(ServiceAlertsJson(in), "[]");
 }
 

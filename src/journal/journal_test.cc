@@ -764,9 +764,10 @@ TEST_F(JournalTest, ClockSkewIsFlagged) {
     int64_t now;
     bool skew;
   } const cases[] = {
+      // In time order: received_at never goes backwards (the next test).
+      {"early", *created - 60'001, true}, {"early-at-bound", *created - 60'000, false},
       {"on-time", *created, false},       {"at-bound", *created + 60'000, false},
-      {"late", *created + 60'001, true},  {"early-at-bound", *created - 60'000, false},
-      {"early", *created - 60'001, true},
+      {"late", *created + 60'001, true},
   };
   for (const Case& c : cases) {
     clock.Set(c.now);
@@ -781,6 +782,38 @@ TEST_F(JournalTest, ClockSkewIsFlagged) {
   Result<int64_t> verified = journal->VerifyChain();  // the flag is part of the hash
   ASSERT_TRUE(verified.ok());
   EXPECT_EQ(*verified, 5);
+}
+
+// A clock that steps back (a Pi without RTC booting with a stale clock, before NTP):
+// received_at is held at the newest entry's, within a run and across a reopen, and counted.
+TEST_F(JournalTest, ReceivedAtNeverGoesBackwards) {
+  const int64_t t0 = clock_.NowMs();
+  {
+    auto journal = MustOpen(Options());
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(MustAppend(*journal, MakeSale("first")).received_at_ms, t0);
+    clock_.Set(t0 - 3'600'000);
+    EXPECT_EQ(MustAppend(*journal, MakeSale("behind")).received_at_ms, t0);
+    Result<JournalStats> stats = journal->Stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->newest_received_at_ms, t0);
+    EXPECT_EQ(stats->clock_held, 1);
+  }
+  // Reopened with the clock still an hour behind: the newest received_at is read back.
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(journal->Stats()->newest_received_at_ms, t0);
+  EXPECT_EQ(journal->Stats()->clock_held, 0);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("after-reopen")).received_at_ms, t0);
+  EXPECT_EQ(journal->Stats()->clock_held, 1);
+  // The clock catches up (NTP answered): readings are taken as they are again.
+  clock_.Set(t0 + 5'000);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("caught-up")).received_at_ms, t0 + 5'000);
+  EXPECT_EQ(journal->Stats()->newest_received_at_ms, t0 + 5'000);
+  EXPECT_EQ(journal->Stats()->clock_held, 1);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 4);
 }
 
 // ---- (7) opening ----
@@ -2090,8 +2123,22 @@ TEST_F(JournalTest, DrawerRulesHoldAcrossGroupsAndRestarts) {
   ASSERT_EQ(day->open_drawers.size(), 2u);
   EXPECT_EQ(day->open_drawers[0].first, "T01");
   EXPECT_EQ(day->open_drawers[1].first, "T02");
+  // The cheap read: the same drawers, with the received_at of their drawer_open.
+  Result<std::vector<SaleJournal::OpenDrawerAt>> open = journal->ReadOpenDrawers();
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  ASSERT_EQ(open->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ((*open)[i].terminal_id, day->open_drawers[i].first);
+    EXPECT_EQ((*open)[i].opened_seq, day->open_drawers[i].second);
+    Result<std::vector<core::StoredSale>> entry = journal->List((*open)[i].opened_seq - 1, 1);
+    ASSERT_TRUE(entry.ok());
+    ASSERT_EQ(entry->size(), 1u);
+    EXPECT_EQ((*open)[i].opened_at_ms, entry->front().received_at_ms);
+    EXPECT_GT((*open)[i].opened_at_ms, 0);
+  }
   EXPECT_TRUE(journal->AppendEvent(MakeEvent("k2", "T01", "drawer_close")).get().ok());
   EXPECT_EQ(journal->ReadOpenDay()->open_drawers.size(), 1u);
+  EXPECT_EQ(journal->ReadOpenDrawers()->size(), 1u);
 }
 
 TEST_F(JournalTest, CashWithoutAnOpenDrawerIsRefusedWhenConfigured) {

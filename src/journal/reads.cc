@@ -151,6 +151,24 @@ Result<SaleJournal::OpenDay> SqliteJournal::ReadOpenDay() {
   return day;
 }
 
+Result<std::vector<SaleJournal::OpenDrawerAt>> SqliteJournal::ReadOpenDrawers() {
+  ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
+  ASSIGN_OR_RETURN(
+      sqlite3_stmt * stmt,
+      conn->Prepare("SELECT d.terminal_id, d.opened_seq, "
+                    "coalesce(s.received_at_ms, 0) FROM drawers d "
+                    "LEFT JOIN sales s ON s.seq = d.opened_seq ORDER BY d.terminal_id"));
+  ResetOnExit reset(stmt);
+  std::vector<OpenDrawerAt> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    out.push_back(OpenDrawerAt{ColumnText(stmt, 0), sqlite3_column_int64(stmt, 1),
+                               sqlite3_column_int64(stmt, 2)});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "read open drawers");
+  return out;
+}
+
 Result<JournalStats> SqliteJournal::Stats() {
   JournalStats stats;
   {
@@ -166,6 +184,8 @@ Result<JournalStats> SqliteJournal::Stats() {
   stats.size_bytes = FileSize(options_.path) + FileSize(options_.path + "-wal");
   stats.free_disk_bytes = DiskSpaceOf(options_.path).free_bytes;
   stats.commits = commits_.load();
+  stats.newest_received_at_ms = newest_received_at_ms_.load();
+  stats.clock_held = clock_held_.load();
   return stats;
 }
 

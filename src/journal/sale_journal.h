@@ -79,6 +79,10 @@ struct JournalStats {
   int64_t size_bytes = 0;       // database + WAL files
   int64_t free_disk_bytes = 0;  // on the journal's filesystem
   int64_t commits = 0;          // transactions committed since Open
+  // The newest entry's received_at (0: none yet), and how many entries since Open took
+  // it instead of an older clock reading (received_at never goes backwards).
+  int64_t newest_received_at_ms = 0;
+  int64_t clock_held = 0;
 };
 
 class SaleJournal {
@@ -132,6 +136,14 @@ class SaleJournal {
     std::vector<std::pair<std::string, int64_t>> open_drawers;
   };
   virtual Result<OpenDay> ReadOpenDay() = 0;
+  // The drawers open now, by terminal id, with when each was opened (the drawer_open's
+  // received_at; 0 when that entry was pruned after upload). Cheap: no entry is decoded.
+  struct OpenDrawerAt {
+    std::string terminal_id;
+    int64_t opened_seq = 0;
+    int64_t opened_at_ms = 0;
+  };
+  virtual Result<std::vector<OpenDrawerAt>> ReadOpenDrawers() = 0;
 
   // Reads from a consistent snapshot. List: entries (sales and events) with seq >
   // after_seq in seq order, at most `limit` (limit <= 0: none). Get finds an event too.

@@ -204,14 +204,17 @@ void SqliteJournal::CloseWriter() {
 Status SqliteJournal::LoadState() {
   state_valid_ = false;
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(wdb_, "SELECT seq, hash FROM sales ORDER BY seq DESC LIMIT 1", -1,
-                              &stmt, nullptr);
+  int rc = sqlite3_prepare_v2(
+      wdb_, "SELECT seq, hash, received_at_ms FROM sales ORDER BY seq DESC LIMIT 1", -1, &stmt,
+      nullptr);
   if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
   int64_t next_seq = 1;
   std::string last_hash = genesis_;
+  int64_t last_received_at_ms = 0;
   if (rc == SQLITE_ROW) {
     next_seq = sqlite3_column_int64(stmt, 0) + 1;
     last_hash = ColumnBlob(stmt, 1);
+    last_received_at_ms = sqlite3_column_int64(stmt, 2);
   }
   sqlite3_finalize(stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(wdb_, rc, "load last sale");
@@ -236,6 +239,8 @@ Status SqliteJournal::LoadState() {
 
   next_seq_ = next_seq;
   last_hash_ = std::move(last_hash);
+  last_received_at_ms_ = last_received_at_ms;
+  newest_received_at_ms_.store(last_received_at_ms);
   terminal_counters_ = std::move(counters);
   RETURN_IF_ERROR(LoadStoreDayState());
   state_valid_ = true;
@@ -387,6 +392,8 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   WriterStatements& s = *wstmts_;
   staged_seq_ = next_seq_;
   staged_hash_ = last_hash_;
+  staged_received_at_ms_ = last_received_at_ms_;
+  staged_clock_held_ = 0;
   staged_counters_.clear();
   staged_drawers_.clear();
   staged_offline_terminal_.clear();
@@ -447,6 +454,9 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   }
   next_seq_ = staged_seq_;
   last_hash_ = staged_hash_;
+  last_received_at_ms_ = staged_received_at_ms_;
+  newest_received_at_ms_.store(last_received_at_ms_);
+  if (staged_clock_held_ > 0) clock_held_.fetch_add(staged_clock_held_);
   for (const auto& [terminal_id, counter] : staged_counters_) {
     terminal_counters_[terminal_id] = counter;
   }
@@ -602,6 +612,12 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
   static const Status kStorage(ErrorCode::kStorageUnavailable, "journal: storage failed");
   receipt->seq = staged_seq_;
   receipt->received_at_ms = clock_->NowMs();
+  if (receipt->received_at_ms < staged_received_at_ms_) {
+    // The clock is behind the journal's newest entry (a Pi without RTC that booted with a
+    // stale clock, a step backwards): hold received_at at the newest so it never goes back.
+    receipt->received_at_ms = staged_received_at_ms_;
+    ++staged_clock_held_;
+  }
   const int64_t skew_ms = receipt->received_at_ms - row.created_at_ms;
   const bool clock_skew = (skew_ms < 0 ? -skew_ms : skew_ms) > options_.clock_skew_bound_ms;
   const std::string record = core::CanonicalRecord(
@@ -650,6 +666,7 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
   }
   staged_seq_ = receipt->seq + 1;
   staged_hash_ = receipt->hash;
+  staged_received_at_ms_ = receipt->received_at_ms;
   return Status::Ok();
 }
 

@@ -154,6 +154,10 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   using SaleJournal::AppendEvent;
   void AppendEvent(core::StoreEvent event, AppendCallback done) override;
   Result<OpenDay> ReadOpenDay() override;
+  // JournalStats::newest_received_at_ms and clock_held without Stats()'s table scan.
+  int64_t newest_received_at_ms() const { return newest_received_at_ms_.load(); }
+  int64_t clock_held() const { return clock_held_.load(); }
+  Result<std::vector<OpenDrawerAt>> ReadOpenDrawers() override;
   Result<std::optional<core::StoredSale>> Get(const std::string& id) override;
   // Both SaleJournal::List and Ledger::List: the same read.
   Result<std::vector<core::StoredSale>> List(int64_t after_seq, int limit) override;
@@ -321,6 +325,14 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // Group-local staging, committed to the fields above only after COMMIT.
   int64_t staged_seq_ = 1;
   std::string staged_hash_;
+  // received_at never goes backwards within the journal (issue #11, clocks): a row whose
+  // clock reading is older than the newest row's received_at takes the newest's instead,
+  // and is counted in clock_held_.
+  int64_t last_received_at_ms_ = 0;
+  int64_t staged_received_at_ms_ = 0;
+  int64_t staged_clock_held_ = 0;
+  std::atomic<int64_t> newest_received_at_ms_{0};
+  std::atomic<int64_t> clock_held_{0};
   std::map<std::string, int64_t> staged_counters_;
   // Store-day state (schema v6): the open drawer of each terminal (its drawer_open's
   // seq) and the last Z report; staged like the counters, applied after COMMIT. In the

@@ -1,5 +1,6 @@
 #include "sync/dynamo_items.h"
 
+#include <set>
 #include <string>
 
 #include "core/sha256.h"
@@ -189,6 +190,23 @@ Result<DynamoSalesItem> MakeSalesItem(std::string_view store_id, const core::Sto
                   "entry " + std::to_string(stored.seq) + " does not fit a DynamoDB item");
   }
   out.item = std::move(item);
+  return out;
+}
+
+nlohmann::json StoreAlertAttributes(std::string_view alerts_json, bool dynamo_integrity_alert) {
+  std::set<std::string> codes;
+  const nlohmann::json alerts = nlohmann::json::parse(alerts_json, nullptr, false);
+  if (alerts.is_array()) {
+    for (const nlohmann::json& a : alerts) {
+      if (a.is_object() && a.contains("code") && a["code"].is_string()) {
+        codes.insert(a["code"].get<std::string>());
+      }
+    }
+  }
+  if (dynamo_integrity_alert) codes.insert("dynamodb_integrity_alert");
+  nlohmann::json out = nlohmann::json::object();
+  out["alerts"] = {{"N", std::to_string(codes.size())}};
+  if (!codes.empty()) out["alert_codes"] = {{"SS", codes}};
   return out;
 }
 

@@ -71,4 +71,10 @@ int64_t DynamoItemBytes(const nlohmann::json& item);
 // The key attributes {store_id, seq} of an entry.
 nlohmann::json SalesKey(std::string_view store_id, int64_t seq);
 
+// The stores item's alert attributes (docs/DYNAMODB.md): "alerts" (N), the number of the
+// hub's raised alerts (`alerts_json`, GET /v1/alerts' array) plus 1 when the DynamoDB sink
+// stopped on an integrity alert, and "alert_codes" (SS, sorted) naming them, left out when
+// there is none (DynamoDB has no empty sets). Malformed alerts_json counts as none.
+nlohmann::json StoreAlertAttributes(std::string_view alerts_json, bool dynamo_integrity_alert);
+
 }  // namespace machub::sync

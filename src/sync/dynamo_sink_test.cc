@@ -132,6 +132,18 @@ TEST(DynamoItemsTest, TypedAttributesAndNoCardNumber) {
   EXPECT_EQ(MakeSalesItem("S001", stored)->item.dump(), it.dump());
 }
 
+TEST(DynamoItemsTest, StoreAlertAttributesCountAndNameTheHubsAlerts) {
+  nlohmann::json none = StoreAlertAttributes("[]", false);
+  EXPECT_EQ(none["alerts"]["N"], "0");
+  EXPECT_FALSE(none.contains("alert_codes"));  // DynamoDB refuses an empty set
+  nlohmann::json some = StoreAlertAttributes(
+      R"([{"code":"clock_untrusted","severity":"critical"},{"code":"backlog_old"}])", true);
+  EXPECT_EQ(some["alerts"]["N"], "3");
+  EXPECT_EQ(some["alert_codes"]["SS"],
+            nlohmann::json::array({"backlog_old", "clock_untrusted", "dynamodb_integrity_alert"}));
+  EXPECT_EQ(StoreAlertAttributes("not json", false)["alerts"]["N"], "0");
+}
+
 TEST(DynamoItemsTest, OversizedEntryOmitsItsLinesExplicitly) {
   core::StoredSale stored;
   stored.seq = 7;

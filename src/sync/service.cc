@@ -1,5 +1,6 @@
 #include "sync/service.h"
 
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -194,6 +195,17 @@ Result<int64_t> SyncService::RequeueQuarantined() {
 
 std::string SyncService::CloudStatusJson() const {
   return uploader_ != nullptr ? uploader_->CloudStatusJson() : DisabledCloudStatusJson();
+}
+
+std::optional<int64_t> SyncService::CloudClockOffsetMs() const {
+  std::optional<int64_t> offset;
+  for (const cloud::ObjectStore* store : {store_.get(), probe_store_.get()}) {
+    const auto* s3 = dynamic_cast<const cloud::S3Client*>(store);
+    if (s3 == nullptr) continue;
+    const int64_t o = s3->clock_offset_ms();
+    if (!offset || std::llabs(o) > std::llabs(*offset)) offset = o;
+  }
+  return offset;
 }
 
 std::string SyncService::BacklogJson() const {

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "cloud/credentials.h"
@@ -120,6 +121,10 @@ class SyncService {
   // The blocks for http::StatusProviders.
   std::string CloudStatusJson() const;
   std::string BacklogJson() const;
+  // The S3 endpoint's clock minus ours, in ms, as the S3 clients last learned it from a
+  // RequestTimeTooSkewed answer or a HEAD's Date (0 until a skew was seen); nullopt when
+  // the target is not S3 (a local folder, or sync disabled).
+  std::optional<int64_t> CloudClockOffsetMs() const;
 
   Uploader* uploader() { return uploader_.get(); }  // null when disabled
   cloud::ObjectStore* store() { return store_.get(); }

@@ -3,10 +3,14 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -367,6 +371,111 @@ TEST_F(ApiIntegrationTest, SigtermShutsDownCleanlyAndKeepsEverything) {
   std::ifstream log(hub_->process().log_path());
   std::string text((std::istreambuf_iterator<char>(log)), {});
   EXPECT_EQ(text.find(Token(0)), std::string::npos);
+}
+
+// "2026-12-06T15:00:00.123Z" (the hub's RFC 3339 form) as ms since the epoch; -1 if not.
+int64_t UtcMs(const json& text) {
+  if (!text.is_string()) return -1;
+  struct tm tm {};
+  const std::string s = text.get<std::string>();
+  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) return -1;
+  int ms = 0;
+  if (*rest == '.') ms = std::atoi(rest + 1);
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// libfaketime (Debian's faketime package), or "" when it is not installed.
+std::string FaketimeLibrary() {
+  for (const char* path : {"/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                           "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                           "/usr/lib/faketime/libfaketime.so.1"}) {
+    if (access(path, R_OK) == 0) return path;
+  }
+  return "";
+}
+
+// A Pi without RTC: the hub restarted with its wall clock moved (libfaketime, monotonic
+// time left alone) forward, then back to the real time, then two days back. received_at
+// never goes backwards in the journal, the clock is reported untrusted while it is behind
+// the newest entry (status, alerts) and trusted again once it has caught up; the chain
+// verifies.
+TEST(ClockIntegrationTest, WallClockMovedAroundRestartsNeverTakesReceivedAtBack) {
+  const std::string faketime = FaketimeLibrary();
+  if (faketime.empty()) GTEST_SKIP() << "libfaketime not installed (apt install faketime)";
+  TempDir dir;
+  std::vector<Terminal> terminals = MakeTerminals(1);
+  terminals[0].manager = true;
+  const std::string& token = terminals[0].token;
+  Hub::Options o;
+  o.data_dir = dir.Join("data");
+  o.terminals = terminals;
+  o.extra_args = {"--sync-enabled=false"};
+  auto run = [&](const std::string& offset, const std::string& id) {
+    o.env.clear();
+    if (!offset.empty()) {
+      o.env["LD_PRELOAD"] = faketime;
+      o.env["FAKETIME"] = offset;
+      o.env["DONT_FAKE_MONOTONIC"] = "1";
+      // An ASan build checks that its runtime comes first among the preloaded libraries.
+      const char* asan = getenv("ASAN_OPTIONS");
+      o.env["ASAN_OPTIONS"] =
+          std::string(asan != nullptr ? asan : "") + ":verify_asan_link_order=0";
+    }
+    auto hub = Hub::Start(o);
+    EXPECT_NE(hub, nullptr);
+    json out;
+    if (hub == nullptr) return out;
+    o.port = hub->port();
+    HttpClient client(hub->port());
+    auto posted = client.Post("/v1/sales", SaleBody(id, "T01"), token);
+    EXPECT_EQ(posted.status, 201) << posted.body;
+    out["sale"] = json::parse(posted.body, nullptr, false);
+    out["status"] = json::parse(client.Get("/v1/status", token).body, nullptr, false);
+    out["alerts"] = json::parse(client.Get("/v1/alerts", token).body, nullptr, false)["alerts"];
+    EXPECT_EQ(hub->Terminate(), 0);
+    return out;
+  };
+  auto has_alert = [](const json& alerts, const std::string& code) {
+    for (const json& a : alerts) {
+      if (a.value("code", "") == code) return true;
+    }
+    return false;
+  };
+  auto received = [](const json& r) { return UtcMs(r["sale"]["received_at"]); };
+
+  const int64_t real_now = NowMs();
+  json ahead = run("+1d", "ck-ahead");  // a clock a day ahead (a wrong NTP answer, an RTC)
+  const int64_t ahead_at = received(ahead);
+  EXPECT_GT(ahead_at, real_now + 86'400'000 - 60'000) << "libfaketime did not move the clock";
+  EXPECT_TRUE(ahead["status"]["clock"]["trusted"]) << ahead["status"]["clock"].dump();
+
+  json real = run("", "ck-real");  // back to the real time: a day behind the newest entry
+  EXPECT_EQ(received(real), ahead_at);
+  EXPECT_FALSE(real["status"]["clock"]["trusted"]) << real["status"]["clock"].dump();
+  EXPECT_EQ(real["status"]["clock"]["reasons"], json::array({"behind_journal"}));
+  EXPECT_EQ(real["status"]["clock"]["held_entries"], 1);
+  EXPECT_TRUE(has_alert(real["alerts"], "clock_untrusted")) << real["alerts"].dump();
+
+  json behind = run("-2d", "ck-behind");  // booted with a stale clock
+  EXPECT_EQ(received(behind), ahead_at);
+  EXPECT_LT(UtcMs(behind["status"]["clock"]["now"]), real_now - 86'400'000);
+  EXPECT_TRUE(has_alert(behind["alerts"], "clock_untrusted"));
+
+  // The clock has caught up with the newest entry: trusted again, readings taken as such.
+  json caught_up = run("+26h", "ck-caught-up");
+  EXPECT_GT(received(caught_up), ahead_at);
+  EXPECT_TRUE(caught_up["status"]["clock"]["trusted"]) << caught_up["status"]["clock"].dump();
+  EXPECT_FALSE(has_alert(caught_up["alerts"], "clock_untrusted")) << caught_up["alerts"].dump();
+
+  auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", o.data_dir});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
 }
 
 // The store's day against the binary: drawer.required from the command line, drawer

@@ -75,6 +75,22 @@ class MemoryJournal : public journal::SaleJournal {
     return day;
   }
 
+  Result<std::vector<OpenDrawerAt>> ReadOpenDrawers() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fail_.ok()) return fail_;
+    std::vector<OpenDrawerAt> out;
+    for (const auto& [terminal, seq] : open_drawers_) {
+      int64_t at = 0;
+      for (const auto& s : stored_) {
+        if (s.seq == seq) at = s.received_at_ms;
+      }
+      out.push_back(OpenDrawerAt{terminal, seq, at});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.terminal_id < b.terminal_id; });
+    return out;
+  }
+
   Result<std::optional<core::StoredSale>> Get(const std::string& id) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!fail_.ok()) return fail_;
