@@ -944,6 +944,7 @@ Result<Config> LoadConfig(const ConfigInputs& inputs) {
   for (const ConfigKey& key : ConfigKeys()) {
     std::string env_name = key.EnvName();
     std::optional<std::string> v = getenv(env_name);
+    if (v && v->empty() && key.name == "store_id") continue;  // empty: not set (below)
     if (v) RETURN_IF_ERROR(Apply(config, key, ConvertText(key, *v), env_name));
   }
 
@@ -961,6 +962,9 @@ Result<Config> LoadConfig(const ConfigInputs& inputs) {
     const ConfigKey& key = *FindConfigKey(name);
     const std::vector<std::string>& texts = by_key[name];
     std::string source = key.FlagName();
+    // An empty store id is "not set": the Greengrass recipe passes --store-id='' by
+    // default, so that the thing name below gives each device of a group its own.
+    if (name == "store_id" && texts.back().empty()) continue;
     if (key.type == KeyType::kStringList) {
       std::vector<std::string> all;
       Status st;

@@ -701,6 +701,12 @@ TEST_F(ConfigTest, StoreIdAndRegionComeFromTheGreengrassEnvironmentWhenNotConfig
   auto from_env = LoadConfig(Inputs());
   ASSERT_TRUE(from_env.ok());
   EXPECT_EQ(from_env->store_id, "S043");
+  // An empty store id (the recipe's default --store-id='') is "not set": the thing name.
+  env_["MACHUB_STORE_ID"] = "";
+  auto empty = LoadConfig(Inputs({{"store_id", ""}}));
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->store_id, "store-0042");
+  EXPECT_EQ(empty->sources.at("store_id"), "AWS_IOT_THING_NAME");
 }
 
 TEST_F(ConfigTest, ThingNameThatIsNotAStoreIdIsAClearError) {

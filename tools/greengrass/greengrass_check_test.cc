@@ -393,6 +393,44 @@ TEST(GreengrassCheckTest, EveryUpdateProblemFailsAndItsNearMissPasses) {
   }
 }
 
+// A deployment to a thing group must not carry per-store values (issue #11): every device
+// in the group would get the same store id and tokens. To one thing it is fine.
+TEST(GreengrassCheckTest, PerStoreKeysInAThingGroupDeploymentAreRefused) {
+  json recipe_json = BaseRecipe();
+  json& defaults = recipe_json["ComponentConfiguration"]["DefaultConfiguration"];
+  defaults["store_id"] = "S001";
+  defaults["terminal_tokens"] = json::array();
+  defaults["manager_tokens"] = json::array();
+  defaults["tls_hosts"] = "";
+  Document recipe = Doc(recipe_json);
+  auto deployment = [](const std::string& target, const json& merge) {
+    json d = {{"targetArn", target},
+              {"components",
+               {{"com.example.Hub", {{"configurationUpdate", {{"merge", merge.dump()}}}}}}}};
+    auto doc = ParseDocument(d.dump(), /*yaml=*/false, "deployment.json");
+    EXPECT_TRUE(doc.ok());
+    return *doc;
+  };
+  const std::string group = "arn:aws:iot:eu-west-1:123456789012:thinggroup/machub-stores";
+  const std::string thing = "arn:aws:iot:eu-west-1:123456789012:thing/store-042-hub";
+  for (const char* key : {"store_id", "terminal_tokens", "manager_tokens", "tls_hosts"}) {
+    SCOPED_TRACE(key);
+    json merge = {{"port", "8080"}};
+    merge[key] = std::string(key) == "store_id" || std::string(key) == "tls_hosts"
+                     ? json("S042")
+                     : json::array({"T01:" + std::string(64, 'a')});
+    auto findings = CheckConfigUpdate(recipe, deployment(group, merge));
+    EXPECT_TRUE(Has(findings, Severity::kError, "gives every device of the group the same value"))
+        << Dump(findings);
+    // The same update to one thing: clean.
+    auto clean = CheckConfigUpdate(recipe, deployment(thing, merge));
+    EXPECT_TRUE(clean.empty()) << Dump(clean);
+  }
+  // Store-wide keys are fine for a group.
+  auto shared = CheckConfigUpdate(recipe, deployment(group, json{{"port", "8080"}}));
+  EXPECT_TRUE(shared.empty()) << Dump(shared);
+}
+
 // --- YAML specifics ---
 
 TEST(GreengrassCheckTest, YamlQuotingMatters) {

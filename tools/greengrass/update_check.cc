@@ -19,6 +19,12 @@ using nlohmann::json;
 
 namespace {
 
+// Keys whose value differs from store to store: a deployment to a thing group hands the
+// same value to every device in the group (issue #11: every store would upload as S042
+// with the same tokens).
+constexpr const char* kPerStoreKeys[] = {"store_id", "terminal_tokens", "manager_tokens",
+                                         "tls_hosts"};
+
 // --- Config update checks ------------------------------------------------------------------
 
 class UpdateChecker {
@@ -102,6 +108,10 @@ class UpdateChecker {
   }
 
   void CheckCloud(const json& root) {
+    if (root.contains("targetArn") && root["targetArn"].is_string()) {
+      const std::string arn = root["targetArn"];
+      group_target_ = arn.find(":thinggroup/") != std::string::npos;
+    }
     const json& components = root["components"];
     if (!components.is_object()) {
       f_.Error("/components", "components must be an object keyed by component name");
@@ -145,6 +155,7 @@ class UpdateChecker {
             f_.Error(op_pointer, "merge does not hold a JSON object");
           } else {
             CheckMergeKeys(parsed, op_pointer);
+            if (group_target_) CheckPerStoreKeys(parsed, op_pointer);
           }
         } else if (op == "reset") {
           CheckReset(body, op_pointer, "reset");
@@ -160,6 +171,18 @@ class UpdateChecker {
     }
     if (!found && !component_.empty()) {
       f_.Error("/components", "no entry for the recipe's component \"" + component_ + "\"");
+    }
+  }
+
+  void CheckPerStoreKeys(const json& merge, const std::string& pointer) {
+    for (const char* key : kPerStoreKeys) {
+      if (!merge.contains(key)) continue;
+      f_.Error(Child(pointer, key),
+               std::string("\"") + key +
+                   "\" in a deployment to a thing group gives every device of the group the "
+                   "same value: leave it out (store_id defaults to each device's thing name, "
+                   "AWS_IOT_THING_NAME; tokens come from `machub token create` on the device) "
+                   "or deploy it to one thing (targetArn ...:thing/NAME)");
     }
   }
 
@@ -213,6 +236,7 @@ class UpdateChecker {
   const json& recipe_;
   const Document& update_;
   std::string component_;
+  bool group_target_ = false;  // targetArn names a thing group
   json defaults_ = json::object();
   Findings f_;
 };
