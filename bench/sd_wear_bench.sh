@@ -7,6 +7,7 @@
 #
 #   bench/sd_wear_bench.sh [DURATION_S] [BINARY]   (default 10 s per run; the binary of
 #                                                  build/release, else build/dev)
+#   MACHUB_SD_TERMINALS="1 8 64" chooses the runs (default "1 8").
 #
 # Bytes written are `write_bytes` of /proc/PID/io: what the process made the kernel write
 # to the block device (counted when pages are dirtied; tmpfs counts nothing, so the data
@@ -66,14 +67,13 @@ per_sale = (int(after) - int(before)) / acked if acked else float("nan")
 endurance = 32e9 * float(pe) / float(waf)
 life = lambda per_day: endurance / (per_sale * per_day) / 365
 print(f"| {n} | {acked} | {int(canon)} | {per_sale / 1024:.1f} KB | {per_sale / int(canon):.1f}x | "
-      f"{life(2000):.0f} | {life(20000):.1f} |")
+      f"{life(2000):.0f} | {life(20000):.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
 PY
 }
 
 echo "binary: $bin; data folder on $fs ($(df --output=source "$work" | tail -n 1)); ${duration} s per run"
 echo "life assumptions: 32 GB card, $pe P/E cycles, card write amplification $waf"
 echo
-echo "| terminals | sales acknowledged | canonical sale bytes | written per sale | amplification | years at 2,000/day | years at 20,000/day |"
-echo "|---|---|---|---|---|---|---|"
-run 1
-run 8
+echo "| terminals | sales acknowledged | canonical sale bytes | written per sale | amplification | years at 2,000/day | years at 20,000/day | p50 ms | p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for n in ${MACHUB_SD_TERMINALS:-1 8}; do run "$n"; done

@@ -70,6 +70,11 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
   if (options.clock_skew_bound_ms < 0) {
     return Status(ErrorCode::kInvalidArgument, "journal: clock_skew_bound_ms is negative");
   }
+  if (options.page_size < 512 || options.page_size > 65536 ||
+      (options.page_size & (options.page_size - 1)) != 0) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "journal: page_size must be a power of two from 512 to 65536");
+  }
   std::unique_ptr<SqliteJournal> journal(new SqliteJournal(options));
   ASSIGN_OR_RETURN(journal->limit_card_milli_,
                    ParseOfflineLimit(options.offline.card_max_amount, "offline.card_max_amount"));
@@ -80,6 +85,18 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
       journal->limit_store_milli_,
       ParseOfflineLimit(options.offline.store_max_outstanding, "offline.store_max_outstanding"));
   RETURN_IF_ERROR(journal->OpenWriter());
+  {
+    // The writer's catch-up threshold is 16 MiB of WAL, in frames of the file's page size
+    // (a journal keeps the page size it was created with).
+    sqlite3_stmt* stmt = nullptr;
+    int64_t page_size = 4096;
+    if (sqlite3_prepare_v2(journal->wdb_, "PRAGMA page_size", -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      page_size = std::max<int64_t>(512, sqlite3_column_int64(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    journal->wal_catch_up_frames_.store((int64_t{16} << 20) / page_size);
+  }
   RETURN_IF_ERROR(journal->LoadState());
   if (options.checkpoint_interval_ms > 0) RETURN_IF_ERROR(journal->OpenCheckpointer());
   {
@@ -106,6 +123,11 @@ Status SqliteJournal::OpenWriter() {
   sqlite3_busy_timeout(wdb_, kBusyTimeoutMs);
 
   Status status = [&]() -> Status {
+    // Only a database without tables takes a new page size; later it is a no-op.
+    const std::string page_size = "PRAGMA page_size=" + std::to_string(options_.page_size);
+    if (int prc = Exec(wdb_, page_size.c_str()); prc != SQLITE_OK) {
+      return SqliteError(wdb_, prc, "set page_size");
+    }
     // journal_mode answers the mode in effect; "wal" is not guaranteed (e.g. a VFS without
     // shared memory), and anything else would break the durability/concurrency design.
     sqlite3_stmt* stmt = nullptr;

@@ -18,7 +18,7 @@
 //     SQLite rewinds the WAL only when a write transaction starts right after a checkpoint
 //     that copied every frame; under sustained load commits land during every checkpointer
 //     run, so the WAL would grow without bound. So when a run leaves frames behind and the
-//     WAL holds more than 4096 frames (16 MiB of 4 KiB pages), the checkpointer asks the
+//     WAL holds more than 16 MiB of frames (4096 of 4 KiB pages), the checkpointer asks the
 //     writer to catch up: between two groups the writer runs one PASSIVE checkpoint itself,
 //     which only copies the tail written during the checkpointer's run and syncs the
 //     database file; its next transaction then rewinds the WAL.
@@ -115,6 +115,12 @@ struct JournalOptions {
   int max_group = 512;       // most sales in one commit
   bool group_commit = true;  // false: one transaction per sale (benchmark baseline)
   int64_t checkpoint_interval_ms = 1000;
+  // SQLite page size of a journal created now (512..65536, a power of two); an existing
+  // journal keeps the size it was created with (WAL mode cannot change it).
+  // 1024: a commit's WAL frames and a checkpoint's pages are a quarter of 4096's, which
+  // halves the bytes written per sale with the 500 ms checkpoint (docs/BENCHMARKS.md,
+  // "SD-card wear"); rows larger than a page continue in overflow pages.
+  int page_size = 1024;
   // How long an id stays in the id index after its sale was received, even when its row
   // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
   // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.
