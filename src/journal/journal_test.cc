@@ -816,6 +816,43 @@ TEST_F(JournalTest, ReceivedAtNeverGoesBackwards) {
   EXPECT_EQ(*verified, 4);
 }
 
+// New journals take JournalOptions::page_size (1 KiB by default: half the bytes written
+// per sale, docs/BENCHMARKS.md "SD-card wear"); a journal created with another size keeps
+// it, and a bad size is refused.
+TEST_F(JournalTest, PageSizeAppliesToNewJournalsOnly) {
+  {
+    auto journal = MustOpen(Options());
+    ASSERT_NE(journal, nullptr);
+    EXPECT_EQ(*journal->QueryIntOnWriterForTest("PRAGMA page_size"), 1024);
+    MustAppend(*journal, MakeSale("small-pages"));
+  }
+  JournalOptions old = Options();
+  old.path = dir_ + "/old.db";
+  old.page_size = 4096;
+  {
+    auto journal = MustOpen(old);
+    ASSERT_NE(journal, nullptr);
+    MustAppend(*journal, MakeSale("big-pages"));
+  }
+  auto reopened = MustOpen(Options());  // 1024 asked, 1024 kept
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(*reopened->QueryIntOnWriterForTest("PRAGMA page_size"), 1024);
+  JournalOptions again = Options();
+  again.path = old.path;  // default 1024 asked of a 4096 journal: it stays 4096 and works
+  auto kept = MustOpen(again);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(*kept->QueryIntOnWriterForTest("PRAGMA page_size"), 4096);
+  EXPECT_TRUE((*kept->Get("big-pages")).has_value());
+  MustAppend(*kept, MakeSale("after-reopen"));
+  EXPECT_EQ(*kept->VerifyChain(), 2);
+  for (int bad : {0, 1000, 256, 131072}) {
+    JournalOptions b = Options();
+    b.path = dir_ + "/bad.db";
+    b.page_size = bad;
+    EXPECT_EQ(SqliteJournal::Open(b).status().code(), ErrorCode::kInvalidArgument) << bad;
+  }
+}
+
 // ---- (7) opening ----
 
 int64_t UserVersion(const std::string& path) {
