@@ -37,25 +37,6 @@ Status ReadWholeFile(const std::string& path, std::string* out, bool* missing) {
   return Status::Ok();
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("cannot write " + path, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
 // Holds an exclusive flock for the read-modify-write of the tokens file, so two
 // `machub token create` running at once cannot drop each other's entries.
 class FileLock {
@@ -128,59 +109,11 @@ std::optional<std::string> ParseTokenTail(std::string_view tail, int64_t* expire
   return std::nullopt;
 }
 
-// Writes `content` to `<path>.tmp.<pid>` (mode 0600), fsyncs it, renames it over `path`
-// and fsyncs the folder: readers see the old or the new file, never half of one.
-Status ReplaceFile(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("cannot create " + tmp, errno);
-  // The umask may have cleared bits but never adds any; fchmod makes 0600 exact even if a
-  // stale temporary file with other bits existed.
-  Status st = ::fchmod(fd, 0600) == 0 ? Status::Ok() : ErrnoStatus("cannot chmod " + tmp, errno);
-  if (st.ok()) st = WriteAll(fd, content, tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus("cannot fsync " + tmp, errno);
-  if (::close(fd) != 0 && st.ok()) st = ErrnoStatus("cannot close " + tmp, errno);
-  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    st = ErrnoStatus("cannot rename " + tmp + " to " + path, errno);
-  }
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  // The rename is durable only once the folder entry is on disk.
-  std::string dir = DirName(path);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return ErrnoStatus("cannot open folder " + dir, errno);
-  int rc = ::fsync(dfd);
-  int err = errno;
-  ::close(dfd);
-  if (rc != 0) return ErrnoStatus("cannot fsync folder " + dir, err);
-  return Status::Ok();
-}
-
 constexpr char kTokensFileHeader[] =
     "# machub terminal tokens: TERMINAL_ID SHA256HEX [EXPIRES_RFC3339] (hashes only; the\n"
     "# tokens were shown once by `machub token create`). Managed by machub; edits are kept.\n";
 
 }  // namespace
-
-bool ValidTerminalId(std::string_view id) {
-  if (id.empty() || id.size() > 32) return false;
-  for (char c : id) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool ValidSha256Hex(std::string_view hex) {
-  if (hex.size() != 64) return false;
-  for (char c : hex) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
 
 std::string TokenSpec(const TokenEntry& e) {
   std::string item = e.terminal_id + ":" + e.sha256_hex;
@@ -315,7 +248,7 @@ Status AppendTokens(const std::string& path, const std::vector<TokenEntry>& entr
   if (missing) content = kTokensFileHeader;
   if (!content.empty() && content.back() != '\n') content.push_back('\n');
   for (const TokenEntry& e : entries) content += TokenLine(e) + "\n";
-  return ReplaceFile(path, content);
+  return core::ReplaceFileDurably(path, content);
 }
 
 Status RotateTokens(const std::string& path, const std::string& terminal_id,
@@ -369,7 +302,7 @@ Status RotateTokens(const std::string& path, const std::string& terminal_id,
   TokenEntry added = new_entry;
   if (any_manager) added.role = http::Role::kManager;  // a manager's new token is a manager's
   out += TokenLine(added) + "\n";
-  RETURN_IF_ERROR(ReplaceFile(path, out));
+  RETURN_IF_ERROR(core::ReplaceFileDurably(path, out));
   if (expired_count != nullptr) *expired_count = count;
   return Status::Ok();
 }

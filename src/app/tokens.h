@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/text.h"
 #include "http/token.h"
 
 namespace machub::app {
@@ -25,10 +26,9 @@ namespace machub::app {
 // One entry of the tokens file or the configuration (http/token.h).
 using TokenEntry = http::TerminalToken;
 
-// [A-Za-z0-9._-]{1,32}, the terminal id format of API.md.
-bool ValidTerminalId(std::string_view id);
-// Exactly 64 lower-case hex digits.
-bool ValidSha256Hex(std::string_view hex);
+// The terminal id format of API.md and a token hash's form (core/text.h).
+using core::ValidSha256Hex;
+using core::ValidTerminalId;
 
 // Parses the configuration form "TERMINAL_ID:SHA256HEX" or
 // "TERMINAL_ID:SHA256HEX:EXPIRES_RFC3339" (e.g. "T01:<hash>:2026-11-28T10:00:00Z").

@@ -9,9 +9,6 @@
 
 namespace machub::core {
 
-// Characters (code points) of already-validated UTF-8, or -1 when a control character
-// (U+0000..U+001F, U+007F) appears: those have no place in a receipt and break CSV and
-// log consumers downstream.
 // The longest prefix of `s` of at most `max_bytes` bytes that does not end inside a UTF-8
 // sequence (a cut never leaves half a character for a strict JSON writer to choke on).
 inline std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
@@ -21,6 +18,29 @@ inline std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
   return s.substr(0, cut);
 }
 
+// [A-Za-z0-9._-]{1,32}: a terminal id (docs/API.md).
+inline bool ValidTerminalId(std::string_view id) {
+  if (id.empty() || id.size() > 32) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Exactly 64 lower-case hex digits: a token's SHA-256 as the hub keeps it.
+inline bool ValidSha256Hex(std::string_view hex) {
+  if (hex.size() != 64) return false;
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// Characters (code points) of already-validated UTF-8, or -1 when a control character
+// (U+0000..U+001F, U+007F) appears: those have no place in a receipt and break CSV and
+// log consumers downstream.
 inline int64_t Utf8TextLength(std::string_view s) {
   int64_t n = 0;
   for (char ch : s) {
