@@ -2507,6 +2507,43 @@ std::map<std::string, int64_t> RecountExposure(SqliteJournal& journal) {
   return per_terminal;
 }
 
+// The per-store configuration changes the limits while the hub runs: the next sale is
+// checked against the new ones; a bad value changes nothing.
+TEST_F(JournalTest, OfflineLimitsChangeAtRunTime) {
+  JournalOptions options = Options();
+  options.offline.card_max_amount = "100.00";
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_TRUE(journal->Append(OfflineSale("c1", "T01", "60.00")).get().ok());
+
+  OfflineLimits lower;
+  lower.card_max_amount = "50.00";
+  lower.store_max_outstanding = "80.00";
+  ASSERT_TRUE(journal->SetOfflineLimits(lower).ok());
+  EXPECT_EQ(journal->offline_limits().card_max_amount, "50.00");
+  Result<Receipt> card = journal->Append(OfflineSale("c2", "T01", "50.01")).get();
+  EXPECT_EQ(DetailOf(card.status(), "limit"), "offline.card_max_amount");
+  // 60 already outstanding: the lower store limit leaves 20.
+  Result<Receipt> store = journal->Append(OfflineSale("c3", "T01", "20.01")).get();
+  EXPECT_EQ(DetailOf(store.status(), "limit"), "offline.store_max_outstanding");
+  EXPECT_EQ(DetailOf(store.status(), "remaining"), "20.00");
+  EXPECT_TRUE(journal->Append(OfflineSale("c4", "T01", "20.00")).get().ok());
+
+  OfflineLimits bad = lower;
+  bad.card_max_amount = "lots";
+  EXPECT_EQ(journal->SetOfflineLimits(bad).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(journal->offline_limits().card_max_amount, "50.00") << "nothing changed";
+
+  OfflineLimits off;
+  off.enabled = false;
+  ASSERT_TRUE(journal->SetOfflineLimits(off).ok());
+  Result<Receipt> refused = journal->Append(OfflineSale("c5", "T01", "1.00")).get();
+  EXPECT_EQ(DetailOf(refused.status(), "limit"), "offline.enabled");
+  OfflineLimits none;  // enabled, no limits
+  ASSERT_TRUE(journal->SetOfflineLimits(none).ok());
+  EXPECT_TRUE(journal->Append(OfflineSale("c6", "T01", "900.00")).get().ok());
+}
+
 TEST_F(JournalTest, OfflineLimitsRefuseBeforeStoringWithTheFigures) {
   JournalOptions options = Options();
   options.offline.card_max_amount = "100.00";

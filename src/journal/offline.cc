@@ -57,6 +57,32 @@ Result<int64_t> ParseOfflineLimit(const std::string& text, std::string_view name
   return milli;
 }
 
+Result<SqliteJournal::ParsedOfflineLimits> SqliteJournal::ParseOfflineLimits(
+    const OfflineLimits& limits) {
+  ParsedOfflineLimits parsed;
+  parsed.enabled = limits.enabled;
+  ASSIGN_OR_RETURN(parsed.card_milli,
+                   ParseOfflineLimit(limits.card_max_amount, "offline.card_max_amount"));
+  ASSIGN_OR_RETURN(parsed.terminal_milli, ParseOfflineLimit(limits.terminal_max_outstanding,
+                                                            "offline.terminal_max_outstanding"));
+  ASSIGN_OR_RETURN(parsed.store_milli, ParseOfflineLimit(limits.store_max_outstanding,
+                                                         "offline.store_max_outstanding"));
+  return parsed;
+}
+
+OfflineLimits SqliteJournal::offline_limits() const {
+  std::lock_guard lock(limits_mu_);
+  return limits_text_;
+}
+
+Status SqliteJournal::SetOfflineLimits(const OfflineLimits& limits) {
+  ASSIGN_OR_RETURN(ParsedOfflineLimits parsed, ParseOfflineLimits(limits));
+  std::lock_guard lock(limits_mu_);
+  limits_text_ = limits;
+  limits_ = parsed;
+  return Status::Ok();
+}
+
 Status SqliteJournal::LoadOfflineState() {
   std::map<std::string, int64_t> terminals;
   int64_t store = 0;
@@ -89,19 +115,27 @@ int64_t SqliteJournal::OutstandingFor(const std::string& terminal_id) const {
 }
 
 Status SqliteJournal::CheckOfflineLimits(const core::Sale& sale) const {
+  bool any_offline = false;
+  for (const core::Payment& payment : sale.payments) any_offline |= payment.offline;
+  if (!any_offline) return Status::Ok();
+  ParsedOfflineLimits limits;
+  {
+    std::lock_guard lock(limits_mu_);
+    limits = limits_;
+  }
   int64_t offline = 0;
   for (size_t i = 0; i < sale.payments.size(); ++i) {
     const core::Payment& payment = sale.payments[i];
     if (!payment.offline) continue;
     const std::string field = "payments[" + std::to_string(i) + "]";
-    if (!options_.offline.enabled) {
+    if (!limits.enabled) {
       return LimitExceeded("offline.enabled",
                            "offline card payments are turned off on this hub: ask for another "
                            "tender",
                            0, 0, 0, sale.currency, field + ".offline");
     }
-    if (limit_card_milli_ >= 0) {
-      const int64_t max = LimitInMinor(limit_card_milli_, sale.currency);
+    if (limits.card_milli >= 0) {
+      const int64_t max = LimitInMinor(limits.card_milli, sale.currency);
       if (payment.amount > max) {
         return LimitExceeded("offline.card_max_amount",
                              "this offline card payment is above the largest one allowed", max,
@@ -111,8 +145,8 @@ Status SqliteJournal::CheckOfflineLimits(const core::Sale& sale) const {
     offline += payment.amount;
   }
   if (offline == 0) return Status::Ok();
-  if (limit_terminal_milli_ >= 0) {
-    const int64_t max = LimitInMinor(limit_terminal_milli_, sale.currency);
+  if (limits.terminal_milli >= 0) {
+    const int64_t max = LimitInMinor(limits.terminal_milli, sale.currency);
     const int64_t outstanding = OutstandingFor(sale.terminal_id);
     if (outstanding + offline > max) {
       return LimitExceeded("offline.terminal_max_outstanding",
@@ -121,8 +155,8 @@ Status SqliteJournal::CheckOfflineLimits(const core::Sale& sale) const {
                            max, outstanding, max - outstanding, sale.currency, "payments");
     }
   }
-  if (limit_store_milli_ >= 0) {
-    const int64_t max = LimitInMinor(limit_store_milli_, sale.currency);
+  if (limits.store_milli >= 0) {
+    const int64_t max = LimitInMinor(limits.store_milli, sale.currency);
     const int64_t outstanding = offline_store_ + staged_offline_store_;
     if (outstanding + offline > max) {
       return LimitExceeded("offline.store_max_outstanding",

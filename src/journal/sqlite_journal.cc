@@ -76,14 +76,8 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
                   "journal: page_size must be a power of two from 512 to 65536");
   }
   std::unique_ptr<SqliteJournal> journal(new SqliteJournal(options));
-  ASSIGN_OR_RETURN(journal->limit_card_milli_,
-                   ParseOfflineLimit(options.offline.card_max_amount, "offline.card_max_amount"));
-  ASSIGN_OR_RETURN(journal->limit_terminal_milli_,
-                   ParseOfflineLimit(options.offline.terminal_max_outstanding,
-                                     "offline.terminal_max_outstanding"));
-  ASSIGN_OR_RETURN(
-      journal->limit_store_milli_,
-      ParseOfflineLimit(options.offline.store_max_outstanding, "offline.store_max_outstanding"));
+  ASSIGN_OR_RETURN(journal->limits_, ParseOfflineLimits(options.offline));
+  journal->limits_text_ = options.offline;
   RETURN_IF_ERROR(journal->OpenWriter());
   {
     // The writer's catch-up threshold is 16 MiB of WAL, in frames of the file's page size

@@ -196,7 +196,13 @@ class SqliteJournal final : public SaleJournal, public Ledger {
                                                           int limit) override;
   // The exposure recounted from the table in one read snapshot.
   Result<OfflineExposure> ReadOfflineExposure() override;
-  OfflineLimits offline_limits() const override { return options_.offline; }
+  OfflineLimits offline_limits() const override;
+  // Replaces the offline limits at run time (a per-store configuration from the cloud:
+  // catalog/store_config.h). Every limit is parsed first; kInvalidArgument changes
+  // nothing. Sales checked after the call see the new limits; the exposure already
+  // outstanding stays (a lower limit refuses new offline payments until it drops below).
+  // Thread-safe.
+  Status SetOfflineLimits(const OfflineLimits& limits);
   // The writer's own running figures (what the limits are checked against), read on the
   // writer thread between groups; a test compares them with ReadOfflineExposure.
   Result<OfflineExposure> WriterExposureForTest();
@@ -354,9 +360,18 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   int64_t offline_store_ = 0;
   std::map<std::string, int64_t> staged_offline_terminal_;
   int64_t staged_offline_store_ = 0;
-  int64_t limit_card_milli_ = -1;  // -1: no limit
-  int64_t limit_terminal_milli_ = -1;
-  int64_t limit_store_milli_ = -1;
+  // The limits as given (first options_.offline) and parsed, guarded by limits_mu_ (set from
+  // any thread by SetOfflineLimits, read by the writer for a sale with an offline payment).
+  struct ParsedOfflineLimits {
+    bool enabled = true;
+    int64_t card_milli = -1;  // -1: no limit
+    int64_t terminal_milli = -1;
+    int64_t store_milli = -1;
+  };
+  static Result<ParsedOfflineLimits> ParseOfflineLimits(const OfflineLimits& limits);
+  mutable std::mutex limits_mu_;
+  OfflineLimits limits_text_;
+  ParsedOfflineLimits limits_;
   int64_t staged_z_number_ = 0;
   int64_t staged_z_seq_ = 0;
   std::string staged_z_currency_;
