@@ -399,7 +399,8 @@ std::vector<ConfigKey> BuildKeys() {
                         "Same, as a percentage of the filesystem"));
   keys.push_back(
       IntKey("sync.catalog_interval_s", &Config::sync_catalog_interval_s, 0, 86400,
-             "How often the catalog is fetched (conditional GET); 0: never, serve the local copy"));
+             "How often the catalog and the store configuration (store.json) are fetched "
+             "(conditional GET); 0: never, use the local copies"));
   // [sync.dynamodb]: the second sink (docs/DYNAMODB.md).
   keys.push_back(
       BoolKey("sync.dynamodb.enabled", &Config::dynamodb_enabled,

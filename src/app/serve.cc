@@ -17,6 +17,7 @@
 #include "app/tls_init.h"
 #include "app/tokens.h"
 #include "catalog/catalog.h"
+#include "catalog/store_config.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -63,6 +64,17 @@ std::vector<http::TerminalToken> ApiTokens(const Config& config,
   std::vector<http::TerminalToken> tokens = config.terminal_tokens;
   tokens.insert(tokens.end(), config.manager_tokens.begin(), config.manager_tokens.end());
   tokens.insert(tokens.end(), file_entries.begin(), file_entries.end());
+  return tokens;
+}
+
+// `tokens` plus the store configuration's (when there is one).
+std::vector<http::TerminalToken> StoreTokens(std::vector<http::TerminalToken> tokens,
+                                             const catalog::StoreConfig* store_config) {
+  if (store_config == nullptr) return tokens;
+  for (const catalog::StoreConfigToken& t : store_config->tokens) {
+    tokens.push_back({t.terminal_id, t.sha256_hex, t.expires_at_ms,
+                      t.manager ? http::Role::kManager : http::Role::kTerminal});
+  }
   return tokens;
 }
 
@@ -331,27 +343,6 @@ int RunServe(const Config& given) {
     (*journal)->Close();
     return 2;
   }
-  api_options.tokens = ApiTokens(config, *file_tokens);
-
-  // The demo token lives only in memory until the server listens: were it stored first and
-  // the bind then failed, the next start would find a token nobody was ever shown.
-  std::string demo_token;
-  if (api_options.tokens.empty() && config.demo_token) {
-    auto token = GenerateToken();
-    if (!token.ok()) {
-      core::LogError("demo_token_failed", {{"error", token.status().message()}});
-      (*journal)->Close();
-      return 1;
-    }
-    demo_token = *token;
-    api_options.tokens.push_back({"T01", HashTokenHex(demo_token), 0, http::Role::kManager});
-  }
-  if (api_options.tokens.empty()) {
-    core::LogWarn("no_terminal_tokens", {{"hint",
-                                          "every sale will be refused with 401; create tokens with "
-                                          "`machub token create`"}});
-  }
-  core::LogInfo("tokens_loaded", {{"terminals", api_options.tokens.size()}});
 
   // Sync: S3, or the local folder standing in for it (<data_dir>/s3 by default).
   const sync::SyncConfig sync_config = MakeSyncConfig(config);
@@ -391,6 +382,67 @@ int RunServe(const Config& given) {
       core::LogError("catalog_open_failed", {{"error", fetcher.status().message()}});
     }
   }
+  // The per-store configuration (issue #11): store.json next to the catalog, with its
+  // last good copy in the data folder; its tokens and offline limits join the configured
+  // ones now and whenever a new document is applied (polled with the tokens file below).
+  std::unique_ptr<catalog::StoreConfigFetcher> store_config;
+  {
+    catalog::StoreConfigFetcherOptions sopts;
+    sopts.key = catalog::StoreConfigKey(config.sync_prefix, config.store_id);
+    sopts.local_path = config.data_dir + "/store-config.json";
+    auto fetcher = catalog::StoreConfigFetcher::Open(catalog_store.get(), sopts,
+                                                     &core::SystemClock(), &metrics);
+    if (fetcher.ok()) {
+      store_config = std::move(*fetcher);
+    } else {
+      core::LogError("store_config_open_failed", {{"error", fetcher.status().message()}});
+    }
+  }
+  std::vector<TokenEntry> file_token_entries = std::move(*file_tokens);
+  int64_t store_config_generation = -1;
+  // The API's tokens and the journal's offline limits from the configuration, the tokens
+  // file and the store configuration; true when the tokens changed.
+  auto apply_store_config = [&]() {
+    std::shared_ptr<const catalog::StoreConfig> sc;
+    if (store_config) {
+      store_config_generation = store_config->generation();
+      sc = store_config->Snapshot();
+    }
+    journal::OfflineLimits limits = jopts.offline;
+    if (sc != nullptr) {
+      const catalog::StoreOfflineOverrides& o = sc->offline;
+      if (o.enabled) limits.enabled = *o.enabled;
+      if (o.card_max_amount) limits.card_max_amount = *o.card_max_amount;
+      if (o.terminal_max_outstanding) limits.terminal_max_outstanding = *o.terminal_max_outstanding;
+      if (o.store_max_outstanding) limits.store_max_outstanding = *o.store_max_outstanding;
+    }
+    if (Status st = (*journal)->SetOfflineLimits(limits); !st.ok()) {
+      core::LogError("offline_limits_invalid", {{"error", st.message()}});
+    }
+    return StoreTokens(ApiTokens(config, file_token_entries), sc.get());
+  };
+  api_options.tokens = apply_store_config();
+
+  // The demo token lives only in memory until the server listens: were it stored first and
+  // the bind then failed, the next start would find a token nobody was ever shown.
+  std::string demo_token;
+  if (api_options.tokens.empty() && config.demo_token) {
+    auto token = GenerateToken();
+    if (!token.ok()) {
+      core::LogError("demo_token_failed", {{"error", token.status().message()}});
+      (*journal)->Close();
+      return 1;
+    }
+    demo_token = *token;
+    api_options.tokens.push_back({"T01", HashTokenHex(demo_token), 0, http::Role::kManager});
+  }
+  if (api_options.tokens.empty()) {
+    core::LogWarn("no_terminal_tokens", {{"hint",
+                                          "every sale will be refused with 401; create tokens with "
+                                          "`machub token create`"}});
+  }
+  core::LogInfo("tokens_loaded", {{"terminals", api_options.tokens.size()}});
+
   http::StatusProviders providers;
   sync::SyncService* sync_ptr = sync_service->get();
   sync::DynamoSink* dynamo_sink = *dynamo ? (*dynamo)->sink.get() : nullptr;
@@ -458,6 +510,10 @@ int RunServe(const Config& given) {
       return std::make_pair(view->etag, view->body);
     };
     providers.product = [c](const std::string& sku) { return c->Product(sku); };
+  }
+  if (store_config) {
+    catalog::StoreConfigFetcher* sc = store_config.get();
+    providers.store_config = [sc] { return sc->StatusJson(); };
   }
 
   http::ApiHandler api(api_options, journal->get(), &metrics, &core::SystemClock(), providers);
@@ -539,9 +595,15 @@ int RunServe(const Config& given) {
       core::LogError("catalog_start_failed", {{"error", st.message()}});
     }
   }
+  if (store_config && catalog_store && config.sync_catalog_interval_s > 0) {
+    if (Status st = store_config->Start(config.sync_catalog_interval_s * 1000); !st.ok()) {
+      core::LogError("store_config_start_failed", {{"error", st.message()}});
+    }
+  }
 
   // Wait for SIGTERM/SIGINT; meanwhile pick up changes of the tokens file (a `machub
-  // token create` or `token rotate` next to the running hub) without a restart.
+  // token create` or `token rotate` next to the running hub) and newly applied store
+  // configurations without a restart.
   int sig = 0;
   const struct timespec kTokensPoll = {0, 500'000'000};
   // tls_auto: the certificate's remaining validity is checked hourly; a renewed one is
@@ -555,15 +617,22 @@ int RunServe(const Config& given) {
       EnsureAutoTls(config);
     }
     const TokensFileStamp stamp = StampOf(tokens_file);
-    if (stamp == tokens_stamp) continue;
-    tokens_stamp = stamp;
-    auto reloaded = LoadTokensFile(tokens_file);
-    if (!reloaded.ok()) {
-      // Keep serving with the tokens we have; the operator fixes the file.
-      core::LogError("tokens_file_invalid", {{"error", reloaded.status().message()}});
-      continue;
+    const bool file_changed = stamp != tokens_stamp;
+    const bool config_changed =
+        store_config && store_config->generation() != store_config_generation;
+    if (!file_changed && !config_changed) continue;
+    if (file_changed) {
+      tokens_stamp = stamp;
+      auto reloaded = LoadTokensFile(tokens_file);
+      if (reloaded.ok()) {
+        file_token_entries = std::move(*reloaded);
+      } else {
+        // Keep serving with the tokens we have; the operator fixes the file.
+        core::LogError("tokens_file_invalid", {{"error", reloaded.status().message()}});
+        if (!config_changed) continue;
+      }
     }
-    std::vector<http::TerminalToken> tokens = ApiTokens(config, *reloaded);
+    std::vector<http::TerminalToken> tokens = apply_store_config();
     core::LogInfo("tokens_reloaded", {{"tokens", tokens.size()}});
     api.SetTokens(std::move(tokens));
   }
@@ -571,6 +640,7 @@ int RunServe(const Config& given) {
   (*server)->Stop(config.drain_timeout_ms);
   api.SetConnectionsSource({});
   if (catalog) catalog->Stop();
+  if (store_config) store_config->Stop();
   (*sync_service)->Stop();  // before the journal closes: the uploader writes through it
   dynamo->reset();          // stops the DynamoDB sink (a request in flight is cancelled)
   (*journal)->Close();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "catalog/format_checks.h"
 #include "core/currency.h"
 #include "core/json_writer.h"
 #include "core/money.h"
@@ -13,6 +14,10 @@
 
 namespace machub::catalog {
 namespace {
+
+using internal::CheckText;
+using internal::Invalid;
+using internal::Missing;
 
 constexpr int64_t kMaxVersionChars = 128;
 constexpr int64_t kMaxSkuChars = 64;
@@ -67,24 +72,6 @@ using Path = core::FieldPath;
 
 Path ProductPath(size_t index, std::string_view member = {}) {
   return Path("products", index, member);
-}
-
-Status Missing(const Path& path) {
-  const std::string where = path.str();
-  return Status(ErrorCode::kMissingField, where + " is required", where);
-}
-
-Status Invalid(const Path& path, const std::string& what) {
-  const std::string where = path.str();
-  return Status(ErrorCode::kInvalidField, where + " " + what, where);
-}
-
-Status CheckText(std::string_view value, const Path& path, int64_t min_chars, int64_t max_chars) {
-  const int64_t n = TextChars(value);
-  if (n == -2) return Invalid(path, "is not valid UTF-8");
-  const std::string problem = core::TextLengthProblem(n, min_chars, max_chars);
-  if (problem.empty()) return Status::Ok();
-  return Invalid(path, problem);
 }
 
 Status CheckPriceRange(int64_t price_minor, const Path& path) {
@@ -378,15 +365,41 @@ std::string_view OpaqueTag(std::string_view tag) {
 
 }  // namespace
 
-std::string CatalogKey(std::string_view prefix, std::string_view store_id) {
+namespace internal {
+
+Status Missing(const core::FieldPath& path) {
+  const std::string where = path.str();
+  return Status(ErrorCode::kMissingField, where + " is required", where);
+}
+
+Status Invalid(const core::FieldPath& path, const std::string& what) {
+  const std::string where = path.str();
+  return Status(ErrorCode::kInvalidField, where + " " + what, where);
+}
+
+Status CheckText(std::string_view value, const core::FieldPath& path, int64_t min_chars,
+                 int64_t max_chars) {
+  const int64_t n = TextChars(value);
+  if (n == -2) return Invalid(path, "is not valid UTF-8");
+  const std::string problem = core::TextLengthProblem(n, min_chars, max_chars);
+  if (problem.empty()) return Status::Ok();
+  return Invalid(path, problem);
+}
+
+}  // namespace internal
+
+std::string internal::StoreObjectKey(std::string_view prefix, std::string_view folder,
+                                     std::string_view store_id, std::string_view name) {
   while (!prefix.empty() && prefix.front() == '/') prefix.remove_prefix(1);
   while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
   std::string key(prefix);
   if (!key.empty()) key += '/';
-  key += "catalog/store=";
-  key += store_id;
-  key += "/catalog.json";
+  key.append(folder).append("/store=").append(store_id).append("/").append(name);
   return key;
+}
+
+std::string CatalogKey(std::string_view prefix, std::string_view store_id) {
+  return internal::StoreObjectKey(prefix, "catalog", store_id, "catalog.json");
 }
 
 Result<Catalog> ParseCatalog(std::string_view json) {

@@ -6,11 +6,11 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_store.h"
+#include "catalog/poll_loop.h"
 #include "core/log.h"
 #include "core/sha256.h"
 #include "core/time_format.h"
@@ -47,15 +47,8 @@ struct CatalogFetcher::Impl {
   std::string last_error;
   int64_t attempts = 0;
 
-  // The periodic thread.
-  std::mutex control_mu;  // serializes Start/Stop
-  std::mutex thread_mu;
-  std::condition_variable thread_cv;
-  bool stop = false;
-  bool wake = false;
-  std::thread thread;
+  PollLoop loop;  // the periodic thread
 
-  void Loop(int64_t interval_ms);
   // One attempt with its bookkeeping (metrics, log, status), under fetch_mu.
   Status Run();
   Status Attempt(Outcome* outcome);
@@ -258,61 +251,14 @@ Status CatalogFetcher::Impl::Run() {
 
 Status CatalogFetcher::FetchOnce() { return impl_->Run(); }
 
-void CatalogFetcher::Impl::Loop(int64_t interval_ms) {
-  // Shorter waits after a failure: a hub that starts offline should pick the catalog up
-  // soon after the link returns, not a whole interval later.
-  const int64_t error_wait_ms = options.retry_after_error_ms > 0
-                                    ? std::min(interval_ms, options.retry_after_error_ms)
-                                    : interval_ms;
-  std::unique_lock lock(thread_mu);
-  while (!stop) {
-    wake = false;
-    lock.unlock();
-    const Status status = Run();
-    lock.lock();
-    thread_cv.wait_for(lock, std::chrono::milliseconds(status.ok() ? interval_ms : error_wait_ms),
-                       [this] { return stop || wake; });
-  }
-}
-
 Status CatalogFetcher::Start(int64_t interval_ms) {
   Impl& d = *impl_;
-  if (interval_ms <= 0) {
-    return Status(ErrorCode::kInvalidArgument, "catalog interval must be positive");
-  }
-  std::lock_guard control(d.control_mu);
-  if (d.thread.joinable()) {
-    return Status(ErrorCode::kInvalidArgument, "catalog fetcher already started");
-  }
-  {
-    std::lock_guard lock(d.thread_mu);
-    d.stop = false;
-    d.wake = false;
-  }
-  d.thread = std::thread([&d, interval_ms] { d.Loop(interval_ms); });
-  return Status::Ok();
+  return d.loop.Start(interval_ms, d.options.retry_after_error_ms, [&d] { return d.Run().ok(); });
 }
 
-void CatalogFetcher::Stop() {
-  Impl& d = *impl_;
-  std::lock_guard control(d.control_mu);
-  if (!d.thread.joinable()) return;
-  {
-    std::lock_guard lock(d.thread_mu);
-    d.stop = true;
-  }
-  d.thread_cv.notify_all();
-  d.thread.join();
-}
+void CatalogFetcher::Stop() { impl_->loop.Stop(); }
 
-void CatalogFetcher::FetchSoon() {
-  Impl& d = *impl_;
-  {
-    std::lock_guard lock(d.thread_mu);
-    d.wake = true;
-  }
-  d.thread_cv.notify_all();
-}
+void CatalogFetcher::FetchSoon() { impl_->loop.Wake(); }
 
 std::shared_ptr<const CatalogView> CatalogFetcher::Snapshot() const {
   std::lock_guard lock(impl_->state_mu);

@@ -1416,6 +1416,9 @@ std::string ApiHandler::Impl::StatusJson() {
   if (status.clock) out["clock"] = ProvidedBlock(status.clock, "clock", ojson(nullptr));
   out["catalog"] = ProvidedBlock(status.catalog, "catalog",
                                  ojson{{"version", nullptr}, {"fetched_at", nullptr}});
+  if (status.store_config) {
+    out["store_config"] = ProvidedBlock(status.store_config, "store_config", ojson(nullptr));
+  }
   Result<ojson> offline = OfflineJson();
   out["offline"] = offline.ok() ? std::move(*offline) : ojson(nullptr);
   out["alerts"] = AlertsJson();

@@ -89,6 +89,9 @@ struct StatusProviders {
   std::function<std::string()> cloud;    // {"state": ..., ...}
   std::function<std::string()> backlog;  // {"sales": ..., "bytes": ..., "oldest_sale_at": ...}
   std::function<std::string()> catalog;  // {"version": ..., "fetched_at": ...}
+  // The per-store configuration from the cloud (catalog/store_config.h): the
+  // "store_config" block of /v1/status; absent when no function is given.
+  std::function<std::string()> store_config;
   // GET /v1/catalog: the cached catalog as {strong ETag, JSON body}; nullopt (or no
   // function) while the hub has none -> 404. Called on I/O threads: must not block.
   std::function<std::optional<std::pair<std::string, std::string>>()> catalog_body;

@@ -150,5 +150,108 @@ TEST(CatalogAndSyncIntegration, DataFolderIsLockedWhileAHubRuns) {
   EXPECT_NE(v.out.find("\"last_seq\":6"), std::string::npos) << v.out;
 }
 
+// The per-store configuration (issue #11) end to end with the real binary: store.json in
+// the folder standing in for S3 adds a terminal's token and lowers the offline card limit;
+// a new document revokes the token without a restart; after a restart with the object
+// gone, the last good copy still lets the terminal sell.
+TEST(CatalogAndSyncIntegration, StoreConfigTokensAndLimitsFromTheCloud) {
+  TempDir dir;
+  auto terminals = MakeTerminals(2);
+  terminals[0].manager = true;
+  const std::string data = dir.Join("data");
+  const std::string s3 = dir.Join("s3");
+  const std::string config_dir = s3 + "/config/store=S001";
+  std::filesystem::create_directories(config_dir);
+  const Terminal t02 = terminals[1];
+  auto write_config = [&](const std::string& version, bool with_t02) {
+    json doc = {{"version", version},
+                {"terminal_tokens", json::array()},
+                {"offline", {{"card_max_amount", "10.00"}, {"store_max_outstanding", ""}}}};
+    if (with_t02) doc["terminal_tokens"].push_back({{"terminal_id", "T02"}, {"sha256", t02.hash}});
+    const std::string tmp = config_dir + "/.store.json.tmp";
+    std::ofstream(tmp) << doc.dump();
+    std::filesystem::rename(tmp, config_dir + "/store.json");
+  };
+  write_config("v1", true);
+  Hub::Options o;
+  o.data_dir = data;
+  o.terminals = {terminals[0]};  // T02's token only comes from store.json
+  o.extra_args = {"--sync-dir", s3, "--sync-catalog-interval-s", "1",
+                  "--offline-card-max-amount=500.00"};
+  auto hub = Hub::Start(o);
+  HttpClient client(hub->port());
+  const std::string& manager = terminals[0].token;
+  int n = 0;
+  auto t02_sale = [&] {
+    return client.Post("/v1/sales", SaleBody("sc-" + std::to_string(n++), "T02"), t02.token).status;
+  };
+  ASSERT_TRUE(WaitFor([&] { return t02_sale() == 201; }, std::chrono::seconds(20)))
+      << client.Get("/v1/status", manager).body;
+  json st = json::parse(client.Get("/v1/status", manager).body)["store_config"];
+  EXPECT_EQ(st["version"], "v1") << st;
+  EXPECT_EQ(st["terminal_tokens"], 1);
+  EXPECT_EQ(st["offline"]["card_max_amount"], "10.00");
+  EXPECT_TRUE(st["last_error"].is_null()) << st;
+
+  // The store's card limit (10.00) replaced the configured 500.00.
+  const json offline_sale = {
+      {"id", "sc-offline"},
+      {"terminal_id", "T01"},
+      {"created_at", "2026-11-27T10:15:00Z"},
+      {"currency", "USD"},
+      {"lines", {{{"sku", "1"}, {"name", "Gift"}, {"qty", "1"}, {"unit_price", "20.00"}}}},
+      {"payments",
+       {{{"method", "card"},
+         {"amount", "20.00"},
+         {"card_token", "tok_a"},
+         {"last4", "4242"},
+         {"offline", true}}}}};
+  auto refused = client.Post("/v1/sales", offline_sale.dump(), manager);
+  ASSERT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(json::parse(refused.body)["error"]["limit"], "offline.card_max_amount");
+  EXPECT_EQ(json::parse(refused.body)["error"]["limit_amount"], "10.00");
+
+  // A document without T02 revokes its token while the hub runs.
+  write_config("v2", false);
+  ASSERT_TRUE(WaitFor([&] { return t02_sale() == 401; }, std::chrono::seconds(20)));
+  EXPECT_EQ(json::parse(client.Get("/v1/status", manager).body)["store_config"]["version"], "v2");
+  // An invalid document is refused whole: v2 stays, and status says where.
+  std::ofstream(config_dir + "/store.json")
+      << R"({"version":"v3","terminal_tokens":[{"terminal_id":"T02","sha256":"NOTAHASH"}]})";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json sc = json::parse(client.Get("/v1/status", manager).body)["store_config"];
+        return sc["last_error"].is_string() &&
+               sc["last_error"].get<std::string>().find("terminal_tokens[0].sha256") !=
+                   std::string::npos;
+      },
+      std::chrono::seconds(20)));
+  EXPECT_EQ(json::parse(client.Get("/v1/status", manager).body)["store_config"]["version"], "v2");
+  EXPECT_EQ(t02_sale(), 401);
+
+  write_config("v4", true);
+  ASSERT_TRUE(WaitFor([&] { return t02_sale() == 201; }, std::chrono::seconds(20)));
+  ASSERT_EQ(hub->Terminate(), 0);
+
+  // Restart with the object gone: the last good copy (v4) is used from the first sale.
+  std::filesystem::remove(config_dir + "/store.json");
+  o.port = hub->port();
+  hub = Hub::Start(o);
+  HttpClient again(hub->port());
+  EXPECT_EQ(again.Post("/v1/sales", SaleBody("sc-after", "T02"), t02.token).status, 201);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json sc = json::parse(again.Get("/v1/status", manager).body)["store_config"];
+        return sc["last_error"].is_string();
+      },
+      std::chrono::seconds(20)));
+  json after = json::parse(again.Get("/v1/status", manager).body)["store_config"];
+  EXPECT_EQ(after["version"], "v4") << after;
+  EXPECT_NE(after["last_error"].get<std::string>().find("no store configuration object"),
+            std::string::npos)
+      << after;
+  EXPECT_EQ(hub->Terminate(), 0);
+}
+
 }  // namespace
 }  // namespace machub::testing
