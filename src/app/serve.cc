@@ -317,6 +317,12 @@ int RunServe(const Config& given) {
   // 4 KiB pages, with the same p50/p99 at 1, 8 and 64 terminals (docs/BENCHMARKS.md,
   // "SD-card wear"); docs/JOURNAL.md has the commit-stall measurement.
   jopts.checkpoint_interval_ms = 500;
+  // Entries committed while the kernel reports its clock unsynchronized are marked
+  // clock_untrusted when the configuration asks for a synchronized clock (held entries
+  // are marked by the journal itself): docs/JOURNAL.md.
+  if (config.clock_require_sync) {
+    jopts.clock_untrusted = [] { return core::KernelClockSynchronized() == false; };
+  }
   auto journal = journal::SqliteJournal::Open(jopts);
   if (!journal.ok()) {
     core::LogError("journal_open_failed",

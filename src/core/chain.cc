@@ -20,7 +20,7 @@ std::string GenesisHash(std::string_view store_id) {
 }
 
 std::string CanonicalRecord(int64_t seq, std::string_view receipt_no, int64_t received_at_ms,
-                            bool clock_skew, std::string_view canonical_sale) {
+                            int clock_flags, std::string_view canonical_sale) {
   // A line-oriented header before the sale bytes. The header fields cannot contain a
   // newline (numbers, and a receipt number built from a terminal id), so the layout is
   // unambiguous without escaping; the sale comes last and runs to the end.
@@ -32,7 +32,8 @@ std::string CanonicalRecord(int64_t seq, std::string_view receipt_no, int64_t re
   out.append(receipt_no);
   out.append("\nreceived_at=");
   AppendInt(&out, received_at_ms);
-  out.append(clock_skew ? "\nskew=1\n" : "\nskew=0\n");
+  out.append((clock_flags & kClockSkew) != 0 ? "\nskew=1\n" : "\nskew=0\n");
+  if ((clock_flags & kClockUntrusted) != 0) out.append("clock=untrusted\n");
   out.append(canonical_sale);
   return out;
 }

@@ -71,6 +71,7 @@ struct StoredSale {
   std::string receipt_no;  // per terminal: "T01-000123"; events: "" (a Z report: "Z7")
   int64_t received_at_ms = 0;
   bool clock_skew = false;          // |received_at - created_at| above the configured bound
+  bool clock_untrusted = false;     // stored while the hub's own clock was untrusted
   std::string canonical;            // CanonicalSale(sale) bytes (the request content)
   std::string prev_hash;            // 32 raw bytes: previous sale's hash, or the store genesis
   std::string hash;                 // 32 raw bytes: SHA-256(prev_hash || CanonicalRecord(...))

@@ -44,7 +44,7 @@ std::string StoredSaleJson(const StoredSale& stored) {
     return StoredEventJson(
         *stored.event,
         EntryPlace{stored.seq, stored.receipt_no, stored.received_at_ms, stored.clock_skew,
-                   stored.hash, stored.prev_hash, stored.uploaded});
+                   stored.clock_untrusted, stored.hash, stored.prev_hash, stored.uploaded});
   }
   const Sale& sale = stored.sale;
   const int minor = MinorUnits(sale);
@@ -59,6 +59,8 @@ std::string StoredSaleJson(const StoredSale& stored) {
   w.String("created_at", FormatRfc3339(sale.created_at_ms));
   w.String("received_at", FormatRfc3339(stored.received_at_ms));
   w.Bool("clock_skew", stored.clock_skew);
+  // Only when set: every entry stored under a trusted clock reads as before.
+  if (stored.clock_untrusted) w.Bool("clock_untrusted", true);
   w.String("currency", sale.currency);
   if (!sale.cashier.empty()) w.String("cashier", sale.cashier);
   w.BeginArray("lines");

@@ -454,6 +454,7 @@ std::string StoredEventJson(const StoreEvent& event, const EntryPlace& place) {
     if (it.key() == "currency") {
       j["received_at"] = FormatRfc3339(place.received_at_ms);
       j["clock_skew"] = place.clock_skew;
+      if (place.clock_untrusted) j["clock_untrusted"] = true;
     }
     j[it.key()] = it.value();
   }

@@ -132,6 +132,7 @@ struct EntryPlace {
   std::string_view receipt_no;
   int64_t received_at_ms = 0;
   bool clock_skew = false;
+  bool clock_untrusted = false;
   std::string_view hash;       // 32 raw bytes
   std::string_view prev_hash;  // 32 raw bytes
   bool uploaded = false;

@@ -816,6 +816,57 @@ TEST_F(JournalTest, ReceivedAtNeverGoesBackwards) {
   EXPECT_EQ(*verified, 4);
 }
 
+// Entries stored under an untrusted clock are marked, and the mark is part of the chain:
+// held entries always; others while the options' clock_untrusted says so (the hub asks
+// the kernel). Unmarked entries hash as before (the record has no extra line).
+TEST_F(JournalTest, EntriesUnderAnUntrustedClockAreMarkedInTheChain) {
+  bool kernel_unsynced = false;
+  JournalOptions options = Options();
+  options.clock_untrusted = [&] { return kernel_unsynced; };
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  const int64_t t0 = clock_.NowMs();
+  MustAppend(*journal, MakeSale("trusted"));
+  clock_.Set(t0 - 60'000);
+  MustAppend(*journal, MakeSale("held"));
+  clock_.Set(t0 + 1'000);
+  kernel_unsynced = true;
+  MustAppend(*journal, MakeSale("unsynced"));
+  kernel_unsynced = false;
+  MustAppend(*journal, MakeSale("synced-again"));
+  auto flag = [&](const std::string& id) {
+    Result<std::optional<core::StoredSale>> stored = journal->Get(id);
+    EXPECT_TRUE(stored.ok() && stored->has_value()) << id;
+    return stored.ok() && stored->has_value() && (*stored)->clock_untrusted;
+  };
+  EXPECT_FALSE(flag("trusted"));
+  EXPECT_TRUE(flag("held"));
+  EXPECT_TRUE(flag("unsynced"));
+  EXPECT_FALSE(flag("synced-again"));
+  // The stored JSON carries the mark only when set.
+  Result<std::optional<core::StoredSale>> held = journal->Get("held");
+  EXPECT_NE(core::StoredSaleJson(**held).find("\"clock_untrusted\":true"), std::string::npos);
+  Result<std::optional<core::StoredSale>> trusted = journal->Get("trusted");
+  EXPECT_EQ(core::StoredSaleJson(**trusted).find("clock_untrusted"), std::string::npos);
+  // The mark is hashed: the record of "held" with the mark gives its stored hash, without
+  // it another one.
+  const core::StoredSale& h = **held;
+  EXPECT_EQ(
+      core::ChainHash(h.prev_hash, core::CanonicalRecord(h.seq, h.receipt_no, h.received_at_ms,
+                                                         core::kClockUntrusted, h.canonical)),
+      h.hash);
+  EXPECT_NE(core::ChainHash(h.prev_hash, core::CanonicalRecord(h.seq, h.receipt_no,
+                                                               h.received_at_ms, 0, h.canonical)),
+            h.hash);
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 4);
+  // Flipping the stored mark breaks the chain.
+  ASSERT_TRUE(
+      journal->ExecOnWriterForTest("UPDATE sales SET clock_skew = 0 WHERE id = 'held'").ok());
+  EXPECT_FALSE(journal->VerifyChain().ok());
+}
+
 // New journals take JournalOptions::page_size (1 KiB by default: half the bytes written
 // per sale, docs/BENCHMARKS.md "SD-card wear"); a journal created with another size keeps
 // it, and a bad size is refused.

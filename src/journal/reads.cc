@@ -59,7 +59,9 @@ Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
   stored.seq = sqlite3_column_int64(stmt, 0);
   stored.receipt_no = ColumnText(stmt, 1);
   stored.received_at_ms = sqlite3_column_int64(stmt, 2);
-  stored.clock_skew = sqlite3_column_int(stmt, 3) != 0;
+  const int clock_flags = sqlite3_column_int(stmt, 3);
+  stored.clock_skew = (clock_flags & core::kClockSkew) != 0;
+  stored.clock_untrusted = (clock_flags & core::kClockUntrusted) != 0;
   stored.canonical = ColumnText(stmt, 4);
   stored.prev_hash = ColumnBlob(stmt, 5);
   stored.hash = ColumnBlob(stmt, 6);
@@ -216,7 +218,7 @@ Result<int64_t> SqliteJournal::VerifyChain() {
     if (ColumnBlob(stmt, 5) != prev) return broken("prev_hash differs from the previous hash");
     const auto* canonical = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
     const std::string record = core::CanonicalRecord(
-        seq, ColumnText(stmt, 1), sqlite3_column_int64(stmt, 2), sqlite3_column_int(stmt, 3) != 0,
+        seq, ColumnText(stmt, 1), sqlite3_column_int64(stmt, 2), sqlite3_column_int(stmt, 3),
         std::string_view(canonical == nullptr ? "" : canonical,
                          static_cast<size_t>(sqlite3_column_bytes(stmt, 4))));
     std::string hash = ColumnBlob(stmt, 6);

@@ -410,6 +410,7 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   staged_hash_ = last_hash_;
   staged_received_at_ms_ = last_received_at_ms_;
   staged_clock_held_ = 0;
+  staged_clock_untrusted_ = options_.clock_untrusted && options_.clock_untrusted();
   staged_counters_.clear();
   staged_drawers_.clear();
   staged_offline_terminal_.clear();
@@ -628,16 +629,21 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
   static const Status kStorage(ErrorCode::kStorageUnavailable, "journal: storage failed");
   receipt->seq = staged_seq_;
   receipt->received_at_ms = clock_->NowMs();
+  bool untrusted = staged_clock_untrusted_;
   if (receipt->received_at_ms < staged_received_at_ms_) {
     // The clock is behind the journal's newest entry (a Pi without RTC that booted with a
-    // stale clock, a step backwards): hold received_at at the newest so it never goes back.
+    // stale clock, a step backwards): hold received_at at the newest so it never goes back,
+    // and mark the entry.
     receipt->received_at_ms = staged_received_at_ms_;
     ++staged_clock_held_;
+    untrusted = true;
   }
   const int64_t skew_ms = receipt->received_at_ms - row.created_at_ms;
-  const bool clock_skew = (skew_ms < 0 ? -skew_ms : skew_ms) > options_.clock_skew_bound_ms;
+  const int clock_flags =
+      ((skew_ms < 0 ? -skew_ms : skew_ms) > options_.clock_skew_bound_ms ? core::kClockSkew : 0) |
+      (untrusted ? core::kClockUntrusted : 0);
   const std::string record = core::CanonicalRecord(
-      receipt->seq, receipt->receipt_no, receipt->received_at_ms, clock_skew, *row.canonical);
+      receipt->seq, receipt->receipt_no, receipt->received_at_ms, clock_flags, *row.canonical);
   receipt->hash = core::ChainHash(staged_hash_, record);
   {
     sqlite3_stmt* ins = s.insert;
@@ -654,7 +660,7 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
     }
     sqlite3_bind_int64(ins, 7, row.created_at_ms);
     sqlite3_bind_int64(ins, 8, receipt->received_at_ms);
-    sqlite3_bind_int(ins, 9, clock_skew ? 1 : 0);
+    sqlite3_bind_int(ins, 9, clock_flags);  // bits: core::kClockSkew, core::kClockUntrusted
     BindText(ins, 10, row.currency);
     sqlite3_bind_int64(ins, 11, row.total);
     sqlite3_bind_int64(ins, 12, row.change);

@@ -132,6 +132,11 @@ struct JournalOptions {
   OfflineLimits offline;
   const core::Clock* clock = nullptr;        // null: the system clock
   core::MetricsRegistry* metrics = nullptr;  // null: no metrics
+  // Asked once per group commit on the writer thread (keep it cheap: the hub's asks the
+  // kernel with adjtimex); true marks the group's entries clock_untrusted. An entry whose
+  // received_at was held at the journal's newest (the clock read earlier) is marked
+  // whatever this says. Null: only held entries are marked.
+  std::function<bool()> clock_untrusted;
 };
 
 class SqliteJournal final : public SaleJournal, public Ledger {
@@ -341,6 +346,7 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // clock reading is older than the newest row's received_at takes the newest's instead,
   // and is counted in clock_held_.
   int64_t last_received_at_ms_ = 0;
+  bool staged_clock_untrusted_ = false;  // this group's answer of options_.clock_untrusted
   int64_t staged_received_at_ms_ = 0;
   int64_t staged_clock_held_ = 0;
   std::atomic<int64_t> newest_received_at_ms_{0};

@@ -24,7 +24,8 @@ constexpr size_t kInChunk = 64 * 1024;  // BatchEncoder stages this much input p
 constexpr std::string_view kCsvHeader =
     "store_id,seq,sale_id,receipt_no,terminal_id,type,ref,created_at,received_at,clock_skew,"
     "currency,cashier,line_no,sku,name,qty,unit_price,discount,tax_rate,line_net,line_tax,"
-    "sale_subtotal,sale_tax,sale_total,sale_paid,sale_change,payment_methods,hash,prev_hash";
+    "sale_subtotal,sale_tax,sale_total,sale_paid,sale_change,payment_methods,hash,prev_hash,"
+    "clock_untrusted";
 
 // StoredSaleJson ends with this member; the object leaves it out (see the header).
 constexpr std::string_view kUploadedSuffix = ",\"uploaded\":false}";
@@ -152,7 +153,7 @@ void AppendCsvEvent(std::string* out, std::string_view store_id, const core::Sto
   out->append(core::ToHex(stored.hash));
   out->push_back(',');
   out->append(core::ToHex(stored.prev_hash));
-  out->push_back('\n');
+  out->append(stored.clock_untrusted ? ",true\n" : ",false\n");
 }
 
 void AppendCsv(std::string* out, std::string_view store_id, const core::StoredSale& stored) {
@@ -213,7 +214,7 @@ void AppendCsv(std::string* out, std::string_view store_id, const core::StoredSa
   tail.append(core::ToHex(stored.hash));
   tail.push_back(',');
   tail.append(core::ToHex(stored.prev_hash));
-  tail.push_back('\n');
+  tail.append(stored.clock_untrusted ? ",true\n" : ",false\n");
 
   int64_t line_no = 0;
   for (const core::Line& line : sale.lines) {

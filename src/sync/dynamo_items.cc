@@ -70,6 +70,7 @@ Result<DynamoSalesItem> MakeEventItem(std::string_view store_id, const core::Sto
   item["received_at_ms"] = N(stored.received_at_ms);
   item["date"] = S(UtcDate(stored.received_at_ms));
   item["clock_skew"] = B(stored.clock_skew);
+  if (stored.clock_untrusted) item["clock_untrusted"] = B(true);
   item["format_version"] = N(1);
   switch (event.type) {
     case core::EventType::kDrawerOpen:
@@ -145,6 +146,7 @@ Result<DynamoSalesItem> MakeSalesItem(std::string_view store_id, const core::Sto
   item["paid"] = N(sale.paid);
   item["change"] = N(sale.change);
   item["clock_skew"] = B(stored.clock_skew);
+  if (stored.clock_untrusted) item["clock_untrusted"] = B(true);
   item["format_version"] = N(1);
   json payments = json::array();
   for (const auto& p : sale.payments) {

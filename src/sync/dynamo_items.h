@@ -13,11 +13,12 @@
 //                     tax_rate_micro N, net N, tax N}
 //   payments  L of M {method S, amount N, card_token S, last4 S, brand S, auth_code S,
 //                     offline BOOL}   -- tokens and last 4 only, never a card number
-//   clock_skew BOOL, format_version N (1)
+//   clock_skew BOOL, clock_untrusted BOOL (only when true: stored while the hub's own
+//   clock was untrusted), format_version N (1)
 // A store event (stored.is_event()) has the same key, entry_id, entry_hash, type (the
 // event's type), terminal_id, receipt_no, cashier (each left out when empty), currency,
-// created_at_ms, received_at_ms, date, clock_skew and format_version, no sale amounts,
-// and its own:
+// created_at_ms, received_at_ms, date, clock_skew (and clock_untrusted) and format_version, no sale
+// amounts, and its own:
 //   drawer_open / cash_in / cash_out: amount N, reason S (cash_in / cash_out)
 //   drawer_close: counted N, counts L of M {denomination N, count N} (when counted by
 //                 denomination)

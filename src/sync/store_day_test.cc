@@ -368,7 +368,7 @@ TEST_F(StoreDayObjectsTest, CsvHasOneRowPerEventWithTheSaleColumnsStable) {
     return out;
   };
   const auto hashes = [&](size_t i) {
-    return core::ToHex(all[i].hash) + "," + core::ToHex(all[i].prev_hash) + "\n";
+    return core::ToHex(all[i].hash) + "," + core::ToHex(all[i].prev_hash) + ",false\n";
   };
   // drawer_open: the float in sale_total.
   EXPECT_EQ(row_of(0),

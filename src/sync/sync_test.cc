@@ -536,7 +536,7 @@ TEST_F(SyncTest, CsvRowsPerLineItemWithRfc4180Quoting) {
       "S001,1,q1,T01-000001,T01,sale,,2026-11-27T10:15:00.000Z,2026-11-27T10:15:01.000Z,false,"
       "USD,,";
   const std::string tail =
-      ",14.00,1.16,15.16,21.00,5.84,cash:20.00;card:1.00," + hash + "," + prev + "\n";
+      ",14.00,1.16,15.16,21.00,5.84,cash:20.00;card:1.00," + hash + "," + prev + ",false\n";
   EXPECT_EQ(raw, std::string(CsvHeader()) + "\n" + head +
                      "1,sku-0,\"Beans, \"\"dark\"\" roast\",2,3.50,0.00,0.0825,7.00,0.58" + tail +
                      head + "2,sku-1,\"Beans, \"\"dark\"\" roast\",2,3.50,0.00,0.0825,7.00,0.58" +
@@ -545,7 +545,7 @@ TEST_F(SyncTest, CsvRowsPerLineItemWithRfc4180Quoting) {
             "store_id,seq,sale_id,receipt_no,terminal_id,type,ref,created_at,received_at,"
             "clock_skew,currency,cashier,line_no,sku,name,qty,unit_price,discount,tax_rate,"
             "line_net,line_tax,sale_subtotal,sale_tax,sale_total,sale_paid,sale_change,"
-            "payment_methods,hash,prev_hash");
+            "payment_methods,hash,prev_hash,clock_untrusted");
 }
 
 // Issue 13: text cells a spreadsheet would run as formulas are written quoted with a
@@ -1478,6 +1478,90 @@ TEST_F(LocalSyncTest, VerifyRecomputesJsonLinesHashes) {
       VerifyStore(*sink_, VerifyOptions{.store_id = "S999", .prefix = "pos"});
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->objects, 0);
+}
+
+// Entries stored under an untrusted clock (issue #11): the mark travels in both formats,
+// verify recomputes the chain with it, and removing it from an object is caught. CSV
+// objects written before the clock_untrusted column existed still verify.
+TEST_F(LocalSyncTest, ClockUntrustedMarkIsUploadedAndVerified) {
+  AppendSales(2, "ok");
+  clock_.Advance(-3'600'000);  // the clock steps back an hour: held, marked
+  AppendEvent("held-open", "drawer_open", {{"amount", "10.00"}});
+  AppendSales(2, "held");
+  UploaderOptions options = Options();
+  options.cut.format = BatchFormat::kJsonl;
+  ASSERT_TRUE(MakeUploader(options, sink_.get())->RunOnce(OnceOptions{}).ok());
+  std::vector<std::string> keys = Keys();
+  ASSERT_EQ(keys.size(), 1u);
+  const std::string raw = *Gunzip(sink_->Get(keys[0])->body);
+  EXPECT_EQ(std::count(raw.begin(), raw.end(), '\n'), 5);
+  size_t marked = 0;
+  for (size_t at = raw.find("\"clock_untrusted\":true"); at != std::string::npos;
+       at = raw.find("\"clock_untrusted\":true", at + 1)) {
+    ++marked;
+  }
+  EXPECT_EQ(marked, 3u) << raw;
+  Result<VerifySummary> clean = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->ok()) << clean->ToJson();
+  EXPECT_EQ(clean->events, 1);
+
+  // The CSV rows carry the mark in the last column.
+  std::vector<core::StoredSale> sales = AllSales();
+  const std::string csv = EncodeBatch("S001", sales, BatchFormat::kCsv);
+  EXPECT_NE(csv.find(core::ToHex(sales[4].prev_hash) + ",true\n"), std::string::npos);
+  EXPECT_NE(csv.find(core::ToHex(sales[0].prev_hash) + ",false\n"), std::string::npos);
+
+  // Dropping the mark from the object: the hash no longer matches.
+  std::string forged_raw = raw;
+  const std::string mark = ",\"clock_untrusted\":true";
+  forged_raw.erase(forged_raw.find(mark), mark.size());
+  const std::string forged = *GzipDeterministic(forged_raw);
+  auto head = sink_->Head(keys[0]);
+  fs::remove(sink_->root() + "/" + keys[0]);
+  cloud::PutRequest put;
+  put.key = keys[0];
+  put.body = forged;
+  put.metadata = head->metadata;
+  put.metadata["sha256"] = Sha256Hex(forged);
+  ASSERT_TRUE(sink_->Put(put).ok());
+  Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->hash_mismatches, 1) << summary->ToJson();
+  EXPECT_FALSE(summary->ok());
+}
+
+TEST_F(LocalSyncTest, CsvWithTheHeaderBeforeClockUntrustedStillVerifies) {
+  AppendSales(3);
+  UploaderOptions options = Options();
+  options.cut.format = BatchFormat::kCsv;
+  ASSERT_TRUE(MakeUploader(options, sink_.get())->RunOnce(OnceOptions{}).ok());
+  std::vector<std::string> keys = Keys();
+  ASSERT_EQ(keys.size(), 1u);
+  // Rewrite the object as an earlier hub wrote it: no last column.
+  std::string raw = *Gunzip(sink_->Get(keys[0])->body);
+  std::string old;
+  size_t start = 0;
+  while (start < raw.size()) {
+    size_t end = raw.find('\n', start);
+    std::string row = raw.substr(start, end - start);
+    old += row.substr(0, row.rfind(',')) + "\n";
+    start = end + 1;
+  }
+  ASSERT_EQ(old.find("clock_untrusted"), std::string::npos);
+  const std::string body = *GzipDeterministic(old);
+  auto head = sink_->Head(keys[0]);
+  fs::remove(sink_->root() + "/" + keys[0]);
+  cloud::PutRequest put;
+  put.key = keys[0];
+  put.body = body;
+  put.metadata = head->metadata;
+  put.metadata["sha256"] = Sha256Hex(body);
+  ASSERT_TRUE(sink_->Put(put).ok());
+  Result<VerifySummary> summary = VerifyStore(*sink_, VerifyOptions{.prefix = "pos"});
+  ASSERT_TRUE(summary.ok());
+  EXPECT_TRUE(summary->ok()) << summary->ToJson();
+  EXPECT_EQ(summary->sales, 3);
 }
 
 // Store events through the whole path: the real journal chains them, the uploader cuts

@@ -194,8 +194,8 @@ Result<std::string> EventCanonicalOf(std::string_view text) {
   using OJson = nlohmann::ordered_json;
   OJson line = OJson::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!line.is_object()) return Status(ErrorCode::kInvalidArgument, "not a JSON object");
-  for (const char* key :
-       {"seq", "receipt_no", "received_at", "clock_skew", "hash", "prev_hash", "uploaded"}) {
+  for (const char* key : {"seq", "receipt_no", "received_at", "clock_skew", "clock_untrusted",
+                          "hash", "prev_hash", "uploaded"}) {
     line.erase(key);
   }
   return line.dump(-1, ' ', false, OJson::error_handler_t::replace);
@@ -216,7 +216,9 @@ std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& 
     link.prev_hash = core::FromHex(line.at("prev_hash").get<std::string>()).value_or("");
     const std::string receipt_no = line.at("receipt_no").get<std::string>();
     Result<int64_t> received = core::ParseRfc3339(line.at("received_at").get<std::string>());
-    const bool skew = line.at("clock_skew").get<bool>();
+    // The clock flags of the chain record: clock_untrusted appears only when set.
+    const int skew = (line.at("clock_skew").get<bool>() ? core::kClockSkew : 0) |
+                     (line.value("clock_untrusted", false) ? core::kClockUntrusted : 0);
     if (!received.ok() || link.hash.size() != 32 || link.prev_hash.size() != 32) {
       ++s->bad_objects;
       checker->Problem(where + ": a line has a malformed received_at or hash");
@@ -228,9 +230,9 @@ std::optional<SaleLink> CheckJsonLine(std::string_view text, const std::string& 
         core::IsEventTypeName(type->get_ref<const std::string&>())) {
       ++s->events;
       // A store event: its canonical bytes are the line's members without the journal's
-      // own (seq, receipt_no, received_at, clock_skew, hash, prev_hash), in the line's
-      // order. DecodeCanonicalEvent accepts exactly the canonical form, so an edited
-      // amount, reason or Z figure decodes (or not) to other bytes and the hash differs.
+      // own (seq, receipt_no, received_at, clock_skew, clock_untrusted, hash, prev_hash), in the
+      // line's order. DecodeCanonicalEvent accepts exactly the canonical form, so an edited amount,
+      // reason or Z figure decodes (or not) to other bytes and the hash differs.
       Result<std::string> canonical = EventCanonicalOf(text);
       Result<core::StoreEvent> event = canonical.ok()
                                            ? core::DecodeCanonicalEvent(*canonical)
@@ -392,6 +394,10 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
   static const size_t kHashCol = column("hash");
   static const size_t kPrevCol = column("prev_hash");
   static const size_t kTypeCol = column("type");
+  // Objects written before clock_untrusted (the last column) existed have the header
+  // without it; the columns before it are the same.
+  static const std::vector<std::string> kColumnsBeforeClockFlag(kColumns.begin(),
+                                                                kColumns.end() - 1);
 
   for (const Entry& e : entries) {
     ++summary.objects;
@@ -461,14 +467,16 @@ Result<VerifySummary> VerifyStore(cloud::ObjectStore& store, const VerifyOptions
       size_t pos = 0;
       bool bad = false;
       std::vector<std::string> row;
-      if (!NextCsvRow(text, &pos, &row, &bad) || row != kColumns) {
+      if (!NextCsvRow(text, &pos, &row, &bad) ||
+          (row != kColumns && row != kColumnsBeforeClockFlag)) {
         ++summary.bad_objects;
         checker.Problem(where + ": the CSV header differs from the format's");
         report();
         continue;
       }
+      const size_t width = row.size();
       while (NextCsvRow(text, &pos, &row, &bad)) {
-        if (row.size() != kColumns.size()) {
+        if (row.size() != width) {
           bad = true;
           break;
         }

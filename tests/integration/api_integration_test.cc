@@ -437,6 +437,7 @@ TEST(ClockIntegrationTest, WallClockMovedAroundRestartsNeverTakesReceivedAtBack)
     auto posted = client.Post("/v1/sales", SaleBody(id, "T01"), token);
     EXPECT_EQ(posted.status, 201) << posted.body;
     out["sale"] = json::parse(posted.body, nullptr, false);
+    out["stored"] = json::parse(client.Get("/v1/sales/" + id, token).body, nullptr, false);
     out["status"] = json::parse(client.Get("/v1/status", token).body, nullptr, false);
     out["alerts"] = json::parse(client.Get("/v1/alerts", token).body, nullptr, false)["alerts"];
     EXPECT_EQ(hub->Terminate(), 0);
@@ -455,6 +456,7 @@ TEST(ClockIntegrationTest, WallClockMovedAroundRestartsNeverTakesReceivedAtBack)
   const int64_t ahead_at = received(ahead);
   EXPECT_GT(ahead_at, real_now + 86'400'000 - 60'000) << "libfaketime did not move the clock";
   EXPECT_TRUE(ahead["status"]["clock"]["trusted"]) << ahead["status"]["clock"].dump();
+  EXPECT_FALSE(ahead["stored"].contains("clock_untrusted")) << ahead["stored"].dump();
 
   json real = run("", "ck-real");  // back to the real time: a day behind the newest entry
   EXPECT_EQ(received(real), ahead_at);
@@ -462,20 +464,32 @@ TEST(ClockIntegrationTest, WallClockMovedAroundRestartsNeverTakesReceivedAtBack)
   EXPECT_EQ(real["status"]["clock"]["reasons"], json::array({"behind_journal"}));
   EXPECT_EQ(real["status"]["clock"]["held_entries"], 1);
   EXPECT_TRUE(has_alert(real["alerts"], "clock_untrusted")) << real["alerts"].dump();
+  // The entry taken under the untrusted clock is marked, in its chained record too.
+  EXPECT_EQ(real["stored"].value("clock_untrusted", false), true) << real["stored"].dump();
 
   json behind = run("-2d", "ck-behind");  // booted with a stale clock
   EXPECT_EQ(received(behind), ahead_at);
   EXPECT_LT(UtcMs(behind["status"]["clock"]["now"]), real_now - 86'400'000);
   EXPECT_TRUE(has_alert(behind["alerts"], "clock_untrusted"));
+  EXPECT_EQ(behind["stored"].value("clock_untrusted", false), true) << behind["stored"].dump();
 
   // The clock has caught up with the newest entry: trusted again, readings taken as such.
   json caught_up = run("+26h", "ck-caught-up");
   EXPECT_GT(received(caught_up), ahead_at);
   EXPECT_TRUE(caught_up["status"]["clock"]["trusted"]) << caught_up["status"]["clock"].dump();
   EXPECT_FALSE(has_alert(caught_up["alerts"], "clock_untrusted")) << caught_up["alerts"].dump();
+  EXPECT_FALSE(caught_up["stored"].contains("clock_untrusted")) << caught_up["stored"].dump();
 
   auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", o.data_dir});
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  // Uploaded, the marks travel with the entries and the chain verifies from the objects.
+  const std::string s3 = dir.Join("s3");
+  auto upload = RunCommand({MachubBinary(), "sync", "--once", "--data-dir", o.data_dir,
+                            "--sync-dir", s3, "--sync-batch-max-age-s", "0"});
+  ASSERT_EQ(upload.exit_code, 0) << upload.out;
+  auto objects = RunCommand({MachubBinary(), "verify", "--dir", s3, "--data-dir", o.data_dir});
+  EXPECT_EQ(objects.exit_code, 0) << objects.out;
+  EXPECT_NE(objects.out.find("\"last_seq\":4"), std::string::npos) << objects.out;
 }
 
 // The store's day against the binary: drawer.required from the command line, drawer
