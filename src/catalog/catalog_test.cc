@@ -463,10 +463,10 @@ class RecordingStore final : public cloud::ObjectStore {
   std::vector<Call> calls_;
 };
 
-class CatalogFetcherTest : public ::testing::Test {
+// A local folder as the object store, seen through a RecordingStore, with a manual clock:
+// what the fetchers' tests (catalog.json, store.json) share.
+class FetcherTestBase : public ::testing::Test {
  protected:
-  static constexpr const char* kKey = "pos/catalog/store=S001/catalog.json";
-
   void SetUp() override {
     ASSERT_FALSE(dir_.path().empty());
     auto sink = cloud::LocalSink::Open({.root = dir_.path() + "/bucket", .fsync = false});
@@ -474,6 +474,26 @@ class CatalogFetcherTest : public ::testing::Test {
     sink_ = std::move(*sink);
     store_ = std::make_unique<RecordingStore>(sink_.get());
   }
+  // Writes (or overwrites, as the back office does) the object at `key`.
+  void PutObject(const std::string& key, const std::string& body) {
+    cloud::PutRequest r;
+    r.key = key;
+    r.body = body;
+    r.if_none_match = false;
+    auto put = sink_->Put(r);
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+  }
+
+  TempDir dir_;
+  machub::testing::ManualClock clock_{kT0};
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<cloud::LocalSink> sink_;
+  std::unique_ptr<RecordingStore> store_;
+};
+
+class CatalogFetcherTest : public FetcherTestBase {
+ protected:
+  static constexpr const char* kKey = "pos/catalog/store=S001/catalog.json";
 
   CatalogFetcherOptions Options() {
     CatalogFetcherOptions o;
@@ -490,26 +510,13 @@ class CatalogFetcherTest : public ::testing::Test {
   }
   std::unique_ptr<CatalogFetcher> OpenFetcher() { return OpenFetcher(store_.get(), Options()); }
 
-  void Upload(const std::string& body) {
-    cloud::PutRequest r;
-    r.key = kKey;
-    r.body = body;
-    r.if_none_match = false;
-    auto put = sink_->Put(r);
-    ASSERT_TRUE(put.ok()) << put.status().ToString();
-  }
+  void Upload(const std::string& body) { PutObject(kKey, body); }
 
   int64_t Fetches(const std::string& result) {
     return metrics_.GetCounter("machub_catalog_fetches_total", "", {{"result", result}}).Value();
   }
 
   static json StatusOf(const CatalogFetcher& f) { return json::parse(f.StatusJson()); }
-
-  TempDir dir_;
-  machub::testing::ManualClock clock_{kT0};
-  core::MetricsRegistry metrics_;
-  std::unique_ptr<cloud::LocalSink> sink_;
-  std::unique_ptr<RecordingStore> store_;
 };
 
 TEST_F(CatalogFetcherTest, NoCatalogYet) {
@@ -959,17 +966,10 @@ TEST(StoreConfigParseTest, RefusesABadDocumentWholeWithThePath) {
             ErrorCode::kPayloadTooLarge);
 }
 
-class StoreConfigFetcherTest : public ::testing::Test {
+class StoreConfigFetcherTest : public FetcherTestBase {
  protected:
   static constexpr const char* kKey = "pos/config/store=S001/store.json";
 
-  void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    auto sink = cloud::LocalSink::Open({.root = dir_.path() + "/bucket", .fsync = false});
-    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-    sink_ = std::move(*sink);
-    store_ = std::make_unique<RecordingStore>(sink_.get());
-  }
   StoreConfigFetcherOptions Options() {
     return {.key = kKey, .local_path = dir_.path() + "/store-config.json"};
   }
@@ -978,24 +978,11 @@ class StoreConfigFetcherTest : public ::testing::Test {
     EXPECT_TRUE(f.ok()) << f.status().ToString();
     return f.ok() ? std::move(*f) : nullptr;
   }
-  void Upload(const std::string& body) {
-    cloud::PutRequest r;
-    r.key = kKey;
-    r.body = body;
-    r.if_none_match = false;
-    auto put = sink_->Put(r);
-    ASSERT_TRUE(put.ok()) << put.status().ToString();
-  }
+  void Upload(const std::string& body) { PutObject(kKey, body); }
   int64_t Fetches(const std::string& result) {
     return metrics_.GetCounter("machub_store_config_fetches_total", "", {{"result", result}})
         .Value();
   }
-
-  TempDir dir_;
-  machub::testing::ManualClock clock_{kT0};
-  core::MetricsRegistry metrics_;
-  std::unique_ptr<cloud::LocalSink> sink_;
-  std::unique_ptr<RecordingStore> store_;
 };
 
 TEST_F(StoreConfigFetcherTest, AppliesRefusesAndKeepsTheLastGoodCopyOffline) {
@@ -1152,6 +1139,16 @@ class CatalogRgwTest : public ::testing::Test {
   void SetUp() override {
     if (client_ == nullptr) GTEST_SKIP() << "no RGW peer: " << why_;
   }
+  // Writes a JSON object at `key`, overwriting it as the back office does.
+  static void PutJson(const std::string& key, const std::string& body) {
+    cloud::PutRequest r;
+    r.key = key;
+    r.body = body;
+    r.content_type = "application/json";
+    r.if_none_match = false;
+    auto outcome = client_->Put(r);
+    ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  }
 
   static inline TempDir* dir_ = nullptr;
   static inline machub::testing::RgwPeer* rgw_ = nullptr;
@@ -1162,15 +1159,7 @@ class CatalogRgwTest : public ::testing::Test {
 
 TEST_F(CatalogRgwTest, ConditionalFetchAgainstRealS3) {
   const std::string key = CatalogKey("pos-" + std::to_string(getpid()), "S001");  // own key per run
-  auto put = [&](const std::string& body) {
-    cloud::PutRequest r;
-    r.key = key;
-    r.body = body;
-    r.content_type = "application/json";
-    r.if_none_match = false;  // the back office overwrites the catalog in place
-    auto outcome = client_->Put(r);
-    ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
-  };
+  auto put = [&](const std::string& body) { PutJson(key, body); };
   RecordingStore store(client_);
   TempDir data;
   machub::testing::ManualClock clock(kT0);
@@ -1221,15 +1210,7 @@ TEST_F(CatalogRgwTest, ConditionalFetchAgainstRealS3) {
 
 TEST_F(CatalogRgwTest, StoreConfigConditionalFetchAgainstRealS3) {
   const std::string key = StoreConfigKey("pos-" + std::to_string(getpid()), "S001");
-  auto put = [&](const std::string& body) {
-    cloud::PutRequest r;
-    r.key = key;
-    r.body = body;
-    r.content_type = "application/json";
-    r.if_none_match = false;
-    auto outcome = client_->Put(r);
-    ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
-  };
+  auto put = [&](const std::string& body) { PutJson(key, body); };
   RecordingStore store(client_);
   TempDir data;
   machub::testing::ManualClock clock(kT0);
