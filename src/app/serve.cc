@@ -453,10 +453,9 @@ int RunServe(const Config& given) {
   sync::SyncService* sync_ptr = sync_service->get();
   sync::DynamoSink* dynamo_sink = *dynamo ? (*dynamo)->sink.get() : nullptr;
   providers.cloud = [sync_ptr, dynamo_sink] {
-    if (dynamo_sink == nullptr) return sync_ptr->CloudStatusJson();
+    nlohmann::json cloud = sync_ptr->CloudStatusJson();
+    if (dynamo_sink == nullptr) return cloud;
     // The S3 state as before, plus a "dynamodb" member with the second sink's progress.
-    nlohmann::json cloud = nlohmann::json::parse(sync_ptr->CloudStatusJson(), nullptr, false);
-    if (!cloud.is_object()) cloud = nlohmann::json::object();
     const sync::DynamoSinkStatus d = dynamo_sink->status();
     cloud["dynamodb"] = {{"state", d.state},
                          {"cursor", d.cursor},
@@ -471,7 +470,7 @@ int RunServe(const Config& given) {
                          {"last_success_ms", d.last_success_ms},
                          {"stores_updated_ms", d.stores_updated_ms},
                          {"last_error", d.last_error}};
-    return cloud.dump();
+    return cloud;
   };
   providers.backlog = [sync_ptr] { return sync_ptr->BacklogJson(); };
   // The alerts of uploads, backlog and disk (docs/OPERATIONS.md); the API adds the

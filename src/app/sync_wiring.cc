@@ -205,9 +205,8 @@ void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal:
   sync::DynamoSink* sink = wiring->sink.get();
   sink->SetStoreAttributes([s3, day, sink, alerts = std::move(alerts)] {
     nlohmann::json out = nlohmann::json::object();
-    const nlohmann::json cloud = nlohmann::json::parse(s3->CloudStatusJson(), nullptr, false);
-    AddScalars("s3_", cloud, &out);
-    AddScalars("backlog_", nlohmann::json::parse(s3->BacklogJson(), nullptr, false), &out);
+    AddScalars("s3_", s3->CloudStatusJson(), &out);
+    AddScalars("backlog_", s3->BacklogJson(), &out);
     if (Result<sync::DayFigures> figures = day->Update(); figures.ok()) {
       out.update(sync::DayTotals::Attributes(*figures));
     } else {

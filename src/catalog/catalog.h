@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -185,7 +186,7 @@ class CatalogFetcher {
   //    "last_error_at": RFC 3339|null, "last_attempt_at": RFC 3339|null}
   // fetched_at: the last time the store confirmed or delivered the catalog;
   // last_error: the last attempt's failure, null after a successful attempt.
-  std::string StatusJson() const;
+  nlohmann::ordered_json StatusJson() const;
 
   // Attempts finished since Open (successful or not).
   int64_t attempts() const;

@@ -271,7 +271,7 @@ std::optional<std::string> CatalogFetcher::Product(std::string_view sku) const {
   return view->ProductJson(sku);
 }
 
-std::string CatalogFetcher::StatusJson() const {
+nlohmann::ordered_json CatalogFetcher::StatusJson() const {
   const Impl& d = *impl_;
   std::shared_ptr<const CatalogView> view;
   int64_t fetched_at_ms, applied_at_ms, last_attempt_ms, last_error_at_ms;
@@ -298,7 +298,7 @@ std::string CatalogFetcher::StatusJson() const {
   out["last_error"] = last_error.empty() ? nullptr : nlohmann::ordered_json(last_error);
   out["last_error_at"] = time_or_null(last_error_at_ms);
   out["last_attempt_at"] = time_or_null(last_attempt_ms);
-  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return out;
 }
 
 int64_t CatalogFetcher::attempts() const {

@@ -516,7 +516,7 @@ class CatalogFetcherTest : public FetcherTestBase {
     return metrics_.GetCounter("machub_catalog_fetches_total", "", {{"result", result}}).Value();
   }
 
-  static json StatusOf(const CatalogFetcher& f) { return json::parse(f.StatusJson()); }
+  static json StatusOf(const CatalogFetcher& f) { return json(f.StatusJson()); }
 };
 
 TEST_F(CatalogFetcherTest, NoCatalogYet) {
@@ -1000,7 +1000,7 @@ TEST_F(StoreConfigFetcherTest, AppliesRefusesAndKeepsTheLastGoodCopyOffline) {
   EXPECT_EQ(f->Snapshot()->version, "s1");
   EXPECT_EQ(f->generation(), 1);
   EXPECT_EQ(Fetches("applied"), 1);
-  json st = json::parse(f->StatusJson());
+  json st = json(f->StatusJson());
   EXPECT_EQ(st["version"], "s1");
   EXPECT_EQ(st["terminal_tokens"], 2);
   EXPECT_EQ(st["offline"]["card_max_amount"], "150.00");
@@ -1026,7 +1026,7 @@ TEST_F(StoreConfigFetcherTest, AppliesRefusesAndKeepsTheLastGoodCopyOffline) {
   EXPECT_EQ(f->Snapshot()->version, "s1");
   EXPECT_EQ(f->generation(), 1);
   EXPECT_EQ(Fetches("invalid"), 1);
-  st = json::parse(f->StatusJson());
+  st = json(f->StatusJson());
   EXPECT_NE(st["last_error"].get<std::string>().find("terminal_tokens[0].sha256"),
             std::string::npos);
   EXPECT_EQ(*core::ReadFileToString(Options().local_path), copy_before);
@@ -1059,7 +1059,7 @@ TEST_F(StoreConfigFetcherTest, ADamagedLocalCopyIsIgnoredAndRefetched) {
   auto f = Open(store_.get());
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->Snapshot(), nullptr);
-  EXPECT_FALSE(json::parse(f->StatusJson())["last_error"].is_null());
+  EXPECT_FALSE(json(f->StatusJson())["last_error"].is_null());
   Upload(StoreDoc("s1").dump());
   ASSERT_TRUE(f->FetchOnce().ok());
   EXPECT_EQ(f->Snapshot()->version, "s1");
@@ -1235,7 +1235,7 @@ TEST_F(CatalogRgwTest, StoreConfigConditionalFetchAgainstRealS3) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(f->Snapshot()->version, "r2");
   EXPECT_EQ(f->generation(), 2);
-  const std::string etag = json::parse(f->StatusJson())["etag"];
+  const std::string etag = json(f->StatusJson())["etag"];
   EXPECT_FALSE(etag.empty());
 
   // Restart offline: RGW's document from the local copy.
@@ -1243,7 +1243,7 @@ TEST_F(CatalogRgwTest, StoreConfigConditionalFetchAgainstRealS3) {
   auto offline = StoreConfigFetcher::Open(nullptr, options, &clock, &metrics);
   ASSERT_TRUE(offline.ok());
   EXPECT_EQ((*offline)->Snapshot()->version, "r2");
-  EXPECT_EQ(json::parse((*offline)->StatusJson())["etag"], etag);
+  EXPECT_EQ(json((*offline)->StatusJson())["etag"], etag);
 }
 
 }  // namespace

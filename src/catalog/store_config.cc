@@ -334,7 +334,7 @@ int64_t StoreConfigFetcher::generation() const {
   return impl_->generation;
 }
 
-std::string StoreConfigFetcher::StatusJson() const {
+nlohmann::ordered_json StoreConfigFetcher::StatusJson() const {
   const Impl& d = *impl_;
   std::lock_guard lock(d.state_mu);
   auto time_or_null = [](int64_t ms) -> json {
@@ -352,7 +352,7 @@ std::string StoreConfigFetcher::StatusJson() const {
   out["last_attempt_at"] = time_or_null(d.last_attempt_ms);
   out["last_error_at"] = time_or_null(d.last_error_at_ms);
   out["last_error"] = d.last_error.empty() ? json(nullptr) : json(d.last_error);
-  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return out;
 }
 
 }  // namespace machub::catalog

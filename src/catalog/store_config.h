@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -133,7 +134,7 @@ class StoreConfigFetcher {
   //   {"key": "…", "version": "…"|null, "etag": "…"|null, "terminal_tokens": N,
   //    "offline": {overridden members}, "fetched_at", "applied_at", "last_attempt_at",
   //    "last_error_at": RFC 3339|null, "last_error": "…"|null}
-  std::string StatusJson() const;
+  nlohmann::ordered_json StatusJson() const;
 
  private:
   struct Impl;

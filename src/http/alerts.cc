@@ -43,7 +43,7 @@ json TimeOrNull(int64_t ms) { return ms > 0 ? json(core::FormatRfc3339(ms)) : js
 
 }  // namespace
 
-std::string ClockStatusJson(const ClockInputs& in) {
+json ClockStatusJson(const ClockInputs& in) {
   const std::vector<std::string> reasons = UntrustedReasons(in);
   json out;
   out["now"] = core::FormatRfc3339(in.now_ms);
@@ -55,13 +55,13 @@ std::string ClockStatusJson(const ClockInputs& in) {
   out["held_entries"] = in.held_entries;
   out["cloud_offset_ms"] = in.cloud_offset_ms ? json(*in.cloud_offset_ms) : json();
   out["skewed"] = Skewed(in);
-  return out.dump();
+  return out;
 }
 
-std::string ServiceAlertsJson(const ServiceAlertInputs& in) {
+json ServiceAlertsJson(const ServiceAlertInputs& in) {
   json alerts = json::array();
-  const json cloud = json::parse(in.cloud_json, nullptr, false);
-  const json backlog = json::parse(in.backlog_json, nullptr, false);
+  const json& cloud = in.cloud_json;
+  const json& backlog = in.backlog_json;
 
   const int64_t oldest = TimeOf(backlog, "oldest_sale_at");
   if (oldest > 0 && in.now_ms - oldest > in.backlog_max_age_ms) {
@@ -119,7 +119,7 @@ std::string ServiceAlertsJson(const ServiceAlertInputs& in) {
                         {"bound_s", c.skew_bound_ms / 1000}});
     }
   }
-  return alerts.dump();
+  return alerts;
 }
 
 }  // namespace machub::http

@@ -23,9 +23,10 @@
 //   clock_skew           the S3 endpoint's clock differs from ours by more than the skew
 //                        bound ("offset_s", "bound_s"); uploads still work (requests are
 //                        signed with the learned offset) but received_at is off by as much
-// Malformed input blocks are ignored (no alert from them).
+// Input blocks that are not objects (or lack a member) raise no alert from them.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -44,11 +45,11 @@ struct ClockInputs {
 
 // The "clock" block of /v1/status: {"now", "trusted", "reasons", "kernel_synchronized",
 // "require_sync", "newest_entry_at", "held_entries", "cloud_offset_ms", "skewed"}.
-std::string ClockStatusJson(const ClockInputs& in);
+nlohmann::json ClockStatusJson(const ClockInputs& in);
 
 struct ServiceAlertInputs {
-  std::string cloud_json;    // sync::SyncService::CloudStatusJson()
-  std::string backlog_json;  // sync::SyncService::BacklogJson()
+  nlohmann::json cloud_json;    // sync::SyncService::CloudStatusJson()
+  nlohmann::json backlog_json;  // sync::SyncService::BacklogJson()
   std::optional<int64_t> free_disk_bytes;
   int64_t min_free_disk_bytes = 0;  // 0: no disk alert
   int64_t backlog_max_age_ms = 30 * 60 * 1000;
@@ -58,6 +59,7 @@ struct ServiceAlertInputs {
   std::optional<ClockInputs> clock;  // nullopt: no clock alerts
 };
 
-std::string ServiceAlertsJson(const ServiceAlertInputs& in);
+// A JSON array.
+nlohmann::json ServiceAlertsJson(const ServiceAlertInputs& in);
 
 }  // namespace machub::http

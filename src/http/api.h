@@ -46,6 +46,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,14 +85,17 @@ struct ApiOptions {
 };
 
 // Extra blocks of GET /v1/status that modules above http provide (cloud, backlog,
-// catalog). Each returns a JSON object as text. Null members: "disabled"/empty defaults.
+// catalog, ...). Each returns a JSON object (a value, not text: nothing is parsed again);
+// a missing function, a throw or a value that is not an object gives the block's
+// "disabled"/empty default (and a log line).
 struct StatusProviders {
-  std::function<std::string()> cloud;    // {"state": ..., ...}
-  std::function<std::string()> backlog;  // {"sales": ..., "bytes": ..., "oldest_sale_at": ...}
-  std::function<std::string()> catalog;  // {"version": ..., "fetched_at": ...}
+  using Block = std::function<nlohmann::ordered_json()>;
+  Block cloud;    // {"state": ..., ...}
+  Block backlog;  // {"sales": ..., "bytes": ..., "oldest_sale_at": ...}
+  Block catalog;  // {"version": ..., "fetched_at": ...}
   // The per-store configuration from the cloud (catalog/store_config.h): the
   // "store_config" block of /v1/status; absent when no function is given.
-  std::function<std::string()> store_config;
+  Block store_config;
   // GET /v1/catalog: the cached catalog as {strong ETag, JSON body}; nullopt (or no
   // function) while the hub has none -> 404. Called on I/O threads: must not block.
   std::function<std::optional<std::pair<std::string, std::string>>()> catalog_body;
@@ -100,9 +104,9 @@ struct StatusProviders {
   // Alerts of the modules above http (uploads, backlog, disk, quarantine): a JSON array
   // of {"code", "severity", figures...} raised now; the handler adds the offline alerts,
   // keeps each one's since-time while it stays raised and exports machub_alert{code}.
-  std::function<std::string()> alerts;
+  Block alerts;
   // The hub's clock (http::ClockStatusJson): the "clock" block of /v1/status.
-  std::function<std::string()> clock;
+  Block clock;
 };
 
 class ApiHandler {

@@ -9,9 +9,9 @@
 
 #include "core/currency.h"
 #include "core/log.h"
+#include "core/money.h"
 #include "core/sale_codec.h"
 #include "core/store_event.h"
-#include "core/money.h"
 #include "core/time_format.h"
 #include "http/api_internal.h"
 
@@ -26,23 +26,23 @@ using namespace api_internal;  // NOLINT(google-build-using-namespace)
 
 constexpr std::string_view kPrometheus = "text/plain; version=0.0.4; charset=utf-8";
 
-// A provider's JSON text, or `fallback` when it is missing or not a JSON object.
-ojson ProvidedBlock(const std::function<std::string()>& provider, std::string_view name,
-                    ojson fallback) {
+// A provider's block, or `fallback` when it is missing, throws, or is not a JSON object (an
+// array with `array`).
+ojson ProvidedBlock(const StatusProviders::Block& provider, std::string_view name, ojson fallback,
+                    bool array = false) {
   if (!provider) return fallback;
-  std::string text;
+  ojson block;
   try {
-    text = provider();
+    block = provider();
   } catch (const std::exception& e) {
     core::LogError("status_provider_failed", {{"block", name}, {"what", e.what()}});
     return fallback;
   }
-  ojson parsed = ojson::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
+  if (array ? !block.is_array() : !block.is_object()) {
     core::LogError("status_provider_invalid", {{"block", name}});
     return fallback;
   }
-  return parsed;
+  return block;
 }
 
 // An offline limit (decimal string, empty = none) in minor units of `currency`, rounded
@@ -296,8 +296,8 @@ ojson ApiHandler::Impl::AlertsJson() {
   }
   if (status.alerts) {
     // Alerts of the modules above http: a JSON array of {code, severity, ...}.
-    ojson extra = ojson::parse(status.alerts(), nullptr, false);
-    if (extra.is_array()) {
+    ojson extra = ProvidedBlock(status.alerts, "alerts", ojson::array(), /*array=*/true);
+    {
       for (ojson& a : extra) {
         if (!a.is_object() || !a.contains("code") || !a["code"].is_string()) continue;
         const std::string code = a["code"].get<std::string>();

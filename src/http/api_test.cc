@@ -348,9 +348,9 @@ TEST_F(ApiTest, StatusHasEveryBlock) {
   EXPECT_TRUE(status["catalog"]["version"].is_null());
 
   StatusProviders providers;
-  providers.cloud = [] { return std::string(R"({"state":"online","last_success_at":"x"})"); };
-  providers.backlog = [] { return std::string("not json"); };
-  providers.catalog = [] { return std::string(R"({"version":"v7","fetched_at":null})"); };
+  providers.cloud = [] { return json::parse(R"({"state":"online","last_success_at":"x"})"); };
+  providers.backlog = [] { return json("not an object"); };
+  providers.catalog = [] { return json::parse(R"({"version":"v7","fetched_at":null})"); };
   Build(DefaultOptions(), providers);
   status = json::parse(api_->StatusJson());
   EXPECT_EQ(status["cloud"]["state"], "online");
@@ -1620,8 +1620,8 @@ TEST_F(OfflineApiTest, ProvidedAlertsJoinTheListAndKeepTheirSince) {
   StatusProviders providers;
   providers.alerts = [&backlog_old] {
     return backlog_old
-               ? std::string(R"([{"code":"backlog_old","severity":"warning","age_s":1900}])")
-               : std::string("[]");
+               ? json::parse(R"([{"code":"backlog_old","severity":"warning","age_s":1900}])")
+               : json::array();
   };
   Build(DefaultOptions(), std::move(providers));
   json alerts = Body(Call("GET", "/v1/alerts"))["alerts"];
@@ -1661,30 +1661,24 @@ TEST(ServiceAlerts, EachRaisesOnItsCauseAndNotOtherwise) {
   in.started_at_ms = now - 3600'000;
   in.min_free_disk_bytes = 256 << 20;
   in.free_disk_bytes = int64_t{1} << 30;
-  in.cloud_json = json{
-      {"state", "ok"},
-      {"last_success_at", core::FormatRfc3339(now - 1000)},
-      {"last_error", nullptr},
-      {"last_error_at", nullptr},
-      {"quarantined",
-       0}}.dump();
+  in.cloud_json = json{{"state", "ok"},
+                       {"last_success_at", core::FormatRfc3339(now - 1000)},
+                       {"last_error", nullptr},
+                       {"last_error_at", nullptr},
+                       {"quarantined", 0}};
   in.backlog_json =
-      json{{"sales", 3}, {"bytes", 900}, {"oldest_sale_at", core::FormatRfc3339(now - 60'000)}}
-          .dump();
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+      json{{"sales", 3}, {"bytes", 900}, {"oldest_sale_at", core::FormatRfc3339(now - 60'000)}};
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
 
-  in.backlog_json =
-      json{{"sales", 3}, {"bytes", 900}, {"oldest_sale_at", core::FormatRfc3339(now - 31 * 60'000)}}
-          .dump();
-  in.cloud_json = json{
-      {"state", "retrying"},
-      {"last_success_at", core::FormatRfc3339(now - 16 * 60'000)},
-      {"last_error", "connect refused"},
-      {"last_error_at", core::FormatRfc3339(now - 5000)},
-      {"quarantined",
-       2}}.dump();
+  in.backlog_json = json{
+      {"sales", 3}, {"bytes", 900}, {"oldest_sale_at", core::FormatRfc3339(now - 31 * 60'000)}};
+  in.cloud_json = json{{"state", "retrying"},
+                       {"last_success_at", core::FormatRfc3339(now - 16 * 60'000)},
+                       {"last_error", "connect refused"},
+                       {"last_error_at", core::FormatRfc3339(now - 5000)},
+                       {"quarantined", 2}};
   in.free_disk_bytes = 100 << 20;
-  json alerts = json::parse(ServiceAlertsJson(in));
+  json alerts = json(ServiceAlertsJson(in));
   ASSERT_EQ(alerts.size(), 4u) << alerts.dump();
   EXPECT_EQ(alerts[0]["code"], "backlog_old");
   EXPECT_EQ(alerts[0]["age_s"], 31 * 60);
@@ -1699,11 +1693,10 @@ TEST(ServiceAlerts, EachRaisesOnItsCauseAndNotOtherwise) {
   // Failing for only 10 minutes: not yet; malformed blocks raise nothing.
   in.cloud_json = json{{"state", "retrying"},
                        {"last_success_at", core::FormatRfc3339(now - 10 * 60'000)},
-                       {"last_error_at", core::FormatRfc3339(now - 5000)}}
-                      .dump();
+                       {"last_error_at", core::FormatRfc3339(now - 5000)}};
   in.backlog_json = "not json";
   in.free_disk_bytes.reset();
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
 }
 
 TEST(ServiceAlerts, ClockUntrustedAndSkewRaiseOnTheirCausesAndClear) {
@@ -1718,8 +1711,8 @@ TEST(ServiceAlerts, ClockUntrustedAndSkewRaiseOnTheirCausesAndClear) {
   clock.cloud_offset_ms = 0;
   clock.skew_bound_ms = 300'000;
   in.clock = clock;
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
-  json st = json::parse(ClockStatusJson(clock));
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
+  json st = json(ClockStatusJson(clock));
   EXPECT_TRUE(st["trusted"]);
   EXPECT_EQ(st["kernel_synchronized"], false);
   EXPECT_EQ(st["newest_entry_at"], core::FormatRfc3339(now - 5'000));
@@ -1728,47 +1721,47 @@ TEST(ServiceAlerts, ClockUntrustedAndSkewRaiseOnTheirCausesAndClear) {
   clock.newest_received_at_ms = now + 3'600'000;
   clock.held_entries = 3;
   in.clock = clock;
-  json alerts = json::parse(ServiceAlertsJson(in));
+  json alerts = json(ServiceAlertsJson(in));
   ASSERT_EQ(alerts.size(), 1u) << alerts.dump();
   EXPECT_EQ(alerts[0]["code"], "clock_untrusted");
   EXPECT_EQ(alerts[0]["severity"], "critical");
   EXPECT_EQ(alerts[0]["reasons"], json::array({"behind_journal"}));
   EXPECT_EQ(alerts[0]["behind_s"], 3600);
   EXPECT_EQ(alerts[0]["held_entries"], 3);
-  EXPECT_FALSE(json::parse(ClockStatusJson(clock))["trusted"]);
+  EXPECT_FALSE(json(ClockStatusJson(clock))["trusted"]);
   // Within a second of the newest entry is not "behind" (one group shares a reading).
   clock.newest_received_at_ms = now + 1'000;
   in.clock = clock;
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
 
   // The kernel's flag counts once clock.require_sync is on; unknown (nullopt) does not.
   clock.require_sync = true;
   in.clock = clock;
-  alerts = json::parse(ServiceAlertsJson(in));
+  alerts = json(ServiceAlertsJson(in));
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0]["reasons"], json::array({"kernel_unsynchronized"}));
   clock.kernel_synchronized.reset();
   in.clock = clock;
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
   clock.kernel_synchronized = true;
 
   // The S3 endpoint's clock 10 minutes ahead of ours: skew, over the 5-minute bound.
   clock.cloud_offset_ms = 600'000;
   in.clock = clock;
-  alerts = json::parse(ServiceAlertsJson(in));
+  alerts = json(ServiceAlertsJson(in));
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0]["code"], "clock_skew");
   EXPECT_EQ(alerts[0]["offset_s"], 600);
   EXPECT_EQ(alerts[0]["bound_s"], 300);
   clock.cloud_offset_ms = -299'000;  // within the bound, either sign
   in.clock = clock;
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
   clock.cloud_offset_ms = -301'000;
   in.clock = clock;
-  EXPECT_EQ(json::parse(ServiceAlertsJson(in)).size(), 1u);
+  EXPECT_EQ(json(ServiceAlertsJson(in)).size(), 1u);
   clock.cloud_offset_ms.reset();  // no S3 target: nothing to compare with
   in.clock = clock;
-  EXPECT_EQ(ServiceAlertsJson(in), "[]");
+  EXPECT_EQ(ServiceAlertsJson(in).dump(), "[]");
 }
 
 }  // namespace

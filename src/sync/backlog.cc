@@ -70,14 +70,14 @@ Backlog BacklogTracker::Snapshot() const {
   return last_;
 }
 
-std::string BacklogTracker::ToJson(const Backlog& backlog) {
+nlohmann::json BacklogTracker::ToJson(const Backlog& backlog) {
   nlohmann::json j;
   j["sales"] = backlog.sales;
   j["bytes"] = backlog.bytes;
   j["oldest_sale_at"] = backlog.sales > 0 && backlog.oldest_received_at_ms != 0
                             ? nlohmann::json(core::FormatRfc3339(backlog.oldest_received_at_ms))
                             : nlohmann::json(nullptr);
-  return j.dump();
+  return j;
 }
 
 }  // namespace machub::sync

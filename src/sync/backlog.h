@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/metrics.h"
@@ -44,7 +45,7 @@ class BacklogTracker {
   Backlog Snapshot() const;
 
   // {"sales":N,"bytes":N,"oldest_sale_at":"RFC 3339"|null}
-  static std::string ToJson(const Backlog& backlog);
+  static nlohmann::json ToJson(const Backlog& backlog);
 
  private:
   journal::Ledger* journal_;

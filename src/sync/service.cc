@@ -193,7 +193,7 @@ Result<int64_t> SyncService::RequeueQuarantined() {
   return requeued;
 }
 
-std::string SyncService::CloudStatusJson() const {
+nlohmann::json SyncService::CloudStatusJson() const {
   return uploader_ != nullptr ? uploader_->CloudStatusJson() : DisabledCloudStatusJson();
 }
 
@@ -208,7 +208,7 @@ std::optional<int64_t> SyncService::CloudClockOffsetMs() const {
   return offset;
 }
 
-std::string SyncService::BacklogJson() const {
+nlohmann::json SyncService::BacklogJson() const {
   if (uploader_ != nullptr) return uploader_->BacklogJson();
   // Exact when read, as with uploads on (Uploader::GetBacklog).
   Result<Backlog> now = backlog_->Refresh();

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -119,8 +120,8 @@ class SyncService {
   Result<int64_t> RequeueQuarantined();
 
   // The blocks for http::StatusProviders.
-  std::string CloudStatusJson() const;
-  std::string BacklogJson() const;
+  nlohmann::json CloudStatusJson() const;
+  nlohmann::json BacklogJson() const;
   // The S3 endpoint's clock minus ours, in ms, as the S3 clients last learned it from a
   // RequestTimeTooSkewed answer or a HEAD's Date (0 until a skew was seen); nullopt when
   // the target is not S3 (a local folder, or sync disabled).

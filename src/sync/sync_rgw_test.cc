@@ -299,11 +299,10 @@ TEST_F(SyncRgwTest, SalesStoredDuringAnOutageAreUploadedSoonAfterTheGatewayRetur
       WaitUntil([&] { return (*uploader)->GetStatus().state == CloudState::kOffline; }, 10000));
   AppendSales(50);  // more sales while the store is down
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // a real outage of a while
-  json status = json::parse((*uploader)->CloudStatusJson());
+  json status = json((*uploader)->CloudStatusJson());
   EXPECT_EQ(status["state"], "offline");
   // The backlog block follows the journal while offline (refreshed about every second).
-  EXPECT_TRUE(
-      WaitUntil([&] { return json::parse((*uploader)->BacklogJson())["sales"] == 100; }, 3000));
+  EXPECT_TRUE(WaitUntil([&] { return json((*uploader)->BacklogJson())["sales"] == 100; }, 3000));
   EXPECT_EQ(Uploaded(), 0);
 
   ASSERT_TRUE(env_->rgw_->StartGateway());
@@ -316,8 +315,8 @@ TEST_F(SyncRgwTest, SalesStoredDuringAnOutageAreUploadedSoonAfterTheGatewayRetur
   ASSERT_TRUE(WaitUntil([&] { return Uploaded() == 100; }, 20000));
   ASSERT_TRUE(WaitUntil([&] { return (*uploader)->GetBacklog().sales == 0; }, 5000));
   (*uploader)->Stop();
-  EXPECT_EQ(json::parse((*uploader)->CloudStatusJson())["state"], "online");
-  EXPECT_EQ(json::parse((*uploader)->CloudStatusJson())["conditional_put"], "on");
+  EXPECT_EQ(json((*uploader)->CloudStatusJson())["state"], "online");
+  EXPECT_EQ(json((*uploader)->CloudStatusJson())["conditional_put"], "on");
   ExpectStoreMatchesJournal();
 }
 
@@ -334,7 +333,7 @@ TEST_F(SyncRgwTest, AWrongSecretDegradesWithoutATightLoop) {
   const int64_t attempts = Counter("machub_upload_attempts_total");
   const int64_t failures = Counter("machub_upload_failures_total", {{"reason", "auth"}});
   (*uploader)->Stop();
-  json status = json::parse((*uploader)->CloudStatusJson());
+  json status = json((*uploader)->CloudStatusJson());
   EXPECT_EQ(status["state"], "degraded");
   EXPECT_EQ(status["last_error"], "auth: SignatureDoesNotMatch (403)");
   EXPECT_LE(attempts, 2) << "retries must be slow";
@@ -380,10 +379,10 @@ TEST_F(SyncRgwTest, PreconditionFailedIsResolvedByContent) {
   EXPECT_EQ(kept->body, "not ours");
   EXPECT_EQ((*batches)[1].state, journal::BatchState::kQuarantined);
   EXPECT_EQ(Counter("machub_batches_quarantined_total"), 1);
-  json status = json::parse((*uploader)->CloudStatusJson());
+  json status = json((*uploader)->CloudStatusJson());
   EXPECT_EQ(status["quarantined"], 1);
   EXPECT_TRUE(status.contains("alert"));
-  EXPECT_EQ(json::parse((*uploader)->BacklogJson())["sales"], 40);
+  EXPECT_EQ(json((*uploader)->BacklogJson())["sales"], 40);
   Result<VerifySummary> summary = VerifyStore(*reader_, VerifyOptions{.prefix = prefix_});
   ASSERT_TRUE(summary.ok());
   EXPECT_FALSE(summary->ok());
@@ -412,7 +411,7 @@ TEST_F(SyncRgwTest, ConditionalPutOffChecksWithHeadFirst) {
   ASSERT_TRUE(done.ok()) << done.status().ToString();
   EXPECT_EQ(done->batches, 2);
   EXPECT_EQ(done->quarantined, 0);
-  EXPECT_EQ(json::parse((*uploader)->CloudStatusJson())["conditional_put"], "off");
+  EXPECT_EQ(json((*uploader)->CloudStatusJson())["conditional_put"], "off");
   Result<std::vector<journal::BatchRecord>> batches = journal_->ListBatches(false);
   ASSERT_EQ(batches->size(), 2u);
   EXPECT_EQ(Counter("machub_upload_bytes_total"), (*batches)[1].gz_bytes);  // batch 1 not re-sent
@@ -447,7 +446,7 @@ TEST_F(SyncRgwTest, NetworkFaultsAreRetriedAndLeaveExactlyOneObjectPerBatch) {
   failures = failed();
   ASSERT_TRUE(proxy.SetMode("refuse"));
   ASSERT_TRUE(WaitUntil([&] { return failed() >= failures + 1; }, 10000));
-  EXPECT_EQ(json::parse((*uploader)->CloudStatusJson())["state"], "offline");
+  EXPECT_EQ(json((*uploader)->CloudStatusJson())["state"], "offline");
   // Back to normal: everything goes up, once.
   ASSERT_TRUE(proxy.SetMode("pass"));
   ASSERT_TRUE(WaitUntil([&] { return Uploaded() == 400; }, 30000));
@@ -487,7 +486,7 @@ TEST_F(SyncRgwTest, AStalledLinkIsReportedAndUploadsResumeSoonAfterItHeals) {
   options.probe_store = probe->get();
   auto uploader = Uploader::Create(options, journal_.get(), store->get());
   ASSERT_TRUE(uploader.ok());
-  auto state = [&] { return json::parse((*uploader)->CloudStatusJson())["state"]; };
+  auto state = [&] { return json((*uploader)->CloudStatusJson())["state"]; };
   auto aborts = [&] { return Counter("machub_upload_stall_aborts_total"); };
   AppendSales(40);
   (*uploader)->Start();

@@ -1038,13 +1038,13 @@ TEST_F(LocalSyncTest, UploadsEverythingOnceMarksItAndVerifies) {
   EXPECT_EQ(Counter("machub_upload_successes_total"), static_cast<int64_t>(keys.size()));
   EXPECT_EQ(Counter("machub_upload_attempts_total"), static_cast<int64_t>(keys.size()));
   EXPECT_GT(Counter("machub_upload_bytes_total"), 0);
-  json status = json::parse(uploader->CloudStatusJson());
+  json status = json(uploader->CloudStatusJson());
   EXPECT_EQ(status["state"], "online");
   EXPECT_EQ(status["quarantined"], 0);
   EXPECT_EQ(status["conditional_put"], "on");  // LocalSink honors If-None-Match
   EXPECT_EQ(status["target"], "file://" + fs::canonical(dir_ + "/sink").string() + "/pos");
   EXPECT_FALSE(status["last_success_at"].is_null());
-  json backlog = json::parse(uploader->BacklogJson());
+  json backlog = json(uploader->BacklogJson());
   EXPECT_EQ(backlog, json::parse(R"({"sales":0,"bytes":0,"oldest_sale_at":null})"));
   // The auto probe left its object beside the sales.
   EXPECT_EQ(Keys("pos/_machub/").size(), 1u);
@@ -1062,7 +1062,7 @@ TEST_F(LocalSyncTest, BacklogIsExactWhenReadRightAfterASale) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the thread's first refresh
   for (int i = 1; i <= 3; ++i) {
     AppendSales(1);
-    json backlog = json::parse(uploader->BacklogJson());
+    json backlog = json(uploader->BacklogJson());
     EXPECT_EQ(backlog["sales"], i);
     EXPECT_EQ(backlog["bytes"], *journal_->CanonicalBytes(0, i));
   }
@@ -1070,9 +1070,9 @@ TEST_F(LocalSyncTest, BacklogIsExactWhenReadRightAfterASale) {
 
   auto disabled = SyncService::Create(SyncConfig{}, "S001", journal_.get(), &metrics_, &clock_);
   ASSERT_TRUE(disabled.ok());
-  EXPECT_EQ(json::parse((*disabled)->BacklogJson())["sales"], 3);
+  EXPECT_EQ(json((*disabled)->BacklogJson())["sales"], 3);
   AppendSales(1);
-  EXPECT_EQ(json::parse((*disabled)->BacklogJson())["sales"], 4);
+  EXPECT_EQ(json((*disabled)->BacklogJson())["sales"], 4);
 }
 
 TEST_F(LocalSyncTest, CrashBetweenPutAndMarkIsResolvedByTheRecordedMd5) {
@@ -1133,10 +1133,10 @@ TEST_F(LocalSyncTest, OtherContentAtTheKeyIsQuarantinedNeverOverwritten) {
   EXPECT_EQ((*unfinished)[0].first_seq, 11);
   EXPECT_NE((*unfinished)[0].last_error.find("etag differs"), std::string::npos);
   EXPECT_EQ(Counter("machub_batches_quarantined_total"), 1);
-  json status = json::parse(uploader->CloudStatusJson());
+  json status = json(uploader->CloudStatusJson());
   EXPECT_EQ(status["quarantined"], 1);
   EXPECT_TRUE(status.contains("alert"));
-  json backlog = json::parse(uploader->BacklogJson());
+  json backlog = json(uploader->BacklogJson());
   EXPECT_EQ(backlog["sales"], 10);  // the quarantined sales have not reached the cloud
   EXPECT_EQ(backlog["bytes"], *journal_->CanonicalBytes(10, 20));
   EXPECT_EQ(backlog["oldest_sale_at"], core::FormatRfc3339(clock_.NowMs()));
@@ -1228,12 +1228,12 @@ TEST_F(SyncTest, RetryableErrorsGoOfflineAndResumeWhenTheProbeSucceeds) {
     std::lock_guard<std::mutex> lock(store.mu_);
     return store.probes >= 3;
   }));
-  json status = json::parse(uploader->CloudStatusJson());
+  json status = json(uploader->CloudStatusJson());
   EXPECT_EQ(status["state"], "offline");
   EXPECT_EQ(status["last_error"], "network: Couldn't connect to server (Failed to connect)");
   EXPECT_FALSE(status["next_attempt_at"].is_null());
   EXPECT_EQ(store.Puts(), 1);  // probes, not PUTs, while offline
-  EXPECT_EQ(json::parse(uploader->BacklogJson())["sales"], 20);
+  EXPECT_EQ(json(uploader->BacklogJson())["sales"], 20);
   EXPECT_EQ(Counter("machub_upload_failures_total", {{"reason", "network"}}), 1);
   EXPECT_EQ((*journal_->ListBatches(true))[0].attempts, 1);
 
@@ -1294,7 +1294,7 @@ TEST_F(SyncTest, AuthErrorsDegradeAndRetrySlowly) {
   // No tight loop: a handful of attempts at most over a while.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(store.Puts(), 1);
-  json status = json::parse(uploader->CloudStatusJson());
+  json status = json(uploader->CloudStatusJson());
   EXPECT_EQ(status["state"], "degraded");
   EXPECT_EQ(status["last_error"], "auth: SignatureDoesNotMatch (403)");
   EXPECT_EQ(Counter("machub_upload_failures_total", {{"reason", "auth"}}), 1);
@@ -1323,7 +1323,7 @@ TEST_F(SyncTest, AStoreThatIgnoresIfNoneMatchGetsHeadBeforePut) {
   auto uploader = MakeUploader(Options(), &store);  // conditional_put auto
   Result<OnceProgress> done = uploader->RunOnce(OnceOptions{});
   ASSERT_TRUE(done.ok()) << done.status().ToString();
-  EXPECT_EQ(json::parse(uploader->CloudStatusJson())["conditional_put"], "off");
+  EXPECT_EQ(json(uploader->CloudStatusJson())["conditional_put"], "off");
   EXPECT_EQ(done->batches, 2);
   EXPECT_EQ(Uploaded(), 20);
   // 2 probe PUTs + 1 PUT for batch 1..10; batch 11..20 found by HEAD, not re-sent.
@@ -1624,9 +1624,9 @@ TEST_F(SyncTest, ServiceFromConfigurationDisabledOrToAFolder) {
   ASSERT_TRUE(disabled.ok()) << disabled.status().ToString();
   EXPECT_FALSE((*disabled)->enabled());
   (*disabled)->Start();
-  json cloud = json::parse((*disabled)->CloudStatusJson());
+  json cloud = json((*disabled)->CloudStatusJson());
   EXPECT_EQ(cloud["state"], "disabled");
-  json backlog = json::parse((*disabled)->BacklogJson());
+  json backlog = json((*disabled)->BacklogJson());
   EXPECT_EQ(backlog["sales"], 12);
   EXPECT_EQ(backlog["bytes"], *journal_->CanonicalBytes(0, 12));
   EXPECT_EQ(backlog["oldest_sale_at"], "2026-11-27T10:15:01.000Z");
@@ -1644,8 +1644,8 @@ TEST_F(SyncTest, ServiceFromConfigurationDisabledOrToAFolder) {
   EXPECT_EQ(done->batches, 3);
   EXPECT_TRUE(fs::exists(dir_ + "/outbox/chain/sales/store=S001/date=2026-11-27/"
                                 "S001-000000000011-000000000012.csv.gz"));
-  EXPECT_EQ(json::parse((*service)->BacklogJson())["sales"], 0);
-  EXPECT_EQ(json::parse((*service)->CloudStatusJson())["state"], "online");
+  EXPECT_EQ(json((*service)->BacklogJson())["sales"], 0);
+  EXPECT_EQ(json((*service)->CloudStatusJson())["state"], "online");
   (*service)->Stop();
 
   std::unique_ptr<cloud::CredentialsProvider> creds;
@@ -1674,7 +1674,7 @@ TEST_F(SyncTest, ServiceFromConfigurationDisabledOrToAFolder) {
   s3.prefix = "pos";
   auto s3_service = SyncService::Create(s3, "S001", journal_.get(), nullptr, &clock_);
   ASSERT_TRUE(s3_service.ok()) << s3_service.status().ToString();
-  EXPECT_EQ(json::parse((*s3_service)->CloudStatusJson())["target"], "s3://my-bucket/pos");
+  EXPECT_EQ(json((*s3_service)->CloudStatusJson())["target"], "s3://my-bucket/pos");
 }
 
 // ---- The crash between PUT and mark, in a real child process ----

@@ -170,7 +170,7 @@ Status ValidateUploaderOptions(const UploaderOptions& o) {
   return Status::Ok();
 }
 
-std::string DisabledCloudStatusJson() {
+nlohmann::json DisabledCloudStatusJson() {
   nlohmann::json j;
   j["state"] = "disabled";
   j["target"] = nullptr;
@@ -178,7 +178,7 @@ std::string DisabledCloudStatusJson() {
   j["last_error"] = nullptr;
   j["next_attempt_at"] = nullptr;
   j["quarantined"] = 0;
-  return j.dump();
+  return j;
 }
 
 // ---- Uploader ----
@@ -277,7 +277,7 @@ CloudStatus Uploader::GetStatus() const {
   return status;
 }
 
-std::string Uploader::CloudStatusJson() const {
+nlohmann::json Uploader::CloudStatusJson() const {
   CloudStatus s = GetStatus();
   nlohmann::json j;
   j["state"] = CloudStateName(s.state);
@@ -293,7 +293,7 @@ std::string Uploader::CloudStatusJson() const {
                  " batch(es) quarantined: the store holds other content at their keys; "
                  "see docs/OPERATIONS.md";
   }
-  return j.dump();
+  return j;
 }
 
 Backlog Uploader::GetBacklog() const {
@@ -303,7 +303,7 @@ Backlog Uploader::GetBacklog() const {
   return now.ok() ? *now : backlog_.Snapshot();
 }
 
-std::string Uploader::BacklogJson() const { return BacklogTracker::ToJson(GetBacklog()); }
+nlohmann::json Uploader::BacklogJson() const { return BacklogTracker::ToJson(GetBacklog()); }
 
 void Uploader::RefreshBacklog(bool force) {
   const auto now = SteadyClock::now();

@@ -99,6 +99,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -172,7 +173,7 @@ struct CloudStatus {
 };
 
 // The cloud block when sync is not configured: {"state":"disabled",...}.
-std::string DisabledCloudStatusJson();
+nlohmann::json DisabledCloudStatusJson();
 
 // Progress of RunOnce, reported after every batch.
 struct OnceProgress {
@@ -219,10 +220,10 @@ class Uploader {
   CloudStatus GetStatus() const;
   // {"state","target","last_success_at","last_error","last_error_at","next_attempt_at",
   //  "quarantined","conditional_put"[,"alert"]}; times RFC 3339 or null.
-  std::string CloudStatusJson() const;
+  nlohmann::json CloudStatusJson() const;
   // The backlog as of this call (BacklogTracker::Refresh, an incremental read of the
   // journal: exact, a sale acknowledged before the call counts), as ToJson / as figures.
-  std::string BacklogJson() const;
+  nlohmann::json BacklogJson() const;
   Backlog GetBacklog() const;
 
  private:
