@@ -47,14 +47,6 @@ std::string Quote(std::string_view text) {
   return out;
 }
 
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 // --- Key factories. Each takes a member pointer so that a key is one line in the table. ---
 
 template <typename T>
@@ -880,7 +872,7 @@ Result<int64_t> ParseIntegerText(std::string_view text) {
 }
 
 Result<bool> ParseBoolText(std::string_view text) {
-  std::string t = ToLower(core::TrimWhitespace(text));
+  std::string t = core::AsciiLower(core::TrimWhitespace(text));
   if (t == "true" || t == "1" || t == "yes") return true;
   if (t == "false" || t == "0" || t == "no") return false;
   return Invalid("expected true/false/1/0/yes/no, got " + Quote(text));

@@ -19,6 +19,7 @@
 #include "cloud/url.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::cloud {
@@ -35,20 +36,8 @@ std::string Env(const Getenv& getenv, const char* name) {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-std::string Trim(std::string_view text) {
-  size_t a = 0;
-  size_t b = text.size();
-  while (a < b && IsBlank(text[a])) ++a;
-  while (b > a && IsBlank(text[b - 1])) --b;
-  return std::string(text.substr(a, b - a));
-}
-
-std::string Lower(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return text;
-}
+// A copy of `text` without its leading and trailing blanks (core/strings.h).
+std::string Trimmed(std::string_view text) { return std::string(core::TrimWhitespace(text)); }
 
 // ---------------------------------------------------------------------------------------
 // Static sources: explicit configuration, environment, shared files.
@@ -84,7 +73,7 @@ Ini ParseIni(std::string_view text, bool config_file) {
     // Indented lines continue a nested value ("s3 =\n  addressing_style = path"); nested
     // settings never hold credentials.
     if (!raw.empty() && (raw[0] == ' ' || raw[0] == '\t')) continue;
-    const std::string line = Trim(raw);
+    const std::string line = Trimmed(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
       const size_t close = line.find(']');
@@ -92,10 +81,10 @@ Ini ParseIni(std::string_view text, bool config_file) {
         section.reset();
         continue;
       }
-      std::string name = Trim(std::string_view(line).substr(1, close - 1));
+      std::string name = Trimmed(std::string_view(line).substr(1, close - 1));
       if (config_file) {
         if (name.rfind("profile", 0) == 0 && name.size() > 7 && IsBlank(name[7])) {
-          name = Trim(std::string_view(name).substr(8));
+          name = Trimmed(std::string_view(name).substr(8));
         } else if (name != "default") {
           section.reset();
           continue;
@@ -108,12 +97,12 @@ Ini ParseIni(std::string_view text, bool config_file) {
     if (!section) continue;
     const size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string key = Lower(Trim(std::string_view(line).substr(0, eq)));
-    std::string value = Trim(std::string_view(line).substr(eq + 1));
+    std::string key = core::AsciiLower(Trimmed(std::string_view(line).substr(0, eq)));
+    std::string value = Trimmed(std::string_view(line).substr(eq + 1));
     // Inline comments need whitespace before '#'/';' (keys and secrets never hold spaces).
     for (size_t i = 1; i < value.size(); ++i) {
       if ((value[i] == '#' || value[i] == ';') && IsBlank(value[i - 1])) {
-        value = Trim(std::string_view(value).substr(0, i));
+        value = Trimmed(std::string_view(value).substr(0, i));
         break;
       }
     }
@@ -369,7 +358,7 @@ class ContainerProvider final : public CredentialsProvider {
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: " + read.status().message());
     }
     const std::string text = std::move(read).value();
-    std::string token = Trim(text);
+    std::string token = Trimmed(text);
     if (token.empty()) {
       return Status(ErrorCode::kInvalidArgument,
                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + token_file_ + " is empty");

@@ -13,24 +13,13 @@
 #include <utility>
 
 #include "cloud/sigv4.h"
+#include "core/strings.h"
 
 namespace machub::cloud {
 namespace {
 
 constexpr std::string_view kTargetPrefix = "DynamoDB_20120810.";
 constexpr std::string_view kContentType = "application/x-amz-json-1.0";
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 struct Transfer {
   std::string body;
@@ -61,7 +50,8 @@ size_t WriteHeader(char* data, size_t size, size_t nmemb, void* user) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos) return n;
-  t->headers[Lower(Trim(line.substr(0, colon)))] = std::string(Trim(line.substr(colon + 1)));
+  t->headers[core::AsciiLower(core::TrimWhitespace(line.substr(0, colon)))] =
+      std::string(core::TrimWhitespace(line.substr(colon + 1)));
   return n;
 }
 

@@ -14,6 +14,7 @@
 #include "cloud/sigv4.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::cloud {
@@ -60,23 +61,8 @@ std::string Base64(std::string_view raw) {
   return out;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 std::string Unquote(std::string_view etag) {
-  etag = Trim(etag);
+  etag = core::TrimWhitespace(etag);
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
     etag = etag.substr(1, etag.size() - 2);
   }
@@ -193,7 +179,8 @@ size_t WriteHeader(char* data, size_t size, size_t nmemb, void* user) {
   }
   size_t colon = line.find(':');
   if (colon == std::string_view::npos) return n;
-  (*t->headers)[Lower(Trim(line.substr(0, colon)))] = std::string(Trim(line.substr(colon + 1)));
+  (*t->headers)[core::AsciiLower(core::TrimWhitespace(line.substr(0, colon)))] =
+      std::string(core::TrimWhitespace(line.substr(colon + 1)));
   return n;
 }
 
@@ -401,7 +388,7 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(S3Options options) {
   std::string scheme, host;
   size_t sep = options.endpoint.find("://");
   if (sep != std::string::npos) {
-    scheme = Lower(options.endpoint.substr(0, sep));
+    scheme = core::AsciiLower(options.endpoint.substr(0, sep));
     host = options.endpoint.substr(sep + 3);
   }
   if ((scheme != "http" && scheme != "https") || host.empty() ||
@@ -520,7 +507,7 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
   if (request.method == "PUT" &&
       request.headers.end() ==
           std::find_if(request.headers.begin(), request.headers.end(),
-                       [](const auto& h) { return Lower(h.first) == "content-type"; })) {
+                       [](const auto& h) { return core::AsciiLower(h.first) == "content-type"; })) {
     headers = curl_slist_append(headers, "Content-Type:");
   }
 

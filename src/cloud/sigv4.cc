@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/sha256.h"
+#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::cloud {
@@ -16,14 +17,6 @@ namespace {
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 constexpr int64_t kMaxPresignSeconds = 7 * 24 * 3600;
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -126,7 +119,7 @@ CanonicalHeaders BuildCanonicalHeaders(
     const std::vector<std::pair<std::string, std::string>>& headers) {
   std::map<std::string, std::string> merged;  // sorted by lower-case name
   for (const auto& [name, value] : headers) {
-    std::string key = Lower(TrimAll(name));
+    std::string key = core::AsciiLower(TrimAll(name));
     auto [it, inserted] = merged.try_emplace(key, TrimAll(value));
     if (!inserted) {
       it->second.push_back(',');
@@ -144,8 +137,9 @@ CanonicalHeaders BuildCanonicalHeaders(
 
 bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
                std::string_view lower_name) {
-  return std::any_of(headers.begin(), headers.end(),
-                     [&](const auto& h) { return Lower(TrimAll(h.first)) == lower_name; });
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
+    return core::AsciiLower(TrimAll(h.first)) == lower_name;
+  });
 }
 
 Status Validate(const SigningRequest& request, const Credentials& creds) {
@@ -174,7 +168,7 @@ std::vector<std::pair<std::string, std::string>> HeadersWithout(
     const std::vector<std::string_view>& lower_names) {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& h : headers) {
-    const std::string name = Lower(TrimAll(h.first));
+    const std::string name = core::AsciiLower(TrimAll(h.first));
     if (std::find(lower_names.begin(), lower_names.end(), name) == lower_names.end()) {
       out.push_back(h);
     }
@@ -282,7 +276,7 @@ Result<PresignedRequest> Presign(const SigningRequest& request, const Credential
       "x-amz-algorithm",     "x-amz-credential", "x-amz-date",          "x-amz-expires",
       "x-amz-signedheaders", "x-amz-signature",  "x-amz-security-token"};
   for (const auto& [key, value] : request.query) {
-    const std::string lower = Lower(key);
+    const std::string lower = core::AsciiLower(key);
     if (std::find(std::begin(kReserved), std::end(kReserved), lower) != std::end(kReserved)) {
       return Status(ErrorCode::kInvalidArgument,
                     "sigv4: the query already holds the presign parameter " + key);

@@ -29,10 +29,7 @@ std::string_view BearerToken(std::string_view authorization) {
 }
 
 TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens) : tokens_(tokens) {
-  for (TerminalToken& token : tokens_) {
-    for (char& c : token.sha256_hex)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  for (TerminalToken& token : tokens_) token.sha256_hex = core::AsciiLower(token.sha256_hex);
 }
 
 Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization,

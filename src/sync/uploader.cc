@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "core/strings.h"
 #include "core/text.h"
 #include "core/time_format.h"
 
@@ -32,11 +33,6 @@ std::string TrimSlashes(std::string_view prefix) {
   while (!prefix.empty() && prefix.front() == '/') prefix.remove_prefix(1);
   while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
   return std::string(prefix);
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string RandomHex(const RandomSource& random) {
@@ -718,7 +714,8 @@ Result<Uploader::Outcome> Uploader::CompareExisting(const journal::BatchRecord& 
                                                     const cloud::ObjectInfo& info) {
   // A single-part PUT's ETag is the hex MD5 of the body; a multipart one ("...-N") never
   // equals an MD5, so it counts as other content.
-  return Lower(info.etag) == batch.md5_hex ? Outcome::kAlreadyThere : Outcome::kQuarantined;
+  return core::AsciiLower(info.etag) == batch.md5_hex ? Outcome::kAlreadyThere
+                                                      : Outcome::kQuarantined;
 }
 
 Result<Uploader::Outcome> Uploader::Upload(const journal::BatchRecord& batch, std::string* bytes,
