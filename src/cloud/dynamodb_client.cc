@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "cloud/curl_response.h"
 #include "cloud/sigv4.h"
 #include "core/strings.h"
 
@@ -20,40 +21,6 @@ namespace {
 
 constexpr std::string_view kTargetPrefix = "DynamoDB_20120810.";
 constexpr std::string_view kContentType = "application/x-amz-json-1.0";
-
-struct Transfer {
-  std::string body;
-  std::map<std::string, std::string> headers;
-  size_t max_bytes = 0;
-  bool too_large = false;
-  const std::atomic<bool>* cancel = nullptr;
-};
-
-size_t WriteBody(char* data, size_t size, size_t nmemb, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  if (t->body.size() + n > t->max_bytes) {
-    t->too_large = true;
-    return 0;  // aborts the transfer
-  }
-  t->body.append(data, n);
-  return n;
-}
-
-size_t WriteHeader(char* data, size_t size, size_t nmemb, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  std::string_view line(data, n);
-  if (line.starts_with("HTTP/")) {
-    t->headers.clear();  // keep only the last response's headers
-    return n;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  t->headers[core::AsciiLower(core::TrimWhitespace(line.substr(0, colon)))] =
-      std::string(core::TrimWhitespace(line.substr(colon + 1)));
-  return n;
-}
 
 int CancelCheck(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   const auto* cancel = static_cast<const std::atomic<bool>*>(user);
@@ -269,7 +236,7 @@ Result<nlohmann::json> DynamoDbClient::Call(std::string_view op, const nlohmann:
   add("Expect:");
   add("Accept:");
 
-  Transfer transfer;
+  internal::CurlResponse transfer;
   transfer.max_bytes = static_cast<size_t>(std::max<int64_t>(options_.max_response_bytes, 4096));
   char curl_error[CURL_ERROR_SIZE] = {0};
   long http_status = 0;
@@ -301,9 +268,9 @@ Result<nlohmann::json> DynamoDbClient::Call(std::string_view op, const nlohmann:
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, internal::CurlWriteHeader);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, internal::CurlWriteBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
     if (options_.cancel != nullptr) {
       curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, CancelCheck);

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <utility>
 
+#include "cloud/curl_response.h"
+#include "cloud/s3_xml.h"
 #include "cloud/sigv4.h"
 #include "core/log.h"
 #include "core/sha256.h"
@@ -79,60 +81,6 @@ bool IsDnsSafeBucket(const std::string& bucket) {
   return true;
 }
 
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-// Inner texts of every <name ...>...</name> (and <name/>), not decoded. Element names
-// cannot occur inside text (a '<' in text is always escaped), so a scan is exact for the
-// flat documents S3 answers with.
-std::vector<std::string_view> XmlRaw(std::string_view xml, std::string_view name) {
-  std::vector<std::string_view> out;
-  const std::string open = "<" + std::string(name);
-  const std::string close = "</" + std::string(name) + ">";
-  size_t pos = 0;
-  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
-    size_t after = pos + open.size();
-    if (after >= xml.size()) break;
-    char c = xml[after];
-    if (c != '>' && c != '/' && c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-      pos = after;  // a longer name with the same start ("<KeyCount" for "Key")
-      continue;
-    }
-    size_t gt = xml.find('>', after);
-    if (gt == std::string_view::npos) break;
-    if (xml[gt - 1] == '/') {  // <name/> or <name attr="..."/>
-      out.emplace_back();
-      pos = gt + 1;
-      continue;
-    }
-    size_t end = xml.find(close, gt + 1);
-    if (end == std::string_view::npos) break;
-    out.push_back(xml.substr(gt + 1, end - gt - 1));
-    pos = end + close.size();
-  }
-  return out;
-}
-
-std::string FirstElement(std::string_view xml, std::string_view name) {
-  std::vector<std::string_view> raw = XmlRaw(xml, name);
-  return raw.empty() ? std::string() : XmlDecode(raw.front());
-}
-
 const std::string& EmptySha256() {
   static const std::string kHex = core::ToHex(core::Sha256(""));
   return kHex;
@@ -149,46 +97,18 @@ bool IsCredentialExpiry(const std::string& code) {
   return IsOneOf(code, {"ExpiredToken", "InvalidToken", "TokenRefreshRequired"});
 }
 
-struct Transfer {
-  std::string* body;
-  bool* too_large;
-  size_t limit;
-  std::map<std::string, std::string>* headers;
-  const std::string* upload = nullptr;
-  size_t upload_pos = 0;
+// A PUT's body as libcurl reads it (and seeks in it, to send it again after a redirect or
+// an auth retry).
+struct Upload {
+  const std::string* body = nullptr;
+  size_t pos = 0;
 };
 
-size_t WriteBody(char* data, size_t size, size_t nmemb, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  if (t->body->size() + n > t->limit) {
-    *t->too_large = true;
-    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
-  }
-  t->body->append(data, n);
-  return n;
-}
-
-size_t WriteHeader(char* data, size_t size, size_t nmemb, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  size_t n = size * nmemb;
-  std::string_view line(data, n);
-  if (line.starts_with("HTTP/")) {
-    t->headers->clear();  // a new response (after 100 Continue): keep only the last one
-    return n;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  (*t->headers)[core::AsciiLower(core::TrimWhitespace(line.substr(0, colon)))] =
-      std::string(core::TrimWhitespace(line.substr(colon + 1)));
-  return n;
-}
-
 size_t ReadUpload(char* buffer, size_t size, size_t nitems, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  size_t n = std::min(size * nitems, t->upload->size() - t->upload_pos);
-  std::memcpy(buffer, t->upload->data() + t->upload_pos, n);
-  t->upload_pos += n;
+  auto* u = static_cast<Upload*>(user);
+  size_t n = std::min(size * nitems, u->body->size() - u->pos);
+  std::memcpy(buffer, u->body->data() + u->pos, n);
+  u->pos += n;
   return n;
 }
 
@@ -214,79 +134,15 @@ int ProgressCheck(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off
 }
 
 int SeekUpload(void* user, curl_off_t offset, int origin) {
-  auto* t = static_cast<Transfer*>(user);
-  if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > t->upload->size()) {
+  auto* u = static_cast<Upload*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > u->body->size()) {
     return CURL_SEEKFUNC_CANTSEEK;
   }
-  t->upload_pos = static_cast<size_t>(offset);
+  u->pos = static_cast<size_t>(offset);
   return CURL_SEEKFUNC_OK;
 }
 
 }  // namespace
-
-std::string XmlDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '&') {
-      out.push_back(text[i]);
-      continue;
-    }
-    size_t semi = text.find(';', i + 1);
-    if (semi == std::string_view::npos || semi - i > 12) {
-      out.push_back('&');
-      continue;
-    }
-    std::string_view ent = text.substr(i + 1, semi - i - 1);
-    bool known = true;
-    if (ent == "amp") {
-      out.push_back('&');
-    } else if (ent == "lt") {
-      out.push_back('<');
-    } else if (ent == "gt") {
-      out.push_back('>');
-    } else if (ent == "quot") {
-      out.push_back('"');
-    } else if (ent == "apos") {
-      out.push_back('\'');
-    } else if (ent.size() >= 2 && ent[0] == '#') {
-      bool hex = ent[1] == 'x' || ent[1] == 'X';
-      std::string_view digits = ent.substr(hex ? 2 : 1);
-      uint32_t cp = 0;
-      known = !digits.empty();
-      for (char c : digits) {
-        int v = -1;
-        if (c >= '0' && c <= '9') v = c - '0';
-        if (hex && c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        if (hex && c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        if (v < 0 || cp > 0x10FFFF) {
-          known = false;
-          break;
-        }
-        cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(v);
-      }
-      if (known && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF)) {
-        AppendUtf8(cp, &out);
-      } else {
-        known = false;
-      }
-    } else {
-      known = false;
-    }
-    if (!known) {
-      out.push_back('&');  // not an entity we know: keep the text as it is
-      continue;
-    }
-    i = semi;
-  }
-  return out;
-}
-
-std::vector<std::string> XmlElements(std::string_view xml, std::string_view name) {
-  std::vector<std::string> out;
-  for (std::string_view raw : XmlRaw(xml, name)) out.push_back(XmlDecode(raw));
-  return out;
-}
 
 namespace {
 
@@ -513,10 +369,9 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
 
   Response response;
   char error[CURL_ERROR_SIZE] = {0};
-  Transfer transfer{&response.body, &response.body_too_large,
-                    static_cast<size_t>(std::max<int64_t>(options_.max_get_bytes, 1 << 20)),
-                    &response.headers};
-  transfer.upload = request.body;
+  internal::CurlResponse transfer;
+  transfer.max_bytes = static_cast<size_t>(std::max<int64_t>(options_.max_get_bytes, 1 << 20));
+  Upload upload{request.body};
 
   std::lock_guard<std::mutex> lock(mutex_);
   if (options_.cancel != nullptr && options_.cancel->load()) {
@@ -564,22 +419,21 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   }
   if (options_.watch != nullptr) watched = options_.watch->Begin();
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, WriteHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, internal::CurlWriteHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, internal::CurlWriteBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else if (request.method == "PUT") {
     static const std::string kEmpty;
-    if (transfer.upload == nullptr) transfer.upload = &kEmpty;
+    if (upload.body == nullptr) upload.body = &kEmpty;
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(curl, CURLOPT_READFUNCTION, ReadUpload);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &transfer);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &upload);
     curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, SeekUpload);
-    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &transfer);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE,
-                     static_cast<curl_off_t>(transfer.upload->size()));
+    curl_easy_setopt(curl, CURLOPT_SEEKDATA, &upload);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload.body->size()));
   } else if (request.method == "GET") {
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
   } else {
@@ -598,6 +452,9 @@ Result<S3Client::Response> S3Client::PerformOnce(const Request& request, const C
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 1L);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, nullptr);
 
+  response.body = std::move(transfer.body);
+  response.headers = std::move(transfer.headers);
+  response.body_too_large = transfer.too_large;
   response.curl_code = rc;
   response.status = rc == CURLE_OK ? static_cast<int>(status) : 0;
   if (rc != CURLE_OK) response.curl_error = error;
@@ -741,7 +598,7 @@ Result<ListResult> S3Client::List(const std::string& prefix, const std::string& 
 
   ListResult result;
   std::string strip = options_.prefix.empty() ? "" : options_.prefix + "/";
-  for (std::string_view contents : XmlRaw(response.body, "Contents")) {
+  for (std::string_view contents : XmlRawElements(response.body, "Contents")) {
     std::string key = FirstElement(contents, "Key");
     if (!strip.empty()) {
       if (!key.starts_with(strip)) continue;  // cannot happen with our prefix; be safe

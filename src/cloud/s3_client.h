@@ -49,6 +49,7 @@
 #include "cloud/credentials.h"
 #include "cloud/object_store.h"
 #include "cloud/request_watch.h"
+#include "cloud/s3_xml.h"
 #include "core/clock.h"
 #include "core/status.h"
 
@@ -165,10 +166,5 @@ class S3Client final : public ObjectStore {
 Status MapS3Error(const std::string& op, const std::string& key, int http_status,
                   const std::string& s3_code, const std::string& s3_message, int curl_code,
                   const std::string& curl_error);
-
-// Minimal XML helpers for S3 answers (exposed for tests). Inner texts of every element
-// `name` in document order, entities decoded (&amp; &lt; &gt; &quot; &apos; &#N; &#xH;).
-std::vector<std::string> XmlElements(std::string_view xml, std::string_view name);
-std::string XmlDecode(std::string_view text);
 
 }  // namespace machub::cloud

@@ -1,3 +1,10 @@
+// Why this file is long (about 850 lines): it is the journal's one writer from open to
+// close — opening and recovering the database, the group-commit loop, the append path
+// (idempotency, refund rules, counters, chain, offline exposure, in the order one
+// transaction needs them), failure recovery and the writer transactions of the upload
+// ledger. Those steps share the writer's staged state and must be read together; what
+// could stand alone already does: schema.cc, reads.cc, ledger.cc, ledger_store.cc,
+// events.cc, offline.cc, checkpointer.cc, internal.cc.
 #include "journal/sqlite_journal.h"
 
 #include <sqlite3.h>

@@ -1,3 +1,8 @@
+// Why this file is long (about 900 lines): one state machine — the upload loop, its stall
+// watchdog, one batch's step (cut, encode, PUT with If-None-Match, compare on 412, mark),
+// the conditional-PUT probe, pruning and `sync --once` — around one shared state (cloud
+// status, backoff, the request watch) that a split would have to expose. The parts with no
+// such state are their own files: batch_format.cc, backlog.cc, verify.cc, service.cc.
 #include "sync/uploader.h"
 
 #include <signal.h>
