@@ -104,7 +104,7 @@ ConfigKey BoolKey(std::string name, bool Config::*member, std::string help) {
 using StringCheck = std::function<Status(std::string_view)>;
 
 ConfigKey StringKey(std::string name, std::string Config::*member, std::string help,
-                    StringCheck check = nullptr) {
+                    const StringCheck& check = nullptr) {
   ConfigKey key;
   key.name = std::move(name);
   key.type = KeyType::kString;

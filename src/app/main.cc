@@ -641,4 +641,13 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace machub::app
 
-int main(int argc, char** argv) { return machub::app::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return machub::app::Main(argc, argv);
+  } catch (const std::exception& e) {
+    // Nothing is expected to throw this far (errors are Status values); if something
+    // does, say what and exit non-zero instead of std::terminate's abort.
+    std::fprintf(stderr, "machub: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -293,7 +293,7 @@ Status StoreConfigFetcher::Impl::Attempt(Outcome* outcome) {
 Status StoreConfigFetcher::Impl::Run() {
   std::lock_guard fetch_lock(fetch_mu);
   Outcome outcome = kError;
-  const Status status = Attempt(&outcome);
+  Status status = Attempt(&outcome);
   const int64_t now_ms = clock->NowMs();
   fetches[outcome]->Inc();
   std::string text = status.ok() ? "" : status.ToString();

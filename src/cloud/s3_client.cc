@@ -107,7 +107,8 @@ struct Upload {
 size_t ReadUpload(char* buffer, size_t size, size_t nitems, void* user) {
   auto* u = static_cast<Upload*>(user);
   size_t n = std::min(size * nitems, u->body->size() - u->pos);
-  std::memcpy(buffer, u->body->data() + u->pos, n);
+  // Bytes, not a C string: no terminator is wanted.
+  std::memcpy(buffer, u->body->data() + u->pos, n);  // NOLINT(bugprone-not-null-terminated-result)
   u->pos += n;
   return n;
 }

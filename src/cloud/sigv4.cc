@@ -239,8 +239,8 @@ Result<SignedRequest> SignRequest(const SigningRequest& request, const Credentia
   const bool has_token = !creds.session_token.empty();
 
   std::vector<std::string_view> managed = {"x-amz-date"};
-  if (params.add_content_sha256) managed.push_back("x-amz-content-sha256");
-  if (has_token) managed.push_back("x-amz-security-token");
+  if (params.add_content_sha256) managed.emplace_back("x-amz-content-sha256");
+  if (has_token) managed.emplace_back("x-amz-security-token");
   std::vector<std::pair<std::string, std::string>> signed_headers =
       HeadersWithout(request.headers, managed);
 
@@ -289,7 +289,7 @@ Result<PresignedRequest> Presign(const SigningRequest& request, const Credential
   const bool has_token = !creds.session_token.empty();
 
   std::vector<std::string_view> managed = {"x-amz-date"};
-  if (has_token) managed.push_back("x-amz-security-token");
+  if (has_token) managed.emplace_back("x-amz-security-token");
   const CanonicalHeaders headers = BuildCanonicalHeaders(HeadersWithout(request.headers, managed));
 
   std::vector<std::pair<std::string, std::string>> query = request.query;

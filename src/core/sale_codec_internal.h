@@ -80,12 +80,13 @@ enum PaymentField : int {
 inline constexpr std::string_view kPaymentNames[kPaymentFieldCount] = {
     "method", "amount", "card_token", "last4", "brand", "auth_code", "offline"};
 
-struct RawLine {
+struct RawLine {  // NOLINT(bugprone-reserved-identifier): clang-tidy 14 names the implicit copy
+                  // loop
   Kind kind = Kind::kAbsent;  // of the array element; kObject when it is a line
   Raw f[kLineFieldCount];
 };
 
-struct RawPayment {
+struct RawPayment {  // NOLINT(bugprone-reserved-identifier): as above
   Kind kind = Kind::kAbsent;
   Raw f[kPaymentFieldCount];
 };

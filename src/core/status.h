@@ -133,6 +133,9 @@ class [[nodiscard]] Result {
 #define MACHUB_CONCAT_INNER(a, b) a##b
 #define MACHUB_CONCAT(a, b) MACHUB_CONCAT_INNER(a, b)
 
+// Macro arguments here are statements, declarations and expressions spliced as written
+// (`ASSIGN_OR_RETURN(auto x, F())`); parentheses would break them.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define RETURN_IF_ERROR(expr)      \
   do {                             \
     ::machub::Status _st = (expr); \
@@ -146,3 +149,5 @@ class [[nodiscard]] Result {
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL(MACHUB_CONCAT(_result_, __LINE__), lhs, expr)
+
+// NOLINTEND(bugprone-macro-parentheses)

@@ -27,10 +27,10 @@ constexpr int64_t kBehindToleranceMs = 1000;
 std::vector<std::string> UntrustedReasons(const ClockInputs& in) {
   std::vector<std::string> reasons;
   if (in.newest_received_at_ms - in.now_ms > kBehindToleranceMs) {
-    reasons.push_back("behind_journal");
+    reasons.emplace_back("behind_journal");
   }
   if (in.require_sync && in.kernel_synchronized == std::optional<bool>(false)) {
-    reasons.push_back("kernel_unsynchronized");
+    reasons.emplace_back("kernel_unsynchronized");
   }
   return reasons;
 }

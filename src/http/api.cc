@@ -654,7 +654,7 @@ std::string ApiHandler::StatusJson() { return impl_->StatusJson(); }
 std::string ApiHandler::AlertsJson() { return Dump(impl_->AlertsJson()); }
 
 void ApiHandler::SetTokens(std::vector<TerminalToken> tokens) {
-  auto next = std::make_shared<const TokenAuthenticator>(tokens);
+  auto next = std::make_shared<const TokenAuthenticator>(std::move(tokens));
   std::lock_guard<std::mutex> lock(impl_->auth_mu);
   impl_->auth = std::move(next);
 }

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <cctype>
+#include <utility>
 
 #include "core/clock.h"
 #include "core/sha256.h"
@@ -28,7 +29,8 @@ std::string_view BearerToken(std::string_view authorization) {
   return core::TrimSpaceTab(value.substr(kScheme.size()));
 }
 
-TokenAuthenticator::TokenAuthenticator(const std::vector<TerminalToken>& tokens) : tokens_(tokens) {
+TokenAuthenticator::TokenAuthenticator(std::vector<TerminalToken> tokens)
+    : tokens_(std::move(tokens)) {
   for (TerminalToken& token : tokens_) token.sha256_hex = core::AsciiLower(token.sha256_hex);
 }
 

@@ -32,7 +32,7 @@ class TokenAuthenticator {
  public:
   // Hashes are normalised to lower case; entries that are not 64 hex digits can never
   // match (the caller validates configuration and reports them).
-  explicit TokenAuthenticator(const std::vector<TerminalToken>& tokens);
+  explicit TokenAuthenticator(std::vector<TerminalToken> tokens);
 
   // The terminal id and role bound to the bearer token in `authorization` (the header
   // value), or kUnauthorized ("missing bearer token" / "unknown token" / "token expired").

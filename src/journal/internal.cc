@@ -53,8 +53,9 @@ Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
   if (seq_text.empty()) return anchor;
   anchor.seq = std::strtoll(seq_text.c_str(), nullptr, 10);
   Result<std::string> hash = core::FromHex(hash_hex);
-  if (hash.ok()) anchor.hash = std::move(hash).value();
-  if (anchor.seq <= 0 || !hash.ok() || anchor.hash.size() != 32) {
+  const bool hash_ok = hash.ok();
+  if (hash_ok) anchor.hash = std::move(hash).value();
+  if (anchor.seq <= 0 || !hash_ok || anchor.hash.size() != 32) {
     return Status(ErrorCode::kInternal, "journal: the chain anchor in meta is malformed");
   }
   return anchor;

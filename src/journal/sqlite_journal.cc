@@ -747,7 +747,7 @@ Status SqliteJournal::RunWriterTransaction(const std::function<Status(sqlite3* d
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return Status(ErrorCode::kStorageUnavailable, "journal: closed");
     // `body` outlives the task: the caller waits for the future below.
-    writer_tasks_.push_back([this, &body, promise, durable] {
+    writer_tasks_.emplace_back([this, &body, promise, durable] {
       if (wdb_ == nullptr) {
         Status reopened = OpenWriter();
         if (!reopened.ok()) {
@@ -816,7 +816,7 @@ Result<int64_t> SqliteJournal::QueryIntOnWriterForTest(const std::string& sql) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_) return Status(ErrorCode::kStorageUnavailable, "journal: closed");
-    writer_tasks_.push_back([this, sql, promise] {
+    writer_tasks_.emplace_back([this, sql, promise] {
       if (wdb_ == nullptr) {
         promise->set_value(Status(ErrorCode::kStorageUnavailable, "journal: no connection"));
         return;

@@ -27,11 +27,9 @@ void MergeInto(json& target, const json& source, bool fill_only) {
     return;
   }
   for (const auto& [k, v] : source.items()) {
-    if (!target.contains(k)) {
-      target[k] = v;
-    } else if (target[k].is_object() && v.is_object()) {
+    if (target.contains(k) && target[k].is_object() && v.is_object()) {
       MergeInto(target[k], v, fill_only);
-    } else if (!fill_only) {
+    } else if (!target.contains(k) || !fill_only) {
       target[k] = v;
     }
   }

@@ -53,13 +53,13 @@ std::vector<std::string> CommandWords(const std::string& script) {
       ++i;
     } else if (c == '\n' || c == ';' || c == '&' || c == '|' || c == '(' || c == ')' || c == '`') {
       flush();
-      tokens.push_back(std::string(1, ';'));
+      tokens.emplace_back(1, ';');
     } else if (std::isspace(static_cast<unsigned char>(c))) {
       flush();
     } else if (c == '#' && cur.empty()) {
       while (i < script.size() && script[i] != '\n') ++i;
       flush();
-      tokens.push_back(";");
+      tokens.emplace_back(";");
     } else {
       cur += c;
     }
