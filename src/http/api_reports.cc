@@ -7,9 +7,9 @@
 
 #include "core/currency.h"
 #include "core/log.h"
+#include "core/report.h"
 #include "core/sale_codec.h"
 #include "core/store_event.h"
-#include "core/report.h"
 #include "core/time_format.h"
 #include "http/api_internal.h"
 
