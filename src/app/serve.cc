@@ -406,8 +406,9 @@ int RunServe(const Config& given) {
   }
   std::vector<TokenEntry> file_token_entries = std::move(*file_tokens);
   int64_t store_config_generation = -1;
-  // The API's tokens and the journal's offline limits from the configuration, the tokens
-  // file and the store configuration; true when the tokens changed.
+  // Hands the journal its offline limits (the configuration's, overridden by the store
+  // configuration's) and returns the API's tokens (configuration, tokens file, store
+  // configuration); remembers which store configuration it applied.
   auto apply_store_config = [&]() {
     std::shared_ptr<const catalog::StoreConfig> sc;
     if (store_config) {
