@@ -181,7 +181,7 @@ Result<std::string> GenerateToken() {
   return out;
 }
 
-std::string HashTokenHex(std::string_view token) { return core::ToHex(core::Sha256(token)); }
+std::string HashTokenHex(std::string_view token) { return core::Sha256Hex(token); }
 
 std::string TokensFilePath(std::string_view data_dir) {
   std::string path = data_dir.empty() ? std::string(".") : std::string(data_dir);

@@ -3,6 +3,7 @@
 // Hashing cannot fail on a working host; if OpenSSL offers no SHA-256 at all the process aborts
 // (there is no sane fallback).
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -11,7 +12,9 @@
 
 namespace machub::core {
 
-// 32 raw bytes.
+inline constexpr size_t kSha256Size = 32;  // bytes of a SHA-256 digest
+
+// kSha256Size raw bytes.
 std::string Sha256(std::string_view data);
 // Incremental: Sha256Of({a, b}) == Sha256(a + b).
 std::string Sha256Of(std::initializer_list<std::string_view> parts);

@@ -528,6 +528,29 @@ TEST(TokenAuthenticatorTest, ExpiredEntriesAreRefusedAndLiveDuplicatesWin) {
   EXPECT_EQ(auth.Authenticate("Bearer other", now).status().message(), "unknown token");
 }
 
+TEST(TokenAuthenticatorTest, EveryOneOfThousandsOfTokensIsFoundAndOrderBreaksTies) {
+  // The lookup is a binary search over sorted digests: every configured token must be found
+  // wherever it sorts, and for one hash configured twice the first live entry in
+  // configuration order wins, as with the old linear scan.
+  std::vector<TerminalToken> tokens;
+  for (int i = 0; i < 3000; ++i) {
+    tokens.push_back({"T" + std::to_string(i), HashToken("tok-" + std::to_string(i))});
+  }
+  tokens.push_back({"SECOND", HashToken("tok-1234")});  // the same token, later in the list
+  tokens.push_back({"BAD", "zz" + HashToken("x").substr(2)});  // not hex: never matches
+  TokenAuthenticator auth(tokens);
+  for (int i = 0; i < 3000; ++i) {
+    Result<Principal> p = auth.Authenticate("Bearer tok-" + std::to_string(i), 0);
+    ASSERT_TRUE(p.ok()) << i;
+    ASSERT_EQ(p->terminal_id, "T" + std::to_string(i));
+  }
+  EXPECT_EQ(auth.Authenticate("Bearer tok-3000", 0).status().message(), "unknown token");
+  EXPECT_EQ(auth.Authenticate("Bearer x", 0).status().message(), "unknown token");
+  TokenAuthenticator reversed({{"FIRST", HashToken("same"), 5}, {"LATER", HashToken("same")}});
+  EXPECT_EQ(reversed.Authenticate("Bearer same", 4)->terminal_id, "FIRST");
+  EXPECT_EQ(reversed.Authenticate("Bearer same", 5)->terminal_id, "LATER");  // first expired
+}
+
 TEST_F(ApiTest, ExpiredTokenIs401AndSetTokensRotatesLive) {
   ApiOptions options = DefaultOptions();
   options.tokens = {{"T01", HashToken(kTokenOne), clock_.NowMs() + 1000},

@@ -1,7 +1,6 @@
 #include "http/auth.h"
 
-#include <openssl/crypto.h>
-
+#include <algorithm>
 #include <cctype>
 #include <utility>
 
@@ -10,13 +9,7 @@
 #include "core/strings.h"
 
 namespace machub::http {
-namespace {
-
-constexpr size_t kHexSha256Size = 64;
-
-}  // namespace
-
-std::string HashToken(std::string_view token) { return core::ToHex(core::Sha256(token)); }
+std::string HashToken(std::string_view token) { return core::Sha256Hex(token); }
 
 std::string_view BearerToken(std::string_view authorization) {
   std::string_view value = core::TrimSpaceTab(authorization);
@@ -31,31 +24,39 @@ std::string_view BearerToken(std::string_view authorization) {
 
 TokenAuthenticator::TokenAuthenticator(std::vector<TerminalToken> tokens)
     : tokens_(std::move(tokens)) {
-  for (TerminalToken& token : tokens_) token.sha256_hex = core::AsciiLower(token.sha256_hex);
+  by_digest_.reserve(tokens_.size());
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    TerminalToken& token = tokens_[i];
+    token.sha256_hex = core::AsciiLower(token.sha256_hex);
+    Result<std::string> digest = core::FromHex(token.sha256_hex);
+    if (digest.ok() && digest->size() == core::kSha256Size) {
+      by_digest_.emplace_back(std::move(*digest), i);
+    }
+  }
+  std::sort(by_digest_.begin(), by_digest_.end());  // ties by index: configuration order
 }
 
 Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization,
                                                    int64_t now_ms) const {
   const std::string_view token = BearerToken(authorization);
   if (token.empty()) return Status(ErrorCode::kUnauthorized, "missing bearer token");
-  const std::string presented = HashToken(token);
-  // Compare against every entry; remember the match instead of returning from the loop.
-  const TerminalToken* match = nullptr;
+  const std::string presented = core::Sha256(token);
+  auto it = std::lower_bound(
+      by_digest_.begin(), by_digest_.end(), presented,
+      [](const std::pair<std::string, size_t>& entry, const std::string& digest) {
+        return entry.first < digest;
+      });
   bool expired = false;
-  for (const TerminalToken& entry : tokens_) {
-    if (entry.sha256_hex.size() != kHexSha256Size) continue;
-    const bool equal =
-        CRYPTO_memcmp(entry.sha256_hex.data(), presented.data(), kHexSha256Size) == 0;
-    const bool live = entry.expires_at_ms == 0 || now_ms < entry.expires_at_ms;
-    if (equal && live && match == nullptr) match = &entry;
-    if (equal && !live) expired = true;
+  for (; it != by_digest_.end() && it->first == presented; ++it) {
+    const TerminalToken& entry = tokens_[it->second];
+    if (entry.expires_at_ms == 0 || now_ms < entry.expires_at_ms) {
+      return Principal{entry.terminal_id, entry.role};
+    }
+    expired = true;
   }
-  if (match == nullptr) {
-    // Saying "expired" tells the holder only what they already know (the token was once
-    // valid) and tells the operator why a rotated-out terminal fails.
-    return Status(ErrorCode::kUnauthorized, expired ? "token expired" : "unknown token");
-  }
-  return Principal{match->terminal_id, match->role};
+  // Saying "expired" tells the holder only what they already know (the token was once
+  // valid) and tells the operator why a rotated-out terminal fails.
+  return Status(ErrorCode::kUnauthorized, expired ? "token expired" : "unknown token");
 }
 
 Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization) const {

@@ -2,14 +2,18 @@
 // Bearer-token authentication of terminals and managers.
 //
 // Tokens are configured only as SHA-256 hashes (TerminalToken, api.h); several tokens may
-// name the same terminal (rotation). A presented token is hashed and compared against
-// EVERY configured hash with CRYPTO_memcmp, without an early exit, so the answer time
-// does not depend on which hash (or how much of it) matched.
+// name the same terminal (rotation). A presented token is hashed and its digest looked up
+// by binary search in the configured digests, sorted once at construction: a lookup costs
+// O(log n) with thousands of tokens, not one comparison per configured token. The search's
+// timing depends only on the presented token's SHA-256, which tells an attacker nothing
+// about any configured token (finding a token for a digest means inverting SHA-256): the
+// secret is the token, and it is never compared directly.
 // Tokens never reach logs or error messages. Immutable after construction: thread-safe.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -44,6 +48,9 @@ class TokenAuthenticator {
 
  private:
   std::vector<TerminalToken> tokens_;
+  // (binary SHA-256 digest, index into tokens_), sorted; equal digests keep the order of
+  // tokens_, so "the first entry still valid" is the first in configuration order.
+  std::vector<std::pair<std::string, size_t>> by_digest_;
 };
 
 }  // namespace machub::http
