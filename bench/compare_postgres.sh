@@ -5,10 +5,14 @@
 #   bench/compare_postgres.sh [SECONDS] [ROUNDS]      (defaults: 10 s per run, 3 rounds)
 #
 # For each round and client count it runs, one after the other (interleaved, so drift in
-# the machine's load hits all three alike):
+# the machine's load hits all four alike):
 #   machub            `machub serve` (group commit on, upload to the local folder on: the
 #                     embedded defaults) driven by `machub loadgen --terminals N` (closed
 #                     loop, new sales only: --retry-percent 0 --refund-percent 0);
+#   machub (wrk)      the same hub driven by Debian's wrk, an independent HTTP load tool
+#                     (bench/wrk/sale.lua: every request a new 3-line sale of one of the N
+#                     terminals, N connections, 2 threads), so every run shows both
+#                     clients' view;
 #   machub no-group   the same with --group-commit false (one SQLite transaction per sale);
 #   PostgreSQL 15     a throw-away cluster (initdb in a temporary folder, 127.0.0.1 on a free
 #                     port, fsync=on, synchronous_commit=on, other settings Debian's
@@ -21,7 +25,8 @@
 # as the server they drive. Tables are emptied and checkpointed before every PostgreSQL
 # run; every machub run starts on an empty data folder.
 #
-# Needs postgresql-15 (initdb, postgres, pgbench): scripts/install-deps.sh --bench.
+# Needs postgresql-15 (initdb, postgres, pgbench) and wrk: scripts/install-deps.sh --bench.
+# Also printed: each hub's peak RSS (VmHWM) and wrk's p50 over the fdatasync p50.
 # Running as root: the cluster runs as `nobody` (initdb refuses root).
 # Build: $MACHUB_BUILD_DIR (default build/release-test, configured with the release-test
 # preset if needed). Prints a Markdown table (docs/BENCHMARKS.md "machub vs PostgreSQL 15").
@@ -40,6 +45,10 @@ for tool in initdb pg_ctl postgres pgbench psql; do
     exit 2
   fi
 done
+if ! command -v wrk >/dev/null; then
+  echo "missing wrk: install it (scripts/install-deps.sh --bench)" >&2
+  exit 2
+fi
 if [ ! -f "$build/build.ninja" ]; then
   cmake --preset release-test -B "$build" >/dev/null
 fi
@@ -111,28 +120,55 @@ PY
 }
 
 # ---- machub
-machub_run() {  # machub_run CLIENTS GROUP_COMMIT -> "sales_per_s p50_ms p99_ms errors"
-  local n=$1 group=$2 data="$work/data-$1-$2"
+start_hub() {  # start_hub CLIENTS GROUP_COMMIT: a fresh data folder and tokens; sets hub, port
+  local n=$1 group=$2
+  data="$work/data-$1-$2"
   rm -rf "$data" && mkdir -p "$data"
   "$bin" token create --data-dir "$data" --count "$n" --prefix T >"$work/tokens" 2>/dev/null
   rm -f "$work/ready"
   "$bin" serve --data-dir "$data" --listen 127.0.0.1:0 --ready-file "$work/ready" \
     --rate-per-terminal 0 --demo-token false --group-commit "$group" --log-level warn \
     >"$work/hub.log" 2>&1 &
-  local hub=$!
+  hub=$!
   for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
-  local port; port=$(cat "$work/ready")
-  local out
+  port=$(cat "$work/ready")
+}
+
+stop_hub() {  # prints the hub's peak RSS in kB
+  awk '/VmHWM/ {print $2}' "/proc/$hub/status"
+  kill -TERM "$hub"; wait "$hub" || true
+  rm -rf "$data"
+}
+
+machub_run() {  # machub_run CLIENTS GROUP_COMMIT -> "sales_per_s p50_ms p99_ms errors rss_kb"
+  local n=$1 group=$2 out rss
+  start_hub "$n" "$group"
   out=$("$bin" loadgen --url "http://127.0.0.1:$port" --tokens "$work/tokens" --terminals "$n" \
     --duration "$duration" --retry-percent 0 --refund-percent 0 --threads 2 \
     2>"$work/loadgen.err" | tail -n 1)
-  kill -TERM "$hub"; wait "$hub" || true
-  rm -rf "$data"
-  python3 - "$out" <<'PY'
+  rss=$(stop_hub)
+  python3 - "$out" "$rss" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 errors = sum(v for k, v in r.get("by_status", {}).items() if not k.startswith("2")) + r.get("conn_errors", 0)
-print(f"{r['throughput_per_s']:.1f} {r['p50_ms']:.3f} {r['p99_ms']:.3f} {errors}")
+print(f"{r['throughput_per_s']:.1f} {r['p50_ms']:.3f} {r['p99_ms']:.3f} {errors} {sys.argv[2]}")
+PY
+}
+
+# The same hub driven by wrk, an independent HTTP load tool: N connections, each request a
+# new 3-line sale of one of the N terminals (bench/wrk/sale.lua). wrk keeps one thread per
+# connection up to 2 threads.
+wrk_run() {  # wrk_run CLIENTS -> "sales_per_s p50_ms p99_ms errors rss_kb"
+  local n=$1 out rss threads=2
+  [ "$n" -lt 2 ] && threads=1
+  start_hub "$n" true
+  out=$(TOKENS="$work/tokens" RUN_ID="$n-$RANDOM" wrk -t"$threads" -c"$n" -d"${duration}s" \
+    -s "$root/bench/wrk/sale.lua" "http://127.0.0.1:$port" 2>"$work/wrk.err" | tail -n 1)
+  rss=$(stop_hub)
+  python3 - "$out" "$rss" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"{r['rate_per_s']:.1f} {r['p50_ms']:.3f} {r['p99_ms']:.3f} {r['non_201'] + r['socket_errors']} {sys.argv[2]}")
 PY
 }
 
@@ -142,6 +178,7 @@ for round in $(seq "$rounds"); do
   for n in 1 8 64; do
     echo "round $round/$rounds, $n clients" >&2
     echo "$round $n machub $(machub_run "$n" true)" | tee -a "$results" >&2
+    echo "$round $n wrk $(wrk_run "$n")" | tee -a "$results" >&2
     echo "$round $n nogroup $(machub_run "$n" false)" | tee -a "$results" >&2
     echo "$round $n pg $(pg_run "$n")" | tee -a "$results" >&2
   done
@@ -151,34 +188,47 @@ fsync_after=$("$build/bench/fsync_probe" "$work" 300 2>/dev/null || echo n/a)
 echo "PostgreSQL: $("$pgbin/postgres" --version); $(nproc) cores; $duration s per run, median of $rounds rounds"
 echo "fdatasync (4 KiB appends, bench/fsync_probe) before: $fsync_line; after: $fsync_after"
 echo
-python3 - "$results" <<'PY'
-import statistics, sys
+python3 - "$results" "$fsync_line" <<'PY'
+import json, statistics, sys
 rows = {}
 by_round = {}
 for line in open(sys.argv[1]):
     rnd, n, kind, *vals = line.split()
     rows.setdefault((int(n), kind), []).append([float(v) for v in vals])
     by_round[(rnd, int(n), kind)] = float(vals[0])
-def round_ratios(n):
-    rs = sorted(by_round[(r, m, "machub")] / by_round[(r, m, "pg")]
-                for (r, m, k) in by_round if m == n and k == "pg" and by_round[(r, m, k)] > 0)
+try:
+    fsync_p50 = json.loads(sys.argv[2])["fdatasync_p50_ms"]
+except (ValueError, KeyError):
+    fsync_p50 = float("nan")
+def round_ratios(n, kind):
+    rs = sorted(by_round[(r, m, kind)] / by_round[(r, m, "pg")]
+                for (r, m, k) in by_round
+                if m == n and k == "pg" and by_round[(r, m, k)] > 0 and (r, m, kind) in by_round)
     return f"{rs[0]:.2f}-{rs[-1]:.2f}" if rs else "n/a"
 def med(n, kind, i):
-    vals = [r[i] for r in rows.get((n, kind), [])]
+    vals = [r[i] for r in rows.get((n, kind), []) if len(r) > i]
     return statistics.median(vals) if vals else float("nan")
-print("| clients | machub sales/s | p50 ms | p99 ms | machub no-group sales/s | p50 ms | p99 ms "
-      "| PostgreSQL tps | p50 ms | p99 ms | machub / PostgreSQL | per-round ratios | errors (machub, no-group, PG) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for n in (1, 8, 64):
-    m = [med(n, "machub", i) for i in range(4)]
-    g = [med(n, "nogroup", i) for i in range(4)]
-    p = [med(n, "pg", i) for i in range(4)]
-    ratio = m[0] / p[0] if p[0] > 0 else float("nan")
-    errs = ", ".join(str(int(sum(r[3] for r in rows.get((n, k), [])))) for k in ("machub", "nogroup", "pg"))
-    print(f"| {n} | {m[0]:.0f} | {m[1]:.2f} | {m[2]:.2f} | {g[0]:.0f} | {g[1]:.2f} | {g[2]:.2f} "
-          f"| {p[0]:.0f} | {p[1]:.2f} | {p[2]:.2f} | {ratio:.2f}x | {round_ratios(n)} | {errs} |")
+def errs(n, kind):
+    return str(int(sum(r[3] for r in rows.get((n, kind), []))))
+print("Clients' view, durable sales per second (machub: `machub loadgen` and wrk; PostgreSQL: pgbench):")
 print()
-print("per-run figures (round clients kind sales_or_tps p50_ms p99_ms errors):")
+print("| clients | machub (loadgen) sales/s | p50 ms | p99 ms | machub (wrk) sales/s | p50 ms | p99 ms "
+      "| wrk p50 / fdatasync p50 | PostgreSQL tps | p50 ms | p99 ms | loadgen / PG | wrk / PG (per round) "
+      "| machub no-group sales/s | hub peak RSS MB (loadgen, wrk) | errors (loadgen, wrk, no-group, PG) |")
+print("|" + "---|" * 16)
+for n in (1, 8, 64):
+    m = [med(n, "machub", i) for i in range(5)]
+    w = [med(n, "wrk", i) for i in range(5)]
+    g = [med(n, "nogroup", i) for i in range(5)]
+    p = [med(n, "pg", i) for i in range(4)]
+    ratio = lambda a: f"{a / p[0]:.2f}x" if p[0] > 0 else "n/a"
+    print(f"| {n} | {m[0]:.0f} | {m[1]:.2f} | {m[2]:.2f} | {w[0]:.0f} | {w[1]:.2f} | {w[2]:.2f} "
+          f"| {w[1] / fsync_p50:.2f} | {p[0]:.0f} | {p[1]:.2f} | {p[2]:.2f} | {ratio(m[0])} "
+          f"| {ratio(w[0])} ({round_ratios(n, 'wrk')}) | {g[0]:.0f} "
+          f"| {m[4] / 1024:.1f}, {w[4] / 1024:.1f} "
+          f"| {errs(n, 'machub')}, {errs(n, 'wrk')}, {errs(n, 'nogroup')}, {errs(n, 'pg')} |")
+print()
+print("per-run figures (round clients kind sales_or_tps p50_ms p99_ms errors [peak_rss_kB]):")
 for line in open(sys.argv[1]):
     print("  " + line.rstrip())
 PY

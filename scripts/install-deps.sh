@@ -15,9 +15,9 @@ if [ "${1:-}" = "--test" ]; then
   # node + npm for dynalite (the DynamoDB peer); a node already on PATH is kept.
   command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
-# --bench: bench/compare_postgres.sh's PostgreSQL 15 (initdb, postgres, pgbench).
+# --bench: bench/compare_postgres.sh's PostgreSQL 15 (initdb, postgres, pgbench) and wrk.
 if [ "${1:-}" = "--bench" ]; then
-  PACKAGES="$PACKAGES python3 postgresql-15"
+  PACKAGES="$PACKAGES python3 postgresql-15 wrk"
 fi
 
 missing=""
