@@ -334,6 +334,58 @@ TEST_F(JournalTest, GroupCommitGroupsConcurrentAppends) {
   EXPECT_EQ(*verified, kSales);
 }
 
+TEST_F(JournalTest, ALoneAppendCommitsOnTheCallingThreadAndOthersQueueBehindIt) {
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  const std::thread::id caller = std::this_thread::get_id();
+  // Nothing written, nothing queued: the caller commits its own sale, and its callback has
+  // run (on the caller's thread) when Append returns.
+  std::thread::id first_thread;
+  Result<Receipt> first = Status(ErrorCode::kInternal, "callback did not run");
+  std::promise<Result<Receipt>> second_promise;
+  std::future<Result<Receipt>> second = second_promise.get_future();
+  std::atomic<bool> second_ran_inline{false};
+  std::atomic<bool> first_returned{false};
+  std::thread::id second_thread;
+  journal->Append(MakeSale("inline-1"), [&](Result<Receipt> r) {
+    first_thread = std::this_thread::get_id();
+    first = std::move(r);
+    // Appended while the inline commit still holds the writer: queued for the writer
+    // thread, which must take it after this callback returns (no recursion, no deadlock).
+    journal->Append(MakeSale("queued-2"), [&](Result<Receipt> r2) {
+      second_thread = std::this_thread::get_id();
+      second_ran_inline.store(!first_returned.load());
+      second_promise.set_value(std::move(r2));
+    });
+    first_returned.store(true);
+  });
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first_thread, caller);
+  EXPECT_EQ(first->seq, 1);
+  ASSERT_EQ(second.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Result<Receipt> queued = second.get();
+  ASSERT_TRUE(queued.ok()) << queued.status().ToString();
+  EXPECT_EQ(queued->seq, 2);
+  EXPECT_FALSE(second_ran_inline.load());
+  EXPECT_NE(second_thread, caller);  // the writer thread's
+  Result<int64_t> verified = journal->VerifyChain();
+  ASSERT_TRUE(verified.ok()) << verified.status().ToString();
+  EXPECT_EQ(*verified, 2);
+
+  // With inline_commit off every commit is the writer thread's.
+  journal.reset();
+  JournalOptions options = Options();
+  options.inline_commit = false;
+  journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  std::promise<std::thread::id> where;
+  journal->Append(MakeSale("threaded-3"), [&](Result<Receipt> r) {
+    EXPECT_TRUE(r.ok());
+    where.set_value(std::this_thread::get_id());
+  });
+  EXPECT_NE(where.get_future().get(), caller);
+}
+
 TEST_F(JournalTest, WithoutGroupCommitEachSaleIsItsOwnTransaction) {
   JournalOptions options = Options();
   options.group_commit = false;

@@ -146,10 +146,11 @@ Status SqliteJournal::OpenWriter() {
     }
     std::string pragmas =
         "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-        // 1 MiB of page cache instead of SQLite's 2 MiB: the writer's hot pages are the
-        // right edges of its B-trees; the random id leaves miss either way (the OS caches
-        // the file). 3 MB less peak RSS at 8 terminals (docs/BENCHMARKS.md, "Memory").
-        "PRAGMA cache_size=-1024; "
+        // 512 KiB of page cache instead of SQLite's 2 MiB: the writer's hot pages are the
+        // right edges of its B-trees and their parents; the random id leaves miss either
+        // way (the OS caches the file). docs/BENCHMARKS.md, "Memory at 8 terminals" (2 MiB
+        // -> 1 MiB) and "Memory at 64 terminals" (-> 512 KiB, same sales/s).
+        "PRAGMA cache_size=-512; "
         "PRAGMA journal_size_limit=" +
         std::to_string(kJournalSizeLimit) + ";";
     // With a checkpointer thread, commits never checkpoint inline (that is the stall we
@@ -308,27 +309,43 @@ void SqliteJournal::Close() {
 // ---- Writing ----
 
 void SqliteJournal::Append(core::Sale sale, AppendCallback done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!closing_) {
-      queue_.push_back(Pending{std::move(sale), std::move(done)});
-      cv_.notify_one();
-      return;
-    }
-  }
-  if (done) done(Status(ErrorCode::kStorageUnavailable, "journal: closed"));
+  Submit(Pending{std::move(sale), std::move(done)});
 }
 
 void SqliteJournal::AppendEvent(core::StoreEvent event, AppendCallback done) {
+  Submit(Pending{std::move(event), std::move(done)});
+}
+
+void SqliteJournal::Submit(Pending entry) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!closing_) {
-      queue_.push_back(Pending{std::move(event), std::move(done)});
+    std::unique_lock<std::mutex> lock(mu_);
+    if (closing_) {
+      lock.unlock();
+      if (entry.done) entry.done(Status(ErrorCode::kStorageUnavailable, "journal: closed"));
+      return;
+    }
+    const bool lead = options_.inline_commit && !writer_busy_ && !paused_ && queue_.empty() &&
+                      writer_tasks_.empty();
+    if (!lead) {
+      queue_.push_back(std::move(entry));
       cv_.notify_one();
       return;
     }
+    writer_busy_ = true;
   }
-  if (done) done(Status(ErrorCode::kStorageUnavailable, "journal: closed"));
+  // The writer is ours until writer_busy_ is cleared: what arrives meanwhile queues, and
+  // the writer thread takes it afterwards, in order.
+  std::vector<Pending> group;
+  group.push_back(std::move(entry));
+  ProcessGroup(group, /*on_writer_thread=*/false);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writer_busy_ = false;
+    if (catch_up_requested_.load()) {
+      writer_tasks_.emplace_back([this] { MaybeCheckpointOnWriter(); });
+    }
+  }
+  cv_.notify_all();
 }
 
 void SqliteJournal::WriterLoop() {
@@ -337,8 +354,11 @@ void SqliteJournal::WriterLoop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock,
-               [&] { return !writer_tasks_.empty() || (!paused_ && !queue_.empty()) || closing_; });
+      // An inline commit holds the writer (writer_busy_): wait for it, even when closing.
+      cv_.wait(lock, [&] {
+        return !writer_busy_ &&
+               (!writer_tasks_.empty() || (!paused_ && !queue_.empty()) || closing_);
+      });
       if (!writer_tasks_.empty()) {
         task = std::move(writer_tasks_.front());
         writer_tasks_.pop_front();
@@ -354,16 +374,19 @@ void SqliteJournal::WriterLoop() {
       } else {
         return;  // closing_ and nothing left
       }
+      writer_busy_ = true;
     }
     if (task) {
       task();
     } else {
       ProcessGroup(group);
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    writer_busy_ = false;
   }
 }
 
-void SqliteJournal::ProcessGroup(std::vector<Pending>& group) {
+void SqliteJournal::ProcessGroup(std::vector<Pending>& group, bool on_writer_thread) {
   const int64_t start_us = clock_->MonotonicUs();
   std::vector<Result<Receipt>> answers;
   answers.reserve(group.size());
@@ -411,7 +434,7 @@ void SqliteJournal::ProcessGroup(std::vector<Pending>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     if (group[i].done) group[i].done(std::move(answers[i]));
   }
-  if (status.ok()) MaybeCheckpointOnWriter();
+  if (status.ok() && on_writer_thread) MaybeCheckpointOnWriter();
 }
 
 Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<Receipt>>& answers,

@@ -114,6 +114,12 @@ struct JournalOptions {
   int64_t clock_skew_bound_ms = 5 * 60 * 1000;
   int max_group = 512;       // most sales in one commit
   bool group_commit = true;  // false: one transaction per sale (benchmark baseline)
+  // When the writer is idle and nothing is queued, the thread that appends commits its
+  // entry itself (a group of one) instead of waking the writer thread and being woken
+  // back: one terminal's sale crosses no thread. Writes stay serialised (one writer at a
+  // time, in arrival order); while that commit runs, others queue for the writer thread
+  // as before. docs/BENCHMARKS.md "The hot path".
+  bool inline_commit = true;
   int64_t checkpoint_interval_ms = 1000;
   // SQLite page size of a journal created now (512..65536, a power of two); an existing
   // journal keeps the size it was created with (WAL mode cannot change it).
@@ -276,7 +282,12 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   Status OpenCheckpointer();
 
   void WriterLoop();
-  void ProcessGroup(std::vector<Pending>& group);
+  // Appends `entry`: commits it on the calling thread when the writer is idle and nothing
+  // waits (inline_commit), queues it for the writer thread otherwise.
+  void Submit(Pending entry);
+  // on_writer_thread: false for an inline commit, which leaves a requested catch-up
+  // checkpoint to the writer thread instead of running it on the caller's.
+  void ProcessGroup(std::vector<Pending>& group, bool on_writer_thread = true);
   // Runs the group in one transaction. Per-sale answers go to `answers`; a non-OK return
   // means the transaction failed and was rolled back (its SQLite code in last_failed_rc_).
   Status RunGroup(std::vector<Pending>& group, std::vector<Result<Receipt>>& answers,
@@ -389,6 +400,9 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   std::deque<std::function<void()>> writer_tasks_;
   bool closing_ = false;
   bool paused_ = false;
+  // A group or task is running (on the writer thread, or inline on an appending thread):
+  // the single-writer rule, guarded by mu_.
+  bool writer_busy_ = false;
   std::thread writer_;
 
   // Checkpointer.
