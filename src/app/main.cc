@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -359,7 +360,12 @@ int Main(int argc, char** argv) {
   // A peer closing a socket must surface as an error code, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
-  CLI::App app{"machub: the store hub that never loses a sale"};
+  // On the heap so that it can be freed before the command runs: CLI11's option tables are
+  // about 260 KB that `serve` would otherwise carry for its whole life (docs/BENCHMARKS.md,
+  // "Memory at 64 terminals"). The commands read only the plain variables the options fill
+  // and the ConfigInputs their callbacks copied while the parser was alive.
+  auto app_owner = std::make_unique<CLI::App>("machub: the store hub that never loses a sale");
+  CLI::App& app = *app_owner;
   app.name("machub");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("machub ") + MACHUB_VERSION);
@@ -370,8 +376,8 @@ int Main(int argc, char** argv) {
   CLI::App* serve = app.add_subcommand("serve", "Run the hub until SIGTERM/SIGINT");
   serve_flags.Register(serve);
   serve->callback([&] {
-    run = [&]() -> int {
-      auto config = LoadConfig(serve_flags.Inputs());
+    run = [&, inputs = serve_flags.Inputs()]() -> int {
+      auto config = LoadConfig(inputs);
       if (!config.ok()) return Fail(kExitUsage, config.status().message());
       return RunServe(*config);
     };
@@ -525,8 +531,8 @@ int Main(int argc, char** argv) {
       "show", "Print the effective configuration as TOML (accepts the same flags as serve)");
   show_flags.Register(show);
   show->callback([&] {
-    run = [&]() -> int {
-      auto config = LoadConfig(show_flags.Inputs());
+    run = [&, inputs = show_flags.Inputs()]() -> int {
+      auto config = LoadConfig(inputs);
       if (!config.ok()) return Fail(kExitUsage, config.status().message());
       std::fputs(ConfigToToml(*config).c_str(), stdout);
       return kExitOk;
@@ -549,9 +555,9 @@ int Main(int argc, char** argv) {
   sync_cmd->add_option("--give-up-after-ms", give_up_after_ms,
                        "Exit 1 after this long without progress on a network error");
   sync_cmd->callback([&] {
-    run = [&]() -> int {
+    run = [&, inputs = sync_flags.Inputs()]() -> int {
       if (!sync_once) return Fail(kExitUsage, "machub sync: only --once is supported");
-      auto config = LoadConfig(sync_flags.Inputs());
+      auto config = LoadConfig(inputs);
       if (!config.ok()) return Fail(kExitUsage, config.status().message());
       return RunSyncOnce(*config, requeue_quarantined, give_up_after_ms);
     };
@@ -566,8 +572,8 @@ int Main(int argc, char** argv) {
   verify_store->add_option("--bucket", verify_bucket, "S3 bucket (same as --sync-bucket)");
   verify_store->add_option("--dir", verify_dir, "Local folder (same as --sync-dir)");
   verify_store->callback([&] {
-    run = [&]() -> int {
-      auto config = LoadConfig(verify_store_flags.Inputs());
+    run = [&, inputs = verify_store_flags.Inputs()]() -> int {
+      auto config = LoadConfig(inputs);
       if (!config.ok()) return Fail(kExitUsage, config.status().message());
       if (!verify_bucket.empty()) config->sync_bucket = verify_bucket;
       if (!verify_dir.empty()) config->sync_dir = verify_dir;
@@ -584,8 +590,8 @@ int Main(int argc, char** argv) {
       "Create the sales and stores tables (on-demand billing) and wait until they are ACTIVE");
   dynamo_flags.Register(create_tables);
   create_tables->callback([&] {
-    run = [&]() -> int {
-      auto config = LoadConfig(dynamo_flags.Inputs());
+    run = [&, inputs = dynamo_flags.Inputs()]() -> int {
+      auto config = LoadConfig(inputs);
       if (!config.ok()) return Fail(kExitUsage, config.status().message());
       return RunDynamoCreateTables(*config);
     };
@@ -635,6 +641,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!run) return Fail(kExitUsage, "no command given (see --help)");
+  app_owner.reset();
   return run();
 }
 
