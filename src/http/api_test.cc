@@ -536,7 +536,7 @@ TEST(TokenAuthenticatorTest, EveryOneOfThousandsOfTokensIsFoundAndOrderBreaksTie
   for (int i = 0; i < 3000; ++i) {
     tokens.push_back({"T" + std::to_string(i), HashToken("tok-" + std::to_string(i))});
   }
-  tokens.push_back({"SECOND", HashToken("tok-1234")});  // the same token, later in the list
+  tokens.push_back({"SECOND", HashToken("tok-1234")});         // the same token, later in the list
   tokens.push_back({"BAD", "zz" + HashToken("x").substr(2)});  // not hex: never matches
   TokenAuthenticator auth(tokens);
   for (int i = 0; i < 3000; ++i) {

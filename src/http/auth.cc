@@ -41,11 +41,9 @@ Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorizatio
   const std::string_view token = BearerToken(authorization);
   if (token.empty()) return Status(ErrorCode::kUnauthorized, "missing bearer token");
   const std::string presented = core::Sha256(token);
-  auto it = std::lower_bound(
-      by_digest_.begin(), by_digest_.end(), presented,
-      [](const std::pair<std::string, size_t>& entry, const std::string& digest) {
-        return entry.first < digest;
-      });
+  auto it = std::lower_bound(by_digest_.begin(), by_digest_.end(), presented,
+                             [](const std::pair<std::string, size_t>& entry,
+                                const std::string& digest) { return entry.first < digest; });
   bool expired = false;
   for (; it != by_digest_.end() && it->first == presented; ++it) {
     const TerminalToken& entry = tokens_[it->second];
