@@ -188,6 +188,7 @@ Result<EncodedBatch> BatchCutter::Encode(int64_t after_seq, int64_t max_last_seq
   bool stopped = false;
   // Raw body bytes so far (the encoder's own count lags while blocks are queued).
   int64_t raw_bytes = encoder->raw_bytes();
+  if (apply_limits) encoder->ReserveFor(options_.max_raw_bytes);
   BlockFeeder feeder(encoder.get(), max_last_seq - after_seq >= kThreadedEncodeSales);
   while (!stopped && cursor < max_last_seq) {
     const int limit =

@@ -419,6 +419,12 @@ Status BatchEncoder::Write(std::string_view data) {
   return Status::Ok();
 }
 
+void BatchEncoder::ReserveFor(int64_t raw_bytes) {
+  if (raw_bytes <= 0 || finished_) return;
+  const uLong bound = deflateBound(&deflate_->strm, static_cast<uLong>(raw_bytes));
+  out_.reserve(out_.size() + static_cast<size_t>(bound));
+}
+
 Status BatchEncoder::Compress(std::string_view data, int flush) {
   z_stream& s = deflate_->strm;
   s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
@@ -460,8 +466,9 @@ Result<EncodedObject> BatchEncoder::Finish() {
   chunk_.clear();
   chunk_.shrink_to_fit();
   EncodedObject object;
+  // Not shrunk to fit: that would copy the object (twice its size resident for a moment);
+  // the capacity beyond it was never written, so never resident.
   object.bytes = std::move(out_);
-  object.bytes.shrink_to_fit();
   object.raw_bytes = raw_bytes_;
   object.sha256_hex = Sha256Hex(object.bytes);
   object.md5_hex = Md5Hex(object.bytes);

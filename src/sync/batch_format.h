@@ -116,6 +116,11 @@ class BatchEncoder {
   Status Add(const core::StoredSale& sale);
 
   int64_t raw_bytes() const { return raw_bytes_; }  // header included
+  // Reserves the compressed output for up to `raw_bytes` of input (zlib's deflateBound), so
+  // the object is written in place instead of being copied at every doubling. Large
+  // blocks are mmap'd (app/serve.cc pins glibc's thresholds): the pages the output never
+  // reaches are never resident. Optional; the bytes are the same either way.
+  void ReserveFor(int64_t raw_bytes);
   // Finishes the gzip stream; the encoder cannot be used afterwards.
   Result<EncodedObject> Finish();
 
