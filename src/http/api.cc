@@ -86,6 +86,9 @@ std::string_view RouteLabel(Route route) {
   return "unmatched";
 }
 
+// Routing helpers private to this file (the shared ones are declared in api_internal.h).
+namespace {
+
 std::string_view AllowedMethods(Route route) {
   switch (route) {
     case Route::kSales:
@@ -133,8 +136,6 @@ std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space
   }
   return out;
 }
-
-std::optional<int64_t> ParseNonNegative(std::string_view text);
 
 Route Match(std::string_view path, std::string* id, int64_t* index = nullptr) {
   if (path == "/") return Route::kDashboard;
@@ -190,6 +191,8 @@ Route Match(std::string_view path, std::string* id, int64_t* index = nullptr) {
   }
   return Route::kUnmatched;
 }
+
+}  // namespace
 
 // The value of `key` in a query string (last occurrence wins), decoded.
 std::optional<std::string> QueryParam(std::string_view query, std::string_view key) {
