@@ -606,7 +606,7 @@ int RunServe(const Config& given) {
   (*sync_service)->Start();
   if (*dynamo) {
     AttachStoreAttributes(dynamo->get(), sync_ptr, journal->get(),
-                          [&api] { return api.AlertsJson(); });
+                          [&api] { return api.RaisedAlertCodes(); });
     (*dynamo)->sink->Start();
   }
   if (catalog && catalog_store && config.sync_catalog_interval_s > 0) {

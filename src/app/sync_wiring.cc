@@ -199,7 +199,7 @@ void AddScalars(const std::string& prefix, const nlohmann::json& j, nlohmann::js
 }  // namespace
 
 void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal::Ledger* ledger,
-                           std::function<std::string()> alerts) {
+                           std::function<std::vector<std::string>()> alerts) {
   wiring->day_totals = std::make_unique<sync::DayTotals>(ledger, &core::SystemClock());
   sync::DayTotals* day = wiring->day_totals.get();
   sync::DynamoSink* sink = wiring->sink.get();
@@ -212,7 +212,7 @@ void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal:
     } else {
       core::LogWarn("dynamodb_day_totals_failed", {{"error", figures.status().message()}});
     }
-    out.update(sync::StoreAlertAttributes(alerts ? alerts() : std::string("[]"),
+    out.update(sync::StoreAlertAttributes(alerts ? alerts() : std::vector<std::string>(),
                                           sink->status().state == "integrity_alert"));
     return out;
   });

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "app/config.h"
 #include "cloud/dynamodb_client.h"
@@ -52,10 +53,10 @@ Result<std::unique_ptr<DynamoWiring>> MakeDynamoWiring(const Config& config,
 // wiring->day_totals over `ledger`) and `alerts`, the number of conditions an operator
 // must look at (quarantined S3 batches plus 1 for a DynamoDB integrity alert). Call before
 // the sink starts; `s3` and `ledger` must outlive the sink's thread.
-// `alerts` returns the hub's raised alerts (http::ApiHandler::AlertsJson); it must stay
-// callable while the sink runs.
+// `alerts` returns the codes of the hub's raised alerts (http::ApiHandler::RaisedAlertCodes);
+// it must stay callable while the sink runs.
 void AttachStoreAttributes(DynamoWiring* wiring, sync::SyncService* s3, journal::Ledger* ledger,
-                           std::function<std::string()> alerts);
+                           std::function<std::vector<std::string>()> alerts);
 
 // `machub dynamodb create-tables`: creates the sales table (PK store_id S, SK seq N, GSI
 // by_entry_id) and the stores table (PK store_id S), on-demand billing, and waits until

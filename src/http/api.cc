@@ -654,7 +654,12 @@ void ApiHandler::CountServerAnswer(int status) { impl_->CountServerAnswer(status
 
 std::string ApiHandler::StatusJson() { return impl_->StatusJson(); }
 
-std::string ApiHandler::AlertsJson() { return Dump(impl_->AlertsJson()); }
+std::vector<std::string> ApiHandler::RaisedAlertCodes() {
+  std::vector<std::string> codes;
+  for (const ojson& alert : impl_->AlertsJson())
+    codes.push_back(alert.at("code").get<std::string>());
+  return codes;
+}
 
 void ApiHandler::SetTokens(std::vector<TerminalToken> tokens) {
   auto next = std::make_shared<const TokenAuthenticator>(std::move(tokens));

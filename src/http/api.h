@@ -132,8 +132,9 @@ class ApiHandler {
 
   // The body of GET /v1/status (also used by `machub status --data`).
   std::string StatusJson();
-  // The raised alerts, GET /v1/alerts' "alerts" array as JSON text. Thread-safe.
-  std::string AlertsJson();
+  // The codes of the raised alerts (GET /v1/alerts' "alerts" array, in its order), for
+  // sinks that publish them (the DynamoDB stores item). Thread-safe.
+  std::vector<std::string> RaisedAlertCodes();
 
   // Optional: where the gauge machub_http_connections reads the open connection count
   // when /metrics is rendered (e.g. [&server] { return server->connections(); }).

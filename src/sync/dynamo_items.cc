@@ -195,16 +195,9 @@ Result<DynamoSalesItem> MakeSalesItem(std::string_view store_id, const core::Sto
   return out;
 }
 
-nlohmann::json StoreAlertAttributes(std::string_view alerts_json, bool dynamo_integrity_alert) {
-  std::set<std::string> codes;
-  const nlohmann::json alerts = nlohmann::json::parse(alerts_json, nullptr, false);
-  if (alerts.is_array()) {
-    for (const nlohmann::json& a : alerts) {
-      if (a.is_object() && a.contains("code") && a["code"].is_string()) {
-        codes.insert(a["code"].get<std::string>());
-      }
-    }
-  }
+nlohmann::json StoreAlertAttributes(const std::vector<std::string>& alert_codes,
+                                    bool dynamo_integrity_alert) {
+  std::set<std::string> codes(alert_codes.begin(), alert_codes.end());
   if (dynamo_integrity_alert) codes.insert("dynamodb_integrity_alert");
   nlohmann::json out = nlohmann::json::object();
   out["alerts"] = {{"N", std::to_string(codes.size())}};

@@ -42,6 +42,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/sale.h"
 #include "core/status.h"
@@ -73,9 +74,10 @@ int64_t DynamoItemBytes(const nlohmann::json& item);
 nlohmann::json SalesKey(std::string_view store_id, int64_t seq);
 
 // The stores item's alert attributes (docs/DYNAMODB.md): "alerts" (N), the number of the
-// hub's raised alerts (`alerts_json`, GET /v1/alerts' array) plus 1 when the DynamoDB sink
-// stopped on an integrity alert, and "alert_codes" (SS, sorted) naming them, left out when
-// there is none (DynamoDB has no empty sets). Malformed alerts_json counts as none.
-nlohmann::json StoreAlertAttributes(std::string_view alerts_json, bool dynamo_integrity_alert);
+// hub's raised alerts (`alert_codes`, the codes of GET /v1/alerts' array; repeats count
+// once) plus 1 when the DynamoDB sink stopped on an integrity alert, and "alert_codes" (SS,
+// sorted) naming them, left out when there is none (DynamoDB has no empty sets).
+nlohmann::json StoreAlertAttributes(const std::vector<std::string>& alert_codes,
+                                    bool dynamo_integrity_alert);
 
 }  // namespace machub::sync
