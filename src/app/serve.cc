@@ -470,7 +470,7 @@ int RunServe(const Config& given) {
     nlohmann::json cloud = sync_ptr->CloudStatusJson();
     if (dynamo_sink == nullptr) return cloud;
     // The S3 state as before, plus a "dynamodb" member with the second sink's progress.
-    const sync::DynamoSinkStatus d = dynamo_sink->status();
+    const sync::DynamoSinkStatus d = dynamo_sink->CurrentStatus();  // backlog exact now
     cloud["dynamodb"] = {{"state", d.state},
                          {"cursor", d.cursor},
                          {"last_seq", d.last_seq},

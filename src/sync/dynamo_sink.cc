@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -299,6 +300,13 @@ void DynamoSink::Stop() {
 DynamoSinkStatus DynamoSink::status() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return status_;
+}
+
+DynamoSinkStatus DynamoSink::CurrentStatus() const {
+  DynamoSinkStatus st = status();
+  Result<journal::SyncBounds> bounds = ledger_->GetSyncBounds();
+  if (bounds.ok()) st.last_seq = std::max(st.last_seq, bounds->last_seq);
+  return st;
 }
 
 }  // namespace machub::sync

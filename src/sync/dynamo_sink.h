@@ -105,7 +105,12 @@ class DynamoSink {
   void Start();
   void Stop();
 
+  // The sink's figures as of its last step: last_seq is what the journal held then.
   DynamoSinkStatus status() const;
+  // The same with last_seq read from the journal now, so backlog() is exact when read:
+  // what /v1/status shows (status() can say 0 for up to idle_poll_ms after a sale, and a
+  // drain check trusting it would stop too early). One read transaction.
+  DynamoSinkStatus CurrentStatus() const;
   // Writes the stores item now (the thread calls it every stores_interval_ms).
   Status UpdateStoreItem();
 

@@ -515,6 +515,21 @@ TEST_F(DynamoSinkTest, OversizedEntryIsWrittenWithItsLinesOmitted) {
   EXPECT_EQ(Sink().status().oversized, 1);
 }
 
+TEST_F(DynamoSinkTest, CurrentStatusCountsEntriesTheSinkHasNotLookedAtYet) {
+  Append(5);
+  ASSERT_TRUE(Sink().Step().ok());
+  ASSERT_EQ(Sink().status().backlog(), 0);
+  Append(3);  // after the sink's last look: its own figures still say 0
+  EXPECT_EQ(Sink().status().backlog(), 0);
+  DynamoSinkStatus now = Sink().CurrentStatus();
+  EXPECT_EQ(now.last_seq, 8);
+  EXPECT_EQ(now.cursor, 5);
+  EXPECT_EQ(now.backlog(), 3);
+  ASSERT_TRUE(Sink().Step().ok());
+  EXPECT_EQ(Sink().CurrentStatus().backlog(), 0);
+  ExpectExactly(8);
+}
+
 TEST_F(DynamoSinkTest, ThreadDrainsInTheBackground) {
   Append(40);
   Sink().Start();
