@@ -18,21 +18,20 @@
 namespace machub::catalog {
 
 struct CatalogFetcher::Impl {
-  enum class Outcome { kApplied, kNotModified, kInvalid, kError };
+  using Outcome = FetchOutcome;
 
   cloud::ObjectStore* store = nullptr;
   CatalogFetcherOptions options;
   const core::Clock* clock = nullptr;
   std::unique_ptr<core::MetricsRegistry> own_metrics;
-  core::Counter* fetches[4] = {};
+  std::unique_ptr<FetchReport> report;  // counts and logs attempts (under fetch_mu)
   core::Histogram* fetch_seconds = nullptr;
   core::Gauge* product_gauge = nullptr;
   core::Gauge* fetched_gauge = nullptr;
 
-  // Serializes attempts; guards db and logged_error.
+  // Serializes attempts; guards db and report.
   std::mutex fetch_mu;
   std::unique_ptr<CatalogStore> db;
-  std::string logged_error;  // the last error logged, so a repeated one is logged once
 
   // Guards what readers see. Written only with fetch_mu held too, so an attempt may read
   // these without state_mu.
@@ -72,15 +71,9 @@ Result<std::unique_ptr<CatalogFetcher>> CatalogFetcher::Open(cloud::ObjectStore*
     impl->own_metrics = std::make_unique<core::MetricsRegistry>();
     metrics = impl->own_metrics.get();
   }
-  const char* kHelp = "Catalog fetch attempts by result";
-  impl->fetches[0] =
-      &metrics->GetCounter("machub_catalog_fetches_total", kHelp, {{"result", "applied"}});
-  impl->fetches[1] =
-      &metrics->GetCounter("machub_catalog_fetches_total", kHelp, {{"result", "not_modified"}});
-  impl->fetches[2] =
-      &metrics->GetCounter("machub_catalog_fetches_total", kHelp, {{"result", "invalid"}});
-  impl->fetches[3] =
-      &metrics->GetCounter("machub_catalog_fetches_total", kHelp, {{"result", "error"}});
+  impl->report =
+      std::make_unique<FetchReport>(metrics, "machub_catalog_fetches_total",
+                                    "Catalog fetch attempts by result", "catalog", options.key);
   impl->fetch_seconds =
       &metrics->GetHistogram("machub_catalog_fetch_seconds",
                              "Catalog fetch attempt duration in seconds", core::LatencyBuckets());
@@ -208,22 +201,9 @@ Status CatalogFetcher::Impl::Attempt(Outcome* outcome) {
 
 void CatalogFetcher::Impl::Finish(Outcome outcome, const Status& status, int64_t now_ms,
                                   int64_t started_us) {
-  fetches[static_cast<int>(outcome)]->Inc();
+  report->Record(outcome, status);
   fetch_seconds->Observe(static_cast<double>(clock->MonotonicUs() - started_us) / 1e6);
-  if (status.ok()) {
-    fetched_gauge->Set(now_ms / 1000);
-    if (!logged_error.empty()) {
-      core::LogInfo("catalog_fetch_recovered", {{"key", options.key}});
-      logged_error.clear();
-    }
-  } else {
-    std::string text = status.ToString();
-    if (text != logged_error) {
-      core::LogWarn(outcome == Outcome::kInvalid ? "catalog_rejected" : "catalog_fetch_failed",
-                    {{"error", text}, {"key", options.key}});
-      logged_error = std::move(text);
-    }
-  }
+  if (status.ok()) fetched_gauge->Set(now_ms / 1000);
   {
     std::lock_guard lock(state_mu);
     last_attempt_ms = now_ms;
@@ -244,7 +224,6 @@ Status CatalogFetcher::Impl::Run() {
   const int64_t started_us = clock->MonotonicUs();
   Outcome outcome = Outcome::kError;
   Status status = Attempt(&outcome);
-  if (!status.ok() && outcome != Outcome::kInvalid) outcome = Outcome::kError;
   Finish(outcome, status, clock->NowMs(), started_us);
   return status;
 }

@@ -16,10 +16,12 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "catalog/catalog_store.h"
+#include "catalog/poll_loop.h"
 #include "catalog/store_config.h"
 #include "cloud/local_sink.h"
 #include "cloud/s3_client.h"
@@ -1244,6 +1246,41 @@ TEST_F(CatalogRgwTest, StoreConfigConditionalFetchAgainstRealS3) {
   ASSERT_TRUE(offline.ok());
   EXPECT_EQ((*offline)->Snapshot()->version, "r2");
   EXPECT_EQ(json((*offline)->StatusJson())["etag"], etag);
+}
+
+// The bookkeeping both fetchers share: every attempt counted by outcome (a failure that
+// is not a rejected object counts as an error), an error logged once until it changes,
+// a rejection under its own event, and one "recovered" line when it clears.
+TEST(FetchReportTest, CountsEveryAttemptAndLogsEachChangeOnce) {
+  core::MetricsRegistry metrics;
+  FetchReport report(&metrics, "machub_test_fetches_total", "help", "thing", "cfg/thing.json");
+  auto count = [&](const char* result) {
+    return metrics.GetCounter("machub_test_fetches_total", "", {{"result", result}}).Value();
+  };
+  const Status down(ErrorCode::kUnavailable, "link down");
+  const Status bad(ErrorCode::kInvalidJson, "not json");
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(report.Record(FetchOutcome::kApplied, Status::Ok()), FetchOutcome::kApplied);
+  // kApplied with an error is an error: what the fetcher had set does not matter.
+  EXPECT_EQ(report.Record(FetchOutcome::kApplied, down), FetchOutcome::kError);
+  EXPECT_EQ(report.Record(FetchOutcome::kError, down), FetchOutcome::kError);
+  EXPECT_EQ(report.Record(FetchOutcome::kInvalid, bad), FetchOutcome::kInvalid);
+  EXPECT_EQ(report.Record(FetchOutcome::kNotModified, Status::Ok()), FetchOutcome::kNotModified);
+  EXPECT_EQ(report.Record(FetchOutcome::kNotModified, Status::Ok()), FetchOutcome::kNotModified);
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(count("applied"), 1);
+  EXPECT_EQ(count("error"), 2);
+  EXPECT_EQ(count("invalid"), 1);
+  EXPECT_EQ(count("not_modified"), 2);
+  std::vector<json> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 3u) << out;
+  EXPECT_EQ(lines[0]["event"], "thing_fetch_failed");
+  EXPECT_EQ(lines[0]["key"], "cfg/thing.json");
+  EXPECT_NE(lines[0]["error"].get<std::string>().find("link down"), std::string::npos);
+  EXPECT_EQ(lines[1]["event"], "thing_rejected");
+  EXPECT_EQ(lines[2]["event"], "thing_fetch_recovered");
 }
 
 }  // namespace

@@ -4,7 +4,37 @@
 #include <chrono>
 #include <utility>
 
+#include "core/log.h"
+
 namespace machub::catalog {
+
+FetchReport::FetchReport(core::MetricsRegistry* metrics, const std::string& metric,
+                         const std::string& help, std::string event, std::string key)
+    : event_(std::move(event)), key_(std::move(key)) {
+  const char* kResults[] = {"applied", "not_modified", "invalid", "error"};
+  for (int i = 0; i < 4; ++i) {
+    by_outcome_[i] = &metrics->GetCounter(metric, help, {{"result", kResults[i]}});
+  }
+}
+
+FetchOutcome FetchReport::Record(FetchOutcome outcome, const Status& status) {
+  if (!status.ok() && outcome != FetchOutcome::kInvalid) outcome = FetchOutcome::kError;
+  by_outcome_[static_cast<int>(outcome)]->Inc();
+  if (status.ok()) {
+    if (!logged_error_.empty()) {
+      core::LogInfo(event_ + "_fetch_recovered", {{"key", key_}});
+      logged_error_.clear();
+    }
+    return outcome;
+  }
+  std::string text = status.ToString();
+  if (text != logged_error_) {
+    core::LogWarn(event_ + (outcome == FetchOutcome::kInvalid ? "_rejected" : "_fetch_failed"),
+                  {{"error", text}, {"key", key_}});
+    logged_error_ = std::move(text);
+  }
+  return outcome;
+}
 
 Status PollLoop::Start(int64_t interval_ms, int64_t retry_after_error_ms,
                        std::function<bool()> attempt) {

@@ -9,11 +9,36 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
+#include "core/metrics.h"
 #include "core/status.h"
 
 namespace machub::catalog {
+
+// What one fetch attempt of a polled object came to.
+enum class FetchOutcome { kApplied, kNotModified, kInvalid, kError };
+
+// The bookkeeping every fetcher does after an attempt: it counts the attempt by outcome
+// (`<metric>{result="applied"|"not_modified"|"invalid"|"error"}`) and logs a change of
+// error once: `<event>_rejected` for an invalid object, `<event>_fetch_failed` otherwise,
+// `<event>_fetch_recovered` when an attempt succeeds after one was logged. A failed
+// attempt always counts as kError unless it was kInvalid. Not thread-safe: the fetchers
+// call it under their fetch lock.
+class FetchReport {
+ public:
+  FetchReport(core::MetricsRegistry* metrics, const std::string& metric, const std::string& help,
+              std::string event, std::string key);
+  // The outcome counted (kError for a failure that was not kInvalid).
+  FetchOutcome Record(FetchOutcome outcome, const Status& status);
+
+ private:
+  core::Counter* by_outcome_[4] = {};
+  std::string event_;
+  std::string key_;
+  std::string logged_error_;  // the last error logged, so a repeated one is logged once
+};
 
 class PollLoop {
  public:

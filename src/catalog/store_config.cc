@@ -144,16 +144,15 @@ Result<StoreConfig> ParseStoreConfig(std::string_view text) {
 // ---- The fetcher -----------------------------------------------------------------------
 
 struct StoreConfigFetcher::Impl {
-  enum Outcome { kApplied, kNotModified, kInvalid, kError };
+  using Outcome = FetchOutcome;
 
   cloud::ObjectStore* store = nullptr;
   StoreConfigFetcherOptions options;
   const core::Clock* clock = nullptr;
   std::unique_ptr<core::MetricsRegistry> own_metrics;
-  core::Counter* fetches[4] = {};
+  std::unique_ptr<FetchReport> report;  // counts and logs attempts (under fetch_mu)
 
-  std::mutex fetch_mu;       // serializes attempts; guards logged_error
-  std::string logged_error;  // the last error logged, so a repeated one is logged once
+  std::mutex fetch_mu;  // serializes attempts; guards report
 
   // What readers see; written with fetch_mu held too.
   mutable std::mutex state_mu;
@@ -220,12 +219,10 @@ Result<std::unique_ptr<StoreConfigFetcher>> StoreConfigFetcher::Open(
     impl->own_metrics = std::make_unique<core::MetricsRegistry>();
     metrics = impl->own_metrics.get();
   }
-  const char* kHelp = "Store configuration (store.json) fetch attempts by result";
-  const char* kResults[] = {"applied", "not_modified", "invalid", "error"};
-  for (int i = 0; i < 4; ++i) {
-    impl->fetches[i] =
-        &metrics->GetCounter("machub_store_config_fetches_total", kHelp, {{"result", kResults[i]}});
-  }
+  impl->report =
+      std::make_unique<FetchReport>(metrics, "machub_store_config_fetches_total",
+                                    "Store configuration (store.json) fetch attempts by result",
+                                    "store_config", impl->options.key);
   impl->LoadLocalCopy();
   return std::unique_ptr<StoreConfigFetcher>(new StoreConfigFetcher(std::move(impl)));
 }
@@ -235,7 +232,7 @@ StoreConfigFetcher::StoreConfigFetcher(std::unique_ptr<Impl> impl) : impl_(std::
 StoreConfigFetcher::~StoreConfigFetcher() { Stop(); }
 
 Status StoreConfigFetcher::Impl::Attempt(Outcome* outcome) {
-  *outcome = kError;
+  *outcome = Outcome::kError;
   if (store == nullptr) {
     return Status(ErrorCode::kUnavailable, "no object store is configured");
   }
@@ -254,7 +251,7 @@ Status StoreConfigFetcher::Impl::Attempt(Outcome* outcome) {
     std::lock_guard lock(state_mu);
     etag = got->not_modified ? etag : got->etag;
     fetched_at_ms = now_ms;
-    *outcome = kNotModified;
+    *outcome = Outcome::kNotModified;
     return Status::Ok();
   }
   if (got->not_modified) {
@@ -262,7 +259,7 @@ Status StoreConfigFetcher::Impl::Attempt(Outcome* outcome) {
   }
   Result<StoreConfig> parsed = ParseStoreConfig(got->body);
   if (!parsed.ok()) {
-    *outcome = kInvalid;
+    *outcome = Outcome::kInvalid;
     return parsed.status();
   }
   // Disk first, then the snapshot: what readers see is what a restart would load.
@@ -286,26 +283,17 @@ Status StoreConfigFetcher::Impl::Attempt(Outcome* outcome) {
   core::LogInfo("store_config_applied", {{"version", applied->version},
                                          {"terminal_tokens", applied->tokens.size()},
                                          {"key", options.key}});
-  *outcome = kApplied;
+  *outcome = Outcome::kApplied;
   return Status::Ok();
 }
 
 Status StoreConfigFetcher::Impl::Run() {
   std::lock_guard fetch_lock(fetch_mu);
-  Outcome outcome = kError;
+  Outcome outcome = Outcome::kError;
   Status status = Attempt(&outcome);
   const int64_t now_ms = clock->NowMs();
-  fetches[outcome]->Inc();
+  report->Record(outcome, status);
   std::string text = status.ok() ? "" : status.ToString();
-  if (text != logged_error) {
-    if (status.ok()) {
-      core::LogInfo("store_config_fetch_recovered", {{"key", options.key}});
-    } else {
-      core::LogWarn(outcome == kInvalid ? "store_config_rejected" : "store_config_fetch_failed",
-                    {{"error", text}, {"key", options.key}});
-    }
-    logged_error = text;
-  }
   std::lock_guard lock(state_mu);
   last_attempt_ms = now_ms;
   last_error = std::move(text);

@@ -227,6 +227,10 @@ class Uploader {
   Backlog GetBacklog() const;
 
  private:
+  // Lowers the calling thread's CPU priority to `nice` (Linux: nice is per thread; the
+  // upload thread and the prefetch helper). Best effort; <= 0: unchanged.
+  static void NiceThisThread(int nice);
+
   enum class StepKind { kIdle, kDone, kCloudError, kLocalError };
   struct StepResult {
     StepKind kind = StepKind::kIdle;
