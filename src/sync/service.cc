@@ -58,6 +58,7 @@ Result<UploaderOptions> UploaderOptionsFrom(const SyncConfig& c, const std::stri
   RETURN_IF_ERROR(ValidateSyncConfig(c));
   UploaderOptions o;
   o.thread_nice = c.thread_nice;
+  o.after_batch = c.after_batch;
   o.cut.store_id = store_id;
   o.cut.prefix = c.prefix;
   o.cut.format = *ParseBatchFormat(c.format);

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -76,6 +77,8 @@ struct SyncConfig {
   // the journal writer and the HTTP threads; `sync --once` runs alone (the data folder is
   // locked) and sets 0.
   int thread_nice = 10;
+  // Not a configuration key: UploaderOptions::after_batch.
+  std::function<void()> after_batch;
 };
 
 // kInvalidArgument naming the key ("sync.format: ...") for a bad value.

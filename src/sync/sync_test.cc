@@ -991,6 +991,8 @@ TEST_F(LocalSyncTest, UploadsEverythingOnceMarksItAndVerifies) {
   AppendSales(45);
   UploaderOptions options = Options();
   options.cut.max_age_ms = 0;  // cut at once
+  std::atomic<int> after_batch_calls{0};
+  options.after_batch = [&] { after_batch_calls.fetch_add(1); };
   auto uploader = MakeUploader(options, sink_.get());
   uploader->Start();
   ASSERT_TRUE(WaitUntil([&] { return Uploaded() == 45; }));
@@ -1000,6 +1002,8 @@ TEST_F(LocalSyncTest, UploadsEverythingOnceMarksItAndVerifies) {
   ASSERT_TRUE(WaitUntil([&] { return Uploaded() == 52; }));
   ASSERT_TRUE(WaitUntil([&] { return uploader->GetBacklog().sales == 0; }));
   uploader->Stop();
+  // The hook ran once per batch done, on the upload thread (serve trims the heap there).
+  EXPECT_EQ(after_batch_calls.load(), static_cast<int>(Keys().size()));
 
   // 10+10+10+10+5, then the 7 in as many batches as the 5 ms polls saw them arrive.
   std::vector<std::string> keys = Keys();

@@ -387,6 +387,7 @@ void Uploader::Loop() {
         stall_aborts_.store(0);
         stall_aborted_.store(false);  // an abort that came too late to matter
         OnSuccess(step);
+        if (options_.after_batch) options_.after_batch();
         set_state(CloudState::kOnline, Status::Ok());
         next_probe = now + milliseconds(options_.idle_probe_interval_ms);
         if (step.quarantined) RefreshBacklog(true);

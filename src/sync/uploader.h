@@ -138,6 +138,10 @@ struct UploaderOptions {
   // Nice value (0..19) of the upload thread and its encoding helper, so that under CPU
   // pressure the journal writer and the HTTP threads run first. 0: unchanged.
   int thread_nice = 10;
+  // Called on the upload thread after each batch is done (uploaded or quarantined), when
+  // the batch's buffers are freed; `serve` hands the freed pages back to the kernel here
+  // (malloc_trim). Null: nothing.
+  std::function<void()> after_batch;
   std::string target;                  // for status; empty: the store's Describe() + "/" + prefix
   RandomSource random;                 // null: DefaultRandomSource()
   const core::Clock* clock = nullptr;  // null: the system clock (wall-clock figures)
