@@ -30,6 +30,7 @@
 #include "core/metrics.h"
 #include "core/sha256.h"
 #include "manual_clock.h"
+#include "temp_dir.h"
 #include "test_peers.h"
 
 namespace machub::catalog {
@@ -40,20 +41,8 @@ using nlohmann::json;
 
 constexpr int64_t kT0 = 1'795'000'000'000;  // 2026-11-18T11:06:40Z
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "catalog_test.XXXXXX").string();
-    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+struct TempDir : machub::testing::TempDir {
+  TempDir() : machub::testing::TempDir("catalog_test") {}
 };
 
 json Product(std::string sku, std::string name = "Coffee", std::string price = "3.50",

@@ -17,6 +17,7 @@
 
 #include "core/time_format.h"
 #include "manual_clock.h"
+#include "temp_dir.h"
 
 namespace machub::cloud {
 namespace {
@@ -234,26 +235,17 @@ class FakeEnv {
   std::map<std::string, std::string> vars_;
 };
 
+// Paths as fs::path, for the tests' `dir.path() / "name"`.
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "machub-cred-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
+  TempDir() : dir_("machub-cred") {}
   fs::path Write(const std::string& name, const std::string& content) const {
-    const fs::path p = path_ / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-    return p;
+    return dir_.Write(name, content);
   }
-  const fs::path& path() const { return path_; }
+  fs::path path() const { return dir_.path(); }
 
  private:
-  fs::path path_;
+  machub::testing::TempDir dir_;
 };
 
 class CredentialsTest : public ::testing::Test {

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "temp_dir.h"
+
 namespace machub::cloud {
 namespace {
 
@@ -24,9 +26,8 @@ constexpr const char* kHelloMd5 = "5eb63bbbe01eeed093cb22bb8f5acdc3";
 class LocalSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "local_sink_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(tmp_.ok());
+    dir_ = tmp_.path();
     root_ = dir_ + "/sink";
     auto sink = LocalSink::Open({.root = root_});
     ASSERT_TRUE(sink.ok()) << sink.status().ToString();
@@ -35,7 +36,6 @@ class LocalSinkTest : public ::testing::Test {
   void TearDown() override {
     std::error_code ec;
     fs::permissions(root_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(dir_, ec);
   }
 
   static PutRequest Request(std::string key, std::string body,
@@ -63,6 +63,7 @@ class LocalSinkTest : public ::testing::Test {
     return out;
   }
 
+  machub::testing::TempDir tmp_{"local_sink_test"};  // removed after everything below
   std::string dir_;
   std::string root_;
   std::unique_ptr<LocalSink> sink_;

@@ -33,6 +33,7 @@
 #include "journal/sale_journal.h"
 #include "journal/sqlite_journal.h"
 #include "manual_clock.h"
+#include "temp_dir.h"
 
 namespace machub::journal {
 namespace {
@@ -98,11 +99,9 @@ core::Sale MakeSale(const std::string& id, const std::string& terminal = "T01") 
 class JournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/journal_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(tmp_.ok());
+    dir_ = tmp_.path();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   JournalOptions Options() const {
     JournalOptions options;
@@ -122,6 +121,7 @@ class JournalTest : public ::testing::Test {
     return journal.ok() ? std::move(journal).value() : nullptr;
   }
 
+  machub::testing::TempDir tmp_{"journal_test"};  // removed after everything below
   std::string dir_;
 };
 

@@ -29,6 +29,7 @@
 #include "core/time_format.h"
 #include "sync/batch_format.h"
 #include "sync/verify.h"
+#include "temp_dir.h"
 
 #ifndef MACHUB_SOURCE_DIR
 #error "MACHUB_SOURCE_DIR must name the source tree (for tests/tools/recompute_report.py)"
@@ -265,18 +266,12 @@ cloud::PutRequest ObjectOf(const std::vector<core::StoredSale>& all, size_t from
 class StoreDayObjectsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "store_day_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(tmp_.ok());
+    dir_ = tmp_.path();
     auto sink = cloud::LocalSink::Open({.root = dir_ + "/sink", .fsync = false});
     ASSERT_TRUE(sink.ok());
     sink_ = std::move(*sink);
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   // Uploads `day` as objects cut at `cuts` (indexes into its entries).
   void Upload(const ChainBuilder& day, std::vector<size_t> cuts, BatchFormat format) {
     const auto& all = day.stored();
@@ -310,6 +305,7 @@ class StoreDayObjectsTest : public ::testing::Test {
     FAIL() << "no object holds " << from;
   }
 
+  machub::testing::TempDir tmp_{"store_day_test"};  // removed after everything below
   std::string dir_;
   std::unique_ptr<cloud::LocalSink> sink_;
 };

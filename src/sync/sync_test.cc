@@ -42,6 +42,7 @@
 #include "sync/service.h"
 #include "sync/uploader.h"
 #include "sync/verify.h"
+#include "temp_dir.h"
 #include "test_peers.h"
 
 extern char** environ;
@@ -218,16 +219,13 @@ class FakeStore final : public cloud::ObjectStore {
 class SyncTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sync_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(tmp_.ok());
+    dir_ = tmp_.path();
     journal_ = OpenJournal();
     ASSERT_NE(journal_, nullptr);
   }
   void TearDown() override {
     if (journal_) journal_->Close();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   std::unique_ptr<journal::SqliteJournal> OpenJournal() {
@@ -315,6 +313,7 @@ class SyncTest : public ::testing::Test {
     return metrics_.GetCounter(name, "", labels).Value();
   }
 
+  machub::testing::TempDir tmp_{"sync_test"};  // removed after everything below
   std::string dir_;
   machub::testing::ManualClock clock_{*core::ParseRfc3339(kDay1) + 1000};
   core::MetricsRegistry metrics_;
