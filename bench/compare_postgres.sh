@@ -26,7 +26,9 @@
 # run; every machub run starts on an empty data folder.
 #
 # Needs postgresql-15 (initdb, postgres, pgbench) and wrk: scripts/install-deps.sh --bench.
-# Also printed: each hub's peak RSS (VmHWM) and wrk's p50 over the fdatasync p50.
+# Also printed: each hub's peak RSS (VmHWM) and wrk's p50 over the fdatasync p50 that
+# bench/fsync_probe measures on the same folder right after each wrk run (median and range
+# over the rounds).
 # Running as root: the cluster runs as `nobody` (initdb refuses root).
 # Build: $MACHUB_BUILD_DIR (default build/release-test, configured with the release-test
 # preset if needed). Prints a Markdown table (docs/BENCHMARKS.md "machub vs PostgreSQL 15").
@@ -179,6 +181,10 @@ for round in $(seq "$rounds"); do
     echo "round $round/$rounds, $n clients" >&2
     echo "$round $n machub $(machub_run "$n" true)" | tee -a "$results" >&2
     echo "$round $n wrk $(wrk_run "$n")" | tee -a "$results" >&2
+    # The disk's flush right after the wrk run, on the same folder: the yardstick of that
+    # run's p50 (the probe's p50 moves by 2x from one minute to the next on a shared disk).
+    echo "$round $n probe $("$build/bench/fsync_probe" "$work" 200 2>/dev/null |
+      sed -E 's/.*"fdatasync_p50_ms":([0-9.]+).*/\1/')" | tee -a "$results" >&2
     echo "$round $n nogroup $(machub_run "$n" false)" | tee -a "$results" >&2
     echo "$round $n pg $(pg_run "$n")" | tee -a "$results" >&2
   done
@@ -188,18 +194,22 @@ fsync_after=$("$build/bench/fsync_probe" "$work" 300 2>/dev/null || echo n/a)
 echo "PostgreSQL: $("$pgbin/postgres" --version); $(nproc) cores; $duration s per run, median of $rounds rounds"
 echo "fdatasync (4 KiB appends, bench/fsync_probe) before: $fsync_line; after: $fsync_after"
 echo
-python3 - "$results" "$fsync_line" <<'PY'
-import json, statistics, sys
+python3 - "$results" <<'PY'
+import statistics, sys
 rows = {}
 by_round = {}
 for line in open(sys.argv[1]):
     rnd, n, kind, *vals = line.split()
     rows.setdefault((int(n), kind), []).append([float(v) for v in vals])
     by_round[(rnd, int(n), kind)] = float(vals[0])
-try:
-    fsync_p50 = json.loads(sys.argv[2])["fdatasync_p50_ms"]
-except (ValueError, KeyError):
-    fsync_p50 = float("nan")
+def probe_ratios(n):
+    """wrk p50 / the fdatasync p50 probed right after it, per round: median (range)."""
+    rs = sorted(rows[(n, "wrk")][i][1] / rows[(n, "probe")][i][0]
+                for i in range(min(len(rows.get((n, "wrk"), [])), len(rows.get((n, "probe"), []))))
+                if rows[(n, "probe")][i][0] > 0)
+    if not rs:
+        return "n/a"
+    return f"{statistics.median(rs):.2f} ({rs[0]:.2f}-{rs[-1]:.2f})"
 def round_ratios(n, kind):
     rs = sorted(by_round[(r, m, kind)] / by_round[(r, m, "pg")]
                 for (r, m, k) in by_round
@@ -213,7 +223,7 @@ def errs(n, kind):
 print("Clients' view, durable sales per second (machub: `machub loadgen` and wrk; PostgreSQL: pgbench):")
 print()
 print("| clients | machub (loadgen) sales/s | p50 ms | p99 ms | machub (wrk) sales/s | p50 ms | p99 ms "
-      "| wrk p50 / fdatasync p50 | PostgreSQL tps | p50 ms | p99 ms | loadgen / PG | wrk / PG (per round) "
+      "| wrk p50 / fdatasync p50 per round | PostgreSQL tps | p50 ms | p99 ms | loadgen / PG | wrk / PG (per round) "
       "| machub no-group sales/s | hub peak RSS MB (loadgen, wrk) | errors (loadgen, wrk, no-group, PG) |")
 print("|" + "---|" * 16)
 for n in (1, 8, 64):
@@ -223,7 +233,7 @@ for n in (1, 8, 64):
     p = [med(n, "pg", i) for i in range(4)]
     ratio = lambda a: f"{a / p[0]:.2f}x" if p[0] > 0 else "n/a"
     print(f"| {n} | {m[0]:.0f} | {m[1]:.2f} | {m[2]:.2f} | {w[0]:.0f} | {w[1]:.2f} | {w[2]:.2f} "
-          f"| {w[1] / fsync_p50:.2f} | {p[0]:.0f} | {p[1]:.2f} | {p[2]:.2f} | {ratio(m[0])} "
+          f"| {probe_ratios(n)} | {p[0]:.0f} | {p[1]:.2f} | {p[2]:.2f} | {ratio(m[0])} "
           f"| {ratio(w[0])} ({round_ratios(n, 'wrk')}) | {g[0]:.0f} "
           f"| {m[4] / 1024:.1f}, {w[4] / 1024:.1f} "
           f"| {errs(n, 'machub')}, {errs(n, 'wrk')}, {errs(n, 'nogroup')}, {errs(n, 'pg')} |")
