@@ -183,8 +183,10 @@ for round in $(seq "$rounds"); do
     echo "$round $n wrk $(wrk_run "$n")" | tee -a "$results" >&2
     # The disk's flush right after the wrk run, on the same folder: the yardstick of that
     # run's p50 (the probe's p50 moves by 2x from one minute to the next on a shared disk).
-    echo "$round $n probe $("$build/bench/fsync_probe" "$work" 200 2>/dev/null |
-      sed -E 's/.*"fdatasync_p50_ms":([0-9.]+).*/\1/')" | tee -a "$results" >&2
+    probe=$("$build/bench/fsync_probe" "$work" 200 2>/dev/null |
+      sed -nE 's/.*"fdatasync_p50_ms":([0-9.]+).*/\1/p')
+    [[ $probe =~ ^[0-9.]+$ ]] || probe=nan  # skipped by the ratio, never a crash
+    echo "$round $n probe $probe" | tee -a "$results" >&2
     echo "$round $n nogroup $(machub_run "$n" false)" | tee -a "$results" >&2
     echo "$round $n pg $(pg_run "$n")" | tee -a "$results" >&2
   done

@@ -85,7 +85,7 @@ Status MigrateSchema(sqlite3* db);
 // (kInvalidArgument otherwise): the chain's genesis depends on the store.
 Status BindStore(sqlite3* db, const std::string& store_id);
 
-// ---- the writer's prepared statements (sqlite_journal.cc, events.cc) ----
+// ---- the writer's prepared statements (sqlite_journal.cc, append.cc, events.cc) ----
 struct SqliteJournal::WriterStatements {
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* commit = nullptr;

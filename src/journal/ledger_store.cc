@@ -1,5 +1,5 @@
 // The Ledger side of SqliteJournal: bounds, batches, sink progress cursors, pruning.
-// Writes go through RunWriterTransaction (sqlite_journal.cc): the writer thread, between
+// Writes go through RunWriterTransaction (writer.cc): the writer thread, between
 // two sale groups.
 
 #include <sqlite3.h>

@@ -4,9 +4,11 @@
 // The owner (app/) holds the SqliteJournal and hands each side its interface; this header
 // adds opening, closing and what only tests and tools need.
 //
-// Sources: sqlite_journal.cc (open, close, the writer), checkpointer.cc, reads.cc,
-// ledger_store.cc (batches, sink cursors, pruning), schema.cc (migrations), internal.h
-// (what those files share); SQLite plumbing in sqlite/sqlite.h.
+// Sources: sqlite_journal.cc (open, close, the writer connection), writer.cc (the
+// group-commit loop, writer transactions), append.cc (one sale inside a group), events.cc,
+// offline.cc, checkpointer.cc, reads.cc, ledger_store.cc (batches, sink cursors,
+// pruning), schema.cc (migrations), internal.h (what those files share); SQLite plumbing
+// in sqlite/sqlite.h.
 //
 // Connections and threads:
 //   - writer thread: the only read-write connection that changes data. Pragmas:
