@@ -1,3 +1,5 @@
+// Why this file is long (about 730 lines): one key table, tested through each of its
+// sources (defaults, TOML, environment, flags, Greengrass-style strings) and conversions.
 #include "app/config.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,6 @@
+// Why this file is long (about 780 lines): the credential chain's sources (explicit,
+// environment, shared files with profiles, the Greengrass container endpoint) share one
+// fake environment and one local HTTP endpoint that the container tests script.
 #include "cloud/credentials.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,6 @@
+// Why this file is long (about 870 lines): AWS's five documented S3 examples, the signer's
+// unit rules, and the runner of AWS's published vector suite (tests/data/sigv4-test-suite,
+// every vector in S3 and generic mode) with its parser of the .req/.creq/.sts files.
 #include "cloud/sigv4.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,6 @@
+// Why this file is long (about 930 lines): it is the codec's contract in examples: the API
+// example, goldens of the canonical and stored bytes, and one table-driven case per
+// validation rule (code and field), which only reads well as one table.
 #include "core/sale_codec.h"
 
 #include <gtest/gtest.h>

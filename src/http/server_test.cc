@@ -1,3 +1,6 @@
+// Why this file is long (about 770 lines): one real server per test over real sockets;
+// each HTTP/1.1 hazard (pipelining, chunking, smuggling shapes, limits, timeouts,
+// admission, drain, TLS) needs its own raw client exchange.
 #include "http/server.h"
 
 #include <gtest/gtest.h>
