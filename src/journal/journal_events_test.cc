@@ -324,39 +324,18 @@ TEST_F(JournalTest, MigratedJournalStoresEvents) {
 
 TEST_F(JournalTest, SigkillDuringZReportsAndDrawerClosesLosesNothing) {
   JournalOptions options = Options();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  fflush(stdout);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    RunStoreDayCrashChild(options, fds[1]);
-  }
-  close(fds[1]);
-  FILE* in = fdopen(fds[0], "r");
-  ASSERT_NE(in, nullptr);
+  // Killed once 40 Z reports are acknowledged: Z reports and drawer closes are in flight.
+  KilledChild run = RunAndKill([&](int fd) { RunStoreDayCrashChild(options, fd); },
+                               [zs = 0](const std::string& line) mutable {
+                                 if (line[0] == 'z') ++zs;
+                                 return zs >= 40;
+                               });
+  ASSERT_TRUE(run.killed) << "child ended early, status " << run.wstatus;
   std::map<std::string, std::string> acked;  // id -> receipt_no
-  char* line = nullptr;
-  size_t cap = 0;
-  bool killed = false;
-  int zs = 0;
-  ssize_t n;
-  while ((n = getline(&line, &cap, in)) > 0) {
-    std::string text(line, static_cast<size_t>(n - 1));
+  for (const std::string& text : run.lines) {
     const size_t space = text.find(' ');
     acked[text.substr(0, space)] = text.substr(space + 1);
-    if (text[0] == 'z') ++zs;
-    if (!killed && zs >= 40) {
-      ASSERT_EQ(kill(pid, SIGKILL), 0);  // Z reports and drawer closes are in flight
-      killed = true;
-    }
   }
-  free(line);
-  fclose(in);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-  ASSERT_TRUE(killed) << "child ended early, status " << wstatus;
 
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);

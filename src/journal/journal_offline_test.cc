@@ -275,35 +275,10 @@ TEST_F(JournalTest, SixtyFourTerminalsRacingToTheStoreLimitNeverPassItByACent) {
 TEST_F(JournalTest, SigkillBetweenCommitAndAnswerNeverCountsExposureTwiceOrLosesIt) {
   JournalOptions options = Options();
   options.offline.store_max_outstanding = "1000000.00";
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  fflush(stdout);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    RunOfflineCrashChild(options, fds[1]);
-  }
-  close(fds[1]);
-  FILE* in = fdopen(fds[0], "r");
-  ASSERT_NE(in, nullptr);
-  std::vector<std::string> acked;
-  char* line = nullptr;
-  size_t cap = 0;
-  bool killed = false;
-  ssize_t n;
-  while ((n = getline(&line, &cap, in)) > 0) {
-    acked.emplace_back(line, static_cast<size_t>(n - 1));
-    if (!killed && acked.size() >= 400) {
-      ASSERT_EQ(kill(pid, SIGKILL), 0);
-      killed = true;
-    }
-  }
-  free(line);
-  fclose(in);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-  ASSERT_TRUE(killed);
+  KilledChild run = RunAndKill([&](int fd) { RunOfflineCrashChild(options, fd); },
+                               [n = 0](const std::string&) mutable { return ++n >= 400; });
+  ASSERT_TRUE(run.killed) << "child ended early, status " << run.wstatus;
+  const std::vector<std::string>& acked = run.lines;
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
   for (const std::string& id : acked) {

@@ -443,37 +443,13 @@ TEST_F(JournalTest, RacingConflictingBodiesStoreOne) {
 
 TEST_F(JournalTest, AcknowledgedSalesSurviveSigkill) {
   JournalOptions options = Options();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  fflush(stdout);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    close(fds[0]);
-    RunCrashChild(options, fds[1]);
-  }
-  close(fds[1]);
-  FILE* in = fdopen(fds[0], "r");
-  ASSERT_NE(in, nullptr);
-  std::vector<std::string> acked;
-  char* line = nullptr;
-  size_t cap = 0;
-  bool killed = false;
-  ssize_t n;
-  while ((n = getline(&line, &cap, in)) > 0) {
-    acked.emplace_back(line, static_cast<size_t>(n - 1));
-    if (!killed && acked.size() >= 600) {
-      ASSERT_EQ(kill(pid, SIGKILL), 0);  // mid-stream: appends are in flight
-      killed = true;
-    }
-  }
-  free(line);
-  fclose(in);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-  ASSERT_TRUE(killed) << "child ended early, status " << wstatus;
-  ASSERT_TRUE(WIFSIGNALED(wstatus));
-  EXPECT_EQ(WTERMSIG(wstatus), SIGKILL);
+  // Killed mid-stream, after 600 acknowledgements: appends are in flight.
+  KilledChild run = RunAndKill([&](int fd) { RunCrashChild(options, fd); },
+                               [n = 0](const std::string&) mutable { return ++n >= 600; });
+  ASSERT_TRUE(run.killed) << "child ended early, status " << run.wstatus;
+  ASSERT_TRUE(WIFSIGNALED(run.wstatus));
+  EXPECT_EQ(WTERMSIG(run.wstatus), SIGKILL);
+  const std::vector<std::string>& acked = run.lines;
 
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <latch>
 #include <map>
@@ -197,5 +198,52 @@ inline const std::string kUndoV6 =
     "''cash_out'', ''drawer_close'', ''z_report''))', "
     "'CHECK (type IN (''sale'', ''refund'', ''void''))') WHERE name = 'sales'; "
     "PRAGMA writable_schema=OFF; DROP TABLE drawers; ";
+
+// A journal process killed with SIGKILL mid-stream, for real (fork, pipe, kill): the child
+// runs `child(fd)`, which appends and writes one line to fd per acknowledged append and
+// never returns; the parent reads the lines and kills the child once `kill_after(line)`
+// says so (it sees each line as it arrives), then reads what is left and reaps it.
+struct KilledChild {
+  std::vector<std::string> lines;  // every line read: all acknowledged before the kill
+  bool killed = false;             // false: the child ended on its own (wstatus says how)
+  int wstatus = 0;
+};
+
+inline KilledChild RunAndKill(const std::function<void(int fd)>& child,
+                              const std::function<bool(const std::string& line)>& kill_after) {
+  KilledChild run;
+  int fds[2];
+  if (pipe(fds) != 0) {
+    ADD_FAILURE() << "pipe failed";
+    return run;
+  }
+  fflush(stdout);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork failed";
+    return run;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    child(fds[1]);
+    _exit(6);  // the child must not return
+  }
+  close(fds[1]);
+  FILE* in = fdopen(fds[0], "r");
+  char* line = nullptr;
+  size_t cap = 0;
+  ssize_t n;
+  while (in != nullptr && (n = getline(&line, &cap, in)) > 0) {
+    run.lines.emplace_back(line, static_cast<size_t>(n - 1));
+    if (!run.killed && kill_after(run.lines.back())) {
+      EXPECT_EQ(kill(pid, SIGKILL), 0);
+      run.killed = true;
+    }
+  }
+  free(line);
+  if (in != nullptr) fclose(in);
+  EXPECT_EQ(waitpid(pid, &run.wstatus, 0), pid);
+  return run;
+}
 
 }  // namespace machub::journal
