@@ -177,6 +177,10 @@ struct ConfigInputs {
   std::vector<std::pair<std::string, std::string>> flags;
 };
 
+// The rules of a store id (it becomes part of every S3 key): 1..64 of [A-Za-z0-9._-];
+// kInvalidArgument saying which.
+Status CheckStoreId(std::string_view id);
+
 // Merges defaults < file < environment < flags and validates the result.
 Result<Config> LoadConfig(const ConfigInputs& inputs);
 

@@ -98,4 +98,21 @@ bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && core::AsciiLower(a) == core::AsciiLower(b);
 }
 
+size_t HeaderBlockEnd(std::string_view data) {
+  const size_t crlf = data.find("\r\n\r\n");
+  const size_t lf = data.find("\n\n");
+  return std::min(crlf, lf);
+}
+
+bool HasObsFold(std::string_view header_block) {
+  for (size_t nl = header_block.find('\n'); nl != std::string_view::npos;
+       nl = header_block.find('\n', nl + 1)) {
+    if (nl + 1 < header_block.size() &&
+        (header_block[nl + 1] == ' ' || header_block[nl + 1] == '\t')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace machub::http

@@ -51,4 +51,12 @@ bool IEquals(std::string_view a, std::string_view b);  // ASCII case-insensitive
 Request ToRequest(boost::beast::http::request<boost::beast::http::string_body>&& message,
                   std::string remote_address);
 
+// Where the header block of the request at the start of `data` ends (the index of its
+// empty line), or npos when it is not complete yet. A bare LF ends it too, so that Beast,
+// not a wait for more bytes, decides about such a request.
+size_t HeaderBlockEnd(std::string_view data);
+
+// A header line that starts with a space or tab continues the previous one (obs-fold).
+bool HasObsFold(std::string_view header_block);
+
 }  // namespace machub::http

@@ -1,8 +1,9 @@
-// Why this file is long (about 1,000 lines): one Beast session template serves plain
-// HTTP and TLS, and the connection admission (per-address caps, reserved capacity for
+// Why this file is long (about 800 lines): one Beast session template serves plain HTTP
+// and TLS, and the connection admission (per-address caps, reserved capacity for
 // authenticated terminals, first-request and idle deadlines, early answers before the
 // body) is woven through that session's state machine; split apart, each half would need
-// the other's internals.
+// the other's internals. What stands alone is elsewhere: the TLS material in
+// tls_identity.cc, the request-level checks in request_checks.cc.
 #include "http/server.h"
 
 #include <openssl/err.h>
@@ -40,6 +41,7 @@
 #include "core/strings.h"
 #include "http/api_error.h"
 #include "http/request_checks.h"
+#include "http/tls_identity.h"
 
 namespace machub::http {
 
@@ -68,73 +70,6 @@ constexpr int64_t kLingerMs = 1000;
 constexpr size_t kLingerMaxBytes = 1 << 20;
 // After the drain, how long Stop waits for every session to observe its close.
 constexpr auto kCloseWait = std::chrono::seconds(2);
-
-// A certificate chain and its key as read from the PEM files, shared by the sessions that
-// install it into their SSL object (which takes its own references).
-struct TlsIdentity {
-  X509* leaf = nullptr;
-  STACK_OF(X509) * chain = nullptr;  // the certificates after the leaf (may be empty)
-  EVP_PKEY* key = nullptr;
-  TlsIdentity() = default;
-  TlsIdentity(const TlsIdentity&) = delete;
-  TlsIdentity& operator=(const TlsIdentity&) = delete;
-  ~TlsIdentity() {
-    X509_free(leaf);
-    if (chain != nullptr) sk_X509_pop_free(chain, X509_free);
-    EVP_PKEY_free(key);
-  }
-};
-
-// What tells a replaced file from the one loaded: inode, size and modification time.
-struct FileStamp {
-  ino_t inode = 0;
-  off_t size = -1;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-
-FileStamp StampOf(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return {st.st_ino, st.st_size,
-          static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
-}
-
-Result<std::shared_ptr<const TlsIdentity>> LoadTlsIdentity(const std::string& cert_file,
-                                                           const std::string& key_file) {
-  auto id = std::make_shared<TlsIdentity>();
-  BIO* bio = BIO_new_file(cert_file.c_str(), "r");
-  if (bio == nullptr) {
-    return Status(ErrorCode::kInvalidArgument, "cannot read TLS certificate " + cert_file);
-  }
-  id->leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  id->chain = sk_X509_new_null();
-  while (id->leaf != nullptr && id->chain != nullptr) {
-    X509* next = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    if (next == nullptr) break;
-    if (sk_X509_push(id->chain, next) == 0) X509_free(next);
-  }
-  BIO_free(bio);
-  ERR_clear_error();  // the end of the file is reported as an error
-  if (id->leaf == nullptr || id->chain == nullptr) {
-    return Status(ErrorCode::kInvalidArgument, "no PEM certificate in " + cert_file);
-  }
-  bio = BIO_new_file(key_file.c_str(), "r");
-  if (bio == nullptr) {
-    return Status(ErrorCode::kInvalidArgument, "cannot read TLS private key " + key_file);
-  }
-  id->key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (id->key == nullptr) {
-    return Status(ErrorCode::kInvalidArgument, "no PEM private key in " + key_file);
-  }
-  if (X509_check_private_key(id->leaf, id->key) != 1) {
-    ERR_clear_error();
-    return Status(ErrorCode::kInvalidArgument,
-                  "TLS private key " + key_file + " does not match " + cert_file);
-  }
-  return std::shared_ptr<const TlsIdentity>(std::move(id));
-}
 
 class SessionBase {
  public:
@@ -231,62 +166,6 @@ struct Core {
 };
 
 std::string_view Sv(beast::string_view v) { return {v.data(), v.size()}; }
-
-// Where the header block of the request at the start of `data` ends (the index of its
-// empty line), or npos when it is not complete yet. A bare LF ends it too, so that Beast,
-// not a wait for more bytes, decides about such a request.
-size_t HeaderBlockEnd(std::string_view data) {
-  const size_t crlf = data.find("\r\n\r\n");
-  const size_t lf = data.find("\n\n");
-  return std::min(crlf, lf);
-}
-
-// A header line that starts with a space or tab continues the previous one (obs-fold).
-bool HasObsFold(std::string_view header_block) {
-  for (size_t nl = header_block.find('\n'); nl != std::string_view::npos;
-       nl = header_block.find('\n', nl + 1)) {
-    if (nl + 1 < header_block.size() &&
-        (header_block[nl + 1] == ' ' || header_block[nl + 1] == '\t')) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// The subject CN, then the DNS and URI subjectAltNames of a certificate.
-std::vector<std::string> CertificateIdentities(X509* cert) {
-  std::vector<std::string> out;
-  auto add = [&out](const unsigned char* data, int length) {
-    if (data == nullptr || length <= 0) return;
-    std::string name(reinterpret_cast<const char*>(data), static_cast<size_t>(length));
-    // An embedded NUL would let "T01\0.evil" pass as "T01" in C-string comparisons.
-    if (name.find('\0') == std::string::npos) out.push_back(std::move(name));
-  };
-  X509_NAME* subject = X509_get_subject_name(cert);
-  const int index =
-      subject == nullptr ? -1 : X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (index >= 0) {
-    ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
-    unsigned char* utf8 = nullptr;
-    const int length = cn == nullptr ? -1 : ASN1_STRING_to_UTF8(&utf8, cn);
-    if (length > 0) add(utf8, length);
-    OPENSSL_free(utf8);
-  }
-  auto* sans =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (sans != nullptr) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
-      const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
-      if (name->type == GEN_DNS || name->type == GEN_URI) {
-        const ASN1_IA5STRING* text =
-            name->type == GEN_DNS ? name->d.dNSName : name->d.uniformResourceIdentifier;
-        add(ASN1_STRING_get0_data(text), ASN1_STRING_length(text));
-      }
-    }
-    GENERAL_NAMES_free(sans);
-  }
-  return out;
-}
 
 // One connection. All members are used on the session's strand only, except through
 // Shutdown() and the Respond callback, which post onto it.
@@ -901,61 +780,6 @@ class ServerImpl final : public Server {
   std::chrono::steady_clock::time_point last_refusal_log_{};
 };
 
-Status LoadTls(const ServerOptions& options, std::optional<ssl::context>* out) {
-  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
-    if (!options.tls_client_ca_file.empty()) {
-      return Status(ErrorCode::kInvalidArgument,
-                    "a TLS client CA needs TLS (a certificate and a private key)");
-    }
-    return Status::Ok();
-  }
-  if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "TLS needs both a certificate chain file and a private key file");
-  }
-  ssl::context ctx(ssl::context::tls_server);
-  beast::error_code ec;
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                      ssl::context::no_compression | ssl::context::single_dh_use,
-                  ec);
-  if (ec) return Status(ErrorCode::kInvalidArgument, "TLS options: " + ec.message());
-  if (SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION) != 1) {
-    return Status(ErrorCode::kInvalidArgument, "cannot require TLS 1.2");
-  }
-  ctx.use_certificate_chain_file(options.tls_cert_file, ec);
-  if (ec) {
-    return Status(ErrorCode::kInvalidArgument, "cannot load TLS certificate chain " +
-                                                   options.tls_cert_file + ": " + ec.message());
-  }
-  // The key file's path is fine to report; its content never is.
-  ctx.use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
-  if (ec) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "cannot load TLS private key " + options.tls_key_file + ": " + ec.message());
-  }
-  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "TLS private key does not match the certificate " + options.tls_cert_file);
-  }
-  if (!options.tls_client_ca_file.empty()) {
-    // Mutual TLS: no certificate, or one that does not chain to this CA, fails the
-    // handshake before any HTTP byte is read.
-    ctx.load_verify_file(options.tls_client_ca_file, ec);
-    if (ec) {
-      return Status(
-          ErrorCode::kInvalidArgument,
-          "cannot load TLS client CA " + options.tls_client_ca_file + ": " + ec.message());
-    }
-    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.tls_client_ca_file.c_str());
-    if (names != nullptr) SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
-    ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
-    if (ec) return Status(ErrorCode::kInvalidArgument, "TLS verify mode: " + ec.message());
-  }
-  out->emplace(std::move(ctx));
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Handler handler) {
@@ -969,7 +793,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Hand
   }
   try {
     auto core = std::make_shared<Core>(options, std::move(handler));
-    RETURN_IF_ERROR(LoadTls(options, &core->tls));
+    RETURN_IF_ERROR(LoadTlsContext(options, &core->tls));
     if (core->tls && options.tls_reload_check_ms > 0) {
       core->cert_stamp = StampOf(options.tls_cert_file);
       core->key_stamp = StampOf(options.tls_key_file);
