@@ -8,19 +8,7 @@ namespace {
 
 // ---- Real S3 (Ceph RGW) ------------------------------------------------------------
 
-class StaticCredentials final : public cloud::CredentialsProvider {
- public:
-  StaticCredentials(std::string key, std::string secret) {
-    creds_.access_key_id = std::move(key);
-    creds_.secret_access_key = std::move(secret);
-  }
-  Result<cloud::Credentials> Get() override { return creds_; }
-  void Invalidate() override {}
-  std::string Describe() const override { return "static"; }
-
- private:
-  cloud::Credentials creds_;
-};
+using machub::testing::StaticCredentials;
 
 // One RGW cluster for this suite, started lazily so that the other suites never pay
 // for it (ctest runs this suite as its own test, catalog_rgw_test).

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/sha256.h"
 #include "manual_clock.h"
+#include "static_credentials.h"
 #include "test_peers.h"
 
 namespace machub::cloud {
@@ -27,21 +28,7 @@ using machub::testing::RgwPeer;
 
 constexpr const char* kBucket = "machub-test";
 
-// Fixed credentials; counts Invalidate() calls.
-class StaticCredentials final : public CredentialsProvider {
- public:
-  StaticCredentials(std::string key, std::string secret) {
-    creds_.access_key_id = std::move(key);
-    creds_.secret_access_key = std::move(secret);
-  }
-  Result<Credentials> Get() override { return creds_; }
-  void Invalidate() override { ++invalidated; }
-  std::string Describe() const override { return "static"; }
-  int invalidated = 0;
-
- private:
-  Credentials creds_;
-};
+using machub::testing::StaticCredentials;
 
 // One RGW cluster and one fault proxy in front of it for the whole executable.
 class PeersEnvironment : public ::testing::Environment {

@@ -39,19 +39,14 @@
 #include "journal/sale_journal.h"
 #include "journal/sqlite_journal.h"
 #include "manual_clock.h"
+#include "str.h"
 #include "temp_dir.h"
 
 namespace machub::journal {
 
 inline constexpr char kCreatedAt[] = "2026-11-27T10:15:00Z";
 
-// prefix + n. (Not `"literal" + std::to_string(n)`: GCC 12 -O2 warns falsely on that,
-// -Wrestrict, GCC bug 105329.)
-inline std::string Str(std::string_view prefix, int64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using machub::testing::Str;
 
 struct SaleSpec {
   std::string id;

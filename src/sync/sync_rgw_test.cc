@@ -23,6 +23,7 @@
 #include "core/metrics.h"
 #include "core/sale_codec.h"
 #include "journal/sqlite_journal.h"
+#include "static_credentials.h"
 #include "sync/batch_cutter.h"
 #include "sync/batch_format.h"
 #include "sync/service.h"
@@ -56,19 +57,7 @@ bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
   return true;
 }
 
-class StaticCredentials final : public cloud::CredentialsProvider {
- public:
-  StaticCredentials(std::string key, std::string secret) {
-    creds_.access_key_id = std::move(key);
-    creds_.secret_access_key = std::move(secret);
-  }
-  Result<cloud::Credentials> Get() override { return creds_; }
-  void Invalidate() override {}
-  std::string Describe() const override { return "static"; }
-
- private:
-  cloud::Credentials creds_;
-};
+using machub::testing::StaticCredentials;
 
 // One RGW cluster and one fault proxy in front of it for the whole executable.
 class RgwEnvironment : public ::testing::Environment {

@@ -39,6 +39,7 @@
 #include "core/time_format.h"
 #include "journal/sqlite_journal.h"
 #include "manual_clock.h"
+#include "str.h"
 #include "sync/backlog.h"
 #include "sync/backoff.h"
 #include "sync/batch_cutter.h"
@@ -59,11 +60,7 @@ using nlohmann::json;
 
 inline constexpr char kDay1[] = "2026-11-27T10:15:00Z";
 
-inline std::string Str(std::string_view prefix, int64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using machub::testing::Str;
 
 struct SaleSpec {
   std::string id;
