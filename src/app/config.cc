@@ -12,19 +12,16 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "app/config_internal.h"
-#include "core/log.h"
-#include "core/money.h"
 #include "core/strings.h"
-#include "core/time_format.h"
 
 namespace machub::app {
 namespace {
 
+using config_internal::CheckStoreId;
 using config_internal::Invalid;
 using config_internal::Quote;
 

@@ -21,7 +21,7 @@
 // "listen: port 70000 out of range (from --listen)". Unknown TOML keys, wrong TOML types,
 // out-of-range numbers, malformed token entries and tls_cert without tls_key are errors.
 //
-// Adding a key: a member in Config and one line in the table in config.cc; flags,
+// Adding a key: a member in Config and one line in the table in config_keys.cc; flags,
 // environment, TOML, `machub config keys` and `machub config show` follow from the table.
 //
 // Thread-safety: all functions are reentrant; ConfigKeys() is built once, thread-safely.
@@ -176,10 +176,6 @@ struct ConfigInputs {
   // occurrences, in order. A boolean key with the text "" (flag given without a value) means true.
   std::vector<std::pair<std::string, std::string>> flags;
 };
-
-// The rules of a store id (it becomes part of every S3 key): 1..64 of [A-Za-z0-9._-];
-// kInvalidArgument saying which.
-Status CheckStoreId(std::string_view id);
 
 // Merges defaults < file < environment < flags and validates the result.
 Result<Config> LoadConfig(const ConfigInputs& inputs);

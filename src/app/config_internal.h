@@ -29,4 +29,8 @@ inline std::string Quote(std::string_view text) {
   return out;
 }
 
+// The rules of a store id (it becomes part of every S3 key): 1..64 of [A-Za-z0-9._-];
+// kInvalidArgument saying which. Defined in config_keys.cc (the store_id key).
+Status CheckStoreId(std::string_view s);
+
 }  // namespace machub::app::config_internal

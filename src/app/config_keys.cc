@@ -1,29 +1,19 @@
 // The one table of configuration keys (BuildKeys: name, type, default, help, parse and
 // print for each of ~70 keys), built from small factories so that a key is one entry, and
 // its lookups (config.h ConfigKeys, FindConfigKey). Loading is in config.cc.
-#include <arpa/inet.h>
-#include <toml++/toml.h>
 
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
-#include <limits>
-#include <mutex>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "app/config.h"
 #include "app/config_internal.h"
 #include "core/log.h"
 #include "core/money.h"
-#include "core/strings.h"
 #include "core/time_format.h"
 
 namespace machub::app {
 namespace {
 
+using config_internal::CheckStoreId;
 using config_internal::Invalid;
 using config_internal::Quote;
 
@@ -384,7 +374,7 @@ std::vector<ConfigKey> BuildKeys() {
 
 }  // namespace
 
-Status CheckStoreId(std::string_view s) {
+Status config_internal::CheckStoreId(std::string_view s) {
   if (s.empty() || s.size() > 64) return Invalid("must be 1..64 characters");
   for (char c : s) {
     bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

@@ -2,6 +2,7 @@
 // RGW when one can start here (skipped with the reason otherwise), and the attempt report both
 // fetchers share.
 #include "catalog/catalog_test_support.h"
+#include "static_credentials.h"
 
 namespace machub::catalog {
 namespace {

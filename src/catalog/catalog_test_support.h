@@ -27,7 +27,6 @@
 #include "core/metrics.h"
 #include "core/sha256.h"
 #include "manual_clock.h"
-#include "static_credentials.h"
 #include "temp_dir.h"
 #include "test_peers.h"
 

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <filesystem>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>

@@ -7,11 +7,8 @@
 #include "http/server.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>

@@ -45,7 +45,7 @@ struct FileStamp {
   bool operator==(const FileStamp&) const = default;
 };
 
-// The stamp of `path` now (all zero when it cannot be read).
+// The stamp of `path` now (the default FileStamp when it cannot be read).
 FileStamp StampOf(const std::string& path);
 
 // The chain and key of two PEM files; kInvalidArgument naming the file (never its content)

@@ -221,10 +221,15 @@ inline KilledChild RunAndKill(const std::function<void(int fd)>& child,
   if (pid == 0) {
     close(fds[0]);
     child(fds[1]);
-    _exit(6);  // the child must not return
+    _exit(7);  // the child must not return (a code no child uses)
   }
   close(fds[1]);
   FILE* in = fdopen(fds[0], "r");
+  if (in == nullptr) {
+    ADD_FAILURE() << "fdopen failed";
+    close(fds[0]);
+    kill(pid, SIGKILL);  // else it blocks on a full pipe and waitpid never returns
+  }
   char* line = nullptr;
   size_t cap = 0;
   ssize_t n;

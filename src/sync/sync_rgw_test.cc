@@ -30,6 +30,7 @@
 #include "sync/uploader.h"
 #include "sync/verify.h"
 #include "test_peers.h"
+#include "wait_until.h"
 
 extern char** environ;
 
@@ -48,14 +49,7 @@ int64_t MsSince(SteadyClock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t0).count();
 }
 
-bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
-  auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (SteadyClock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+using machub::testing::WaitUntil;
 
 using machub::testing::StaticCredentials;
 

@@ -3,9 +3,6 @@
 // spec, an in-memory ObjectStore with faults (FakeStore), the SyncTest fixture (a journal
 // in a fresh folder, a manual clock) and LocalSyncTest (the same with a local-folder sink).
 
-// sync/ without a network: batch format goldens, cutting rules (ManualClock), the upload
-// protocol against LocalSink and an in-memory store with injectable faults, pruning,
-// RunOnce, verification, and the crash between PUT and mark in a real child process.
 // The same protocol against a real S3 (Ceph RGW) is in sync_rgw_test.cc.
 
 #include <gtest/gtest.h>
@@ -50,6 +47,7 @@
 #include "sync/verify.h"
 #include "temp_dir.h"
 #include "test_peers.h"
+#include "wait_until.h"
 
 extern char** environ;
 
@@ -114,14 +112,7 @@ inline core::Sale MakeSale(const std::string& id) {
 
 // Polls `done` every 5 ms until it holds or `timeout_ms` passed (the condition is owned
 // by another thread, so there is nothing to wait on directly).
-inline bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms = 10000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
+using machub::testing::WaitUntil;
 
 // ---- An in-memory ObjectStore with faults ----
 

@@ -932,10 +932,9 @@ def main():
     build = os.environ.get("MACHUB_BUILD_DIR", os.path.join(REPO, "build", "dev"))
     ap.add_argument("--machub", default=os.environ.get(
         "MACHUB_BINARY", os.path.join(build, "src", "app", "machub")))
-    proxies = [os.path.join(build, *d, "fault_proxy") for d in
-               (("tests", "peers"), ("src", "cloud"), ("src", "sync"))]
+    proxy = os.path.join(build, "tests", "peers", "fault_proxy")
     ap.add_argument("--fault-proxy", default=os.environ.get(
-        "MACHUB_FAULT_PROXY", next((p for p in proxies if os.path.exists(p)), proxies[0])))
+        "MACHUB_FAULT_PROXY", proxy))
     ap.add_argument("--rgw-sh", default=os.path.join(REPO, "tests", "peers", "rgw.sh"))
     ap.add_argument("--duration", type=int, default=150, help="seconds of chaos")
     ap.add_argument("--kill-interval", type=float, default=5.0, help="mean s between kills")
