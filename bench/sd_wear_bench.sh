@@ -7,14 +7,22 @@
 #
 #   bench/sd_wear_bench.sh [DURATION_S] [BINARY]   (default 10 s per run; the binary of
 #                                                  build/release, else build/dev)
-#   MACHUB_SD_TERMINALS="1 8 64" chooses the runs (default "1 8").
+#   MACHUB_SD_TERMINALS="1 8 64": the closed-loop runs, one per terminal count (default
+#     "1 8"): loadgen as fast as the hub answers, for DURATION_S.
+#   MACHUB_SD_RATES="0.2 2": the open-loop runs at a store's pace, sales/s in total
+#     (default "2"), from MACHUB_SD_RATE_TERMINALS terminals (4) for MACHUB_SD_RATE_DURATION
+#     seconds (60), on a journal first filled for MACHUB_SD_PREFILL_S seconds (10) by 8
+#     terminals, so that its id indexes have the size of weeks of sales.
+#   bench/sd_wear_run.py does one run.
 #
 # Bytes written are `write_bytes` of /proc/PID/io: what the process made the kernel write
 # to the block device (counted when pages are dirtied; tmpfs counts nothing, so the data
-# folder must be on a real file system: it is created under $TMPDIR, default /tmp). It is
-# read after the load plus a 3 s settle (the checkpointer and the uploader catch up), before
-# SIGTERM. The canonical size is the mean length of `sales.canonical` in the journal
-# (sqlite3 CLI).
+# folder must be on a real file system: it is created under $TMPDIR, default /tmp). Two
+# figures per sale: read 3 s after the load, before SIGTERM (the checkpointer and the
+# uploader have caught up on what they do at once), and through the hub's exit (from its
+# rusage), which also counts what the hub deferred, such as a checkpoint waiting for more
+# WAL; the amplification and the life estimate use the second. The canonical size is the
+# mean length of `sales.canonical` in the journal (sqlite3 CLI).
 #
 # The life estimate is card endurance / daily bytes, with the assumptions printed:
 # endurance = capacity x P/E cycles / the card's own write amplification. MACHUB_SD_PE
@@ -33,47 +41,36 @@ pe="${MACHUB_SD_PE:-500}"
 waf="${MACHUB_SD_WAF:-4}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/machub-wear-XXXXXX")
-hub=""
-trap '[ -n "$hub" ] && kill -KILL "$hub" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 fs=$(df --output=fstype "$work" | tail -n 1)
 [ "$fs" != tmpfs ] || { echo "sd_wear_bench.sh: $work is on tmpfs (nothing is counted); set TMPDIR" >&2; exit 2; }
 
-run() {  # run TERMINALS -> one table row
-  local n=$1 data="$work/data-$1"
-  mkdir -p "$data"
-  "$bin" token create --data-dir "$data" --count "$n" --prefix T >"$work/tokens-$n" 2>/dev/null
-  rm -f "$work/ready"
-  "$bin" serve --data-dir "$data" --listen 127.0.0.1:0 --ready-file "$work/ready" \
-    --rate-per-terminal 0 --demo-token false --log-level warn >"$work/hub-$n.log" 2>&1 &
-  hub=$!
-  for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
-  local port; port=$(cat "$work/ready")
-  sleep 1  # start-up writes (schema, first checkpoint) are not per-sale costs
-  local before; before=$(awk '/^write_bytes:/ {print $2}' "/proc/$hub/io")
-  local out; out=$("$bin" loadgen --url "http://127.0.0.1:$port" --tokens "$work/tokens-$n" \
-    --terminals "$n" --duration "$duration" --retry-percent 0 --refund-percent 2 --seed 1 \
-    2>/dev/null | tail -n 1)
-  sleep 3
-  local after; after=$(awk '/^write_bytes:/ {print $2}' "/proc/$hub/io")
-  kill -TERM "$hub"; wait "$hub" || true
-  hub=""
+run() {  # run TERMINALS RATE DURATION PREFILL_S -> one table row
+  local out; out=$(python3 bench/sd_wear_run.py "$bin" "$work" "$1" "$3" "$2" "$4")
+  local data; data=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["data"])' "$out")
   local canon; canon=$(sqlite3 "$data/journal.db" 'SELECT CAST(avg(length(canonical)) AS INTEGER) FROM sales')
-  python3 - "$n" "$before" "$after" "$canon" "$pe" "$waf" "$out" <<'PY'
+  rm -rf "$data"
+  python3 - "$out" "$canon" "$pe" "$waf" <<'PY'
 import json, sys
-n, before, after, canon, pe, waf, line = sys.argv[1:8]
-r = json.loads(line)
-acked = r["acked"]
-per_sale = (int(after) - int(before)) / acked if acked else float("nan")
-endurance = 32e9 * float(pe) / float(waf)
+r = json.loads(sys.argv[1])
+canon, pe, waf = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+per_sale = r["through_exit"]
+endurance = 32e9 * pe / waf
 life = lambda per_day: endurance / (per_sale * per_day) / 365
-print(f"| {n} | {acked} | {int(canon)} | {per_sale / 1024:.1f} KB | {per_sale / int(canon):.1f}x | "
-      f"{life(2000):.0f} | {life(20000):.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+load = (f"{r['terminals']} terminal" + ("s" if r["terminals"] > 1 else "") + ", closed loop") if r["rate"] == 0 else \
+    f"{r['rate']:g} sales/s, {r['terminals']} terminals" + \
+    (f", {r['prefilled']:,} sales before" if r["prefilled"] else "")
+print(f"| {load} | {r['acked']} | {canon} | {r['at_read'] / 1024:.1f} KB | {per_sale / 1024:.1f} KB | "
+      f"{per_sale / canon:.1f}x | {life(2000):.0f} | {life(20000):.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
 PY
 }
 
 echo "binary: $bin; data folder on $fs ($(df --output=source "$work" | tail -n 1)); ${duration} s per run"
 echo "life assumptions: 32 GB card, $pe P/E cycles, card write amplification $waf"
 echo
-echo "| terminals | sales acknowledged | canonical sale bytes | written per sale | amplification | years at 2,000/day | years at 20,000/day | p50 ms | p99 ms |"
-echo "|---|---|---|---|---|---|---|---|---|"
-for n in ${MACHUB_SD_TERMINALS:-1 8}; do run "$n"; done
+echo "| load | sales acknowledged | canonical sale bytes | written per sale, 3 s after | through the hub's exit | amplification | years at 2,000/day | years at 20,000/day | p50 ms | p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for n in ${MACHUB_SD_TERMINALS-1 8}; do run "$n" 0 "$duration" 0; done
+for r in ${MACHUB_SD_RATES-2}; do
+  run "${MACHUB_SD_RATE_TERMINALS:-4}" "$r" "${MACHUB_SD_RATE_DURATION:-60}" "${MACHUB_SD_PREFILL_S:-10}"
+done

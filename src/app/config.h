@@ -67,6 +67,8 @@ struct Config {
   int64_t clock_skew_bound_s = 300;
   int max_group = 512;
   bool group_commit = true;
+  int64_t checkpoint_wal_kb = 4096;
+  int64_t checkpoint_max_age_s = 300;
   std::vector<TokenEntry> terminal_tokens;
   std::vector<TokenEntry> manager_tokens;  // role manager (TokenEntry::manager set)
   bool metrics_public = false;

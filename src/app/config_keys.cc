@@ -248,6 +248,13 @@ std::vector<ConfigKey> BuildKeys() {
   keys.push_back(BoolKey("group_commit", &Config::group_commit,
                          "Commit many sales per fsync; false = one transaction per sale "
                          "(benchmark baseline)"));
+  keys.push_back(IntKey("checkpoint_wal_kb", &Config::checkpoint_wal_kb, 0, 1 << 20,
+                        "The journal copies its WAL into the database file once the commits "
+                        "since the last copy wrote this many KiB of it (0: every 500 ms), "
+                        "so pages many sales change are written to the card once"));
+  keys.push_back(IntKey("checkpoint_max_age_s", &Config::checkpoint_max_age_s, 1, 86400,
+                        "With checkpoint_wal_kb above 0, the WAL is also copied once the oldest "
+                        "commit not yet copied is this old"));
   keys.push_back(TokensKey(false));
   keys.push_back(TokensKey(true));
   keys.push_back(BoolKey("metrics_public", &Config::metrics_public,

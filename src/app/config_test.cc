@@ -514,6 +514,8 @@ TEST_F(ConfigTest, EveryKeyHasFlagEnvAndRoundTripsThroughShow) {
       {"clock_skew_bound_s", "60"},
       {"max_group", "1"},
       {"group_commit", "false"},
+      {"checkpoint_wal_kb", "0"},
+      {"checkpoint_max_age_s", "60"},
       {"terminal_tokens", "T01:" + kHashA + ",T01:" + kHashA + ":2026-11-28T11:00:00+01:00"},
       {"manager_tokens", "M01:" + kHashA + ":2026-11-28T11:00:00+01:00"},
       {"metrics_public", "true"},

@@ -204,19 +204,6 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
       return kStorage;
     }
   }
-  {
-    sqlite3_stmt* ins = s.id_insert;
-    ResetOnExit reset(ins);
-    BindText(ins, 1, *row.id);
-    sqlite3_bind_int64(ins, 2, receipt->seq);
-    BindBlob(ins, 3, receipt->hash);
-    sqlite3_bind_int64(ins, 4, receipt->received_at_ms);
-    int rc = sqlite3_step(ins);
-    if (rc != SQLITE_DONE) {
-      *storage_rc = rc;
-      return kStorage;
-    }
-  }
   staged_seq_ = receipt->seq + 1;
   staged_hash_ = receipt->hash;
   staged_received_at_ms_ = receipt->received_at_ms;

@@ -73,13 +73,38 @@ void SqliteJournal::MaybeCheckpointOnWriter() {
   }
 }
 
+// Called by SQLite after every commit on the writer connection, on the committing thread
+// (commits are serialised), with the WAL's length in frames. A length below the last one
+// means the commit rewound the WAL and its frames are all new.
+int SqliteJournal::WalHook(void* journal, sqlite3* /*db*/, const char* /*name*/, int frames) {
+  auto* self = static_cast<SqliteJournal*>(journal);
+  const int last = self->wal_frames_last_.exchange(frames, std::memory_order_relaxed);
+  self->wal_frames_added_.fetch_add(frames >= last ? frames - last : frames,
+                                    std::memory_order_relaxed);
+  return SQLITE_OK;
+}
+
+bool SqliteJournal::DeferCheckpoint(int64_t wal_bytes, int64_t waited_us) const {
+  if (options_.checkpoint_min_wal_bytes <= 0) return false;
+  return wal_bytes < options_.checkpoint_min_wal_bytes &&
+         waited_us < options_.checkpoint_max_age_ms * 1000;
+}
+
 void SqliteJournal::CheckpointLoop() {
   std::unique_lock<std::mutex> lock(ckpt_mu_);
   int64_t checkpointed_commits = 0;
+  int64_t waiting_since_us = -1;  // when this tick's oldest uncopied commit was first seen
   const auto interval = std::chrono::milliseconds(options_.checkpoint_interval_ms);
   while (!ckpt_cv_.wait_for(lock, interval, [&] { return ckpt_stop_; })) {
     const int64_t commits = commits_.load();
-    if (commits == checkpointed_commits) continue;  // no new WAL frames since last time
+    if (commits == checkpointed_commits) {  // no new WAL frames since last time
+      waiting_since_us = -1;
+      continue;
+    }
+    const int64_t now_us = clock_->MonotonicUs();
+    if (waiting_since_us < 0) waiting_since_us = now_us;
+    const int64_t added = wal_frames_added_.load(std::memory_order_relaxed);
+    if (DeferCheckpoint(added * wal_frame_bytes_, now_us - waiting_since_us)) continue;
     lock.unlock();
     int wal_frames = 0;
     int backfilled = 0;
@@ -94,6 +119,9 @@ void SqliteJournal::CheckpointLoop() {
       checkpoints_.fetch_add(1, std::memory_order_relaxed);
       if (m_checkpoints_ != nullptr) m_checkpoints_->Inc();
       if (backfilled >= wal_frames) checkpointed_commits = commits;
+      // Frames appended during the run count towards the next one.
+      wal_frames_added_.fetch_sub(added, std::memory_order_relaxed);
+      waiting_since_us = commits_.load() == checkpointed_commits ? -1 : clock_->MonotonicUs();
       // wal_frames is the WAL's length when the run started; frames committed during the
       // run are left for the next one. If any were, or a reader's old snapshot stopped the
       // run short, the WAL cannot rewind; once it is long, the writer copies the tail

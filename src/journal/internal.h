@@ -95,8 +95,8 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
-  sqlite3_stmt* id_find = nullptr;  // the id index (schema v5): ids of pruned rows too
-  sqlite3_stmt* id_insert = nullptr;
+  // The id index (schema v5): the ids of pruned rows, written by Prune (ledger_store.cc).
+  sqlite3_stmt* id_find = nullptr;
   sqlite3_stmt* drawer_open = nullptr;  // store events (schema v6, events.cc)
   sqlite3_stmt* drawer_close = nullptr;
   sqlite3_stmt* meta_put = nullptr;
@@ -109,8 +109,8 @@ struct SqliteJournal::WriterStatements {
   ~WriterStatements() {
     for (sqlite3_stmt* stmt :
          {begin, commit, rollback, find, exists, reversals, insert, upsert_terminal, id_find,
-          id_insert, drawer_open, drawer_close, meta_put, entries_after, offline_insert,
-          offline_find, offline_resolve, offline_of_sale}) {
+          drawer_open, drawer_close, meta_put, entries_after, offline_insert, offline_find,
+          offline_resolve, offline_of_sale}) {
       sqlite3_finalize(stmt);
     }
   }

@@ -436,6 +436,61 @@ TEST_F(JournalTest, CheckpointerCopiesTheWalIntoTheDatabase) {
   EXPECT_EQ(journal->GetWriterStats().writer_checkpoints, 0);
 }
 
+// With checkpoint_min_wal_bytes the checkpointer lets the WAL grow: a few commits wait
+// until they are checkpoint_max_age_ms old (the test's clock), many commits run one as
+// soon as they wrote that many bytes of WAL; each copies everything committed so far.
+TEST_F(JournalTest, CheckpointerWaitsForEnoughWalOrItsAge) {
+  JournalOptions options = Options();
+  options.checkpoint_interval_ms = 5;
+  options.checkpoint_min_wal_bytes = 512 * 1024;
+  options.checkpoint_max_age_ms = 60'000;
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  const auto db_size_before = std::filesystem::file_size(options.path);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(journal->Append(MakeSale(SaleSpec{.id = Str("few", i)})).get().ok());
+  }
+  // 40 ticks: three small commits are neither enough WAL nor old enough.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(journal->GetWriterStats().checkpoints, 0);
+  EXPECT_EQ(std::filesystem::file_size(options.path), db_size_before);
+
+  clock_.Advance(59'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(journal->GetWriterStats().checkpoints, 0);  // 59 s: not yet
+  clock_.Advance(1'000);
+  EXPECT_TRUE(WaitFor([&] { return journal->GetWriterStats().checkpoints == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(journal->GetWriterStats().checkpoints, 1);  // nothing new to copy
+
+  // One commit at a time (each is at least a sales leaf, two id leaves and the counter:
+  // 4 KiB of frames) until the WAL holds 512 KiB more; the clock stands still.
+  int appended = 0;
+  while (journal->GetWriterStats().checkpoints == 1 && appended < 1000) {
+    ASSERT_TRUE(
+        journal->Append(MakeSale(SaleSpec{.id = Str("many", appended), .lines = 3})).get().ok());
+    ++appended;
+  }
+  EXPECT_EQ(journal->GetWriterStats().checkpoints, 2) << appended << " sales";
+  // Enough bytes took more than a handful of commits and fewer than 512 KiB / 1 KiB.
+  EXPECT_GT(appended, 20);
+  EXPECT_LT(appended, 512);
+  EXPECT_EQ(journal->GetWriterStats().writer_checkpoints, 0);
+}
+
+TEST_F(JournalTest, OpenRefusesNegativeCheckpointThresholds) {
+  JournalOptions options = Options();
+  options.checkpoint_min_wal_bytes = -1;
+  Result<std::unique_ptr<SqliteJournal>> journal = SqliteJournal::Open(options);
+  ASSERT_FALSE(journal.ok());
+  EXPECT_EQ(journal.status().code(), ErrorCode::kInvalidArgument);
+  options = Options();
+  options.checkpoint_max_age_ms = -1;
+  journal = SqliteJournal::Open(options);
+  ASSERT_FALSE(journal.ok());
+  EXPECT_EQ(journal.status().code(), ErrorCode::kInvalidArgument);
+}
+
 // When a checkpointer run cannot copy every frame (here: a reader holds an old snapshot;
 // in production: commits during the run) and the WAL is big, the writer runs a catch-up
 // checkpoint between two groups.

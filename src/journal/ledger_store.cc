@@ -545,6 +545,19 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
       anchor_hash = ColumnBlob(stmt.get(), 0);
     }
     {
+      // The id index takes over from the rows it outlives (the append path looks in
+      // `sales` first): one insert per sale here, in one transaction with the delete, and
+      // none on the hot path. Journals from before kept an ids row for every sale.
+      Stmt stmt(db,
+                "INSERT OR IGNORE INTO ids(id, seq, hash, received_at_ms) "
+                "SELECT id, seq, hash, received_at_ms FROM sales "
+                "WHERE seq > ?1 AND seq <= ?2 AND received_at_ms >= ?3");
+      sqlite3_bind_int64(stmt.get(), 1, anchor.seq);
+      sqlite3_bind_int64(stmt.get(), 2, upto);
+      sqlite3_bind_int64(stmt.get(), 3, clock_->NowMs() - options_.id_horizon_ms);
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune: keep ids"));
+    }
+    {
       Stmt stmt(db, "DELETE FROM sales WHERE seq > ?1 AND seq <= ?2");
       sqlite3_bind_int64(stmt.get(), 1, anchor.seq);
       sqlite3_bind_int64(stmt.get(), 2, upto);

@@ -65,6 +65,11 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
   if (options.clock_skew_bound_ms < 0) {
     return Status(ErrorCode::kInvalidArgument, "journal: clock_skew_bound_ms is negative");
   }
+  if (options.checkpoint_min_wal_bytes < 0 || options.checkpoint_max_age_ms < 0) {
+    return Status(
+        ErrorCode::kInvalidArgument,
+        "journal: checkpoint_min_wal_bytes and checkpoint_max_age_ms must not be negative");
+  }
   if (options.page_size < 512 || options.page_size > 65536 ||
       (options.page_size & (options.page_size - 1)) != 0) {
     return Status(ErrorCode::kInvalidArgument,
@@ -85,6 +90,7 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
     }
     sqlite3_finalize(stmt);
     journal->wal_catch_up_frames_.store((int64_t{16} << 20) / page_size);
+    journal->wal_frame_bytes_ = page_size + 24;  // each frame has a 24-byte header
   }
   RETURN_IF_ERROR(journal->LoadState());
   if (options.checkpoint_interval_ms > 0) RETURN_IF_ERROR(journal->OpenCheckpointer());
@@ -146,6 +152,8 @@ Status SqliteJournal::OpenWriter() {
     if (options_.checkpoint_interval_ms > 0) pragmas += " PRAGMA wal_autocheckpoint=0;";
     int prc = Exec(wdb_, pragmas.c_str());
     if (prc != SQLITE_OK) return SqliteError(wdb_, prc, "set pragmas");
+    // After the pragma: setting wal_autocheckpoint replaces the connection's WAL hook.
+    if (options_.checkpoint_interval_ms > 0) sqlite3_wal_hook(wdb_, &SqliteJournal::WalHook, this);
 
     RETURN_IF_ERROR(MigrateSchema(wdb_));
     // The store binding: the chain's genesis depends on store_id, so a database created
@@ -172,7 +180,6 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->exists, "SELECT canonical, type FROM sales WHERE id = ?1"},
       {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
       {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
-      {&stmts->id_insert, "INSERT INTO ids(id, seq, hash, received_at_ms) VALUES(?1, ?2, ?3, ?4)"},
       {&stmts->insert,
        "INSERT INTO sales(seq, id, terminal_id, receipt_no, type, ref, created_at_ms, "
        "received_at_ms, clock_skew, currency, total, change, canonical, prev_hash, hash) "

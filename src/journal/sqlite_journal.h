@@ -50,7 +50,9 @@
 //   v4: sink_progress(sink PRIMARY KEY, delivered_seq, active, updated_at_ms): one
 //       progress cursor per registered sink (Ledger::RegisterSink); Prune stays below
 //       the lowest active cursor.
-//   v5: ids(id PRIMARY KEY, seq, hash, received_at_ms): the id index (id_horizon_ms).
+//   v5: ids(id PRIMARY KEY, seq, hash, received_at_ms): the id index (id_horizon_ms),
+//       the ids of pruned rows: Prune moves them there in its transaction (since
+//       2026-12-07; before, every append also wrote its id there, and those rows stay).
 //   v6: store events in sales (the type CHECK widened in place, schema.cc), drawers(
 //       terminal_id PRIMARY KEY, opened_seq): the open drawers; meta "last_z_number",
 //       "last_z_seq", "last_z_currency". docs/JOURNAL.md has the reasoning.
@@ -123,6 +125,16 @@ struct JournalOptions {
   // as before. docs/BENCHMARKS.md "The hot path".
   bool inline_commit = true;
   int64_t checkpoint_interval_ms = 1000;
+  // With checkpoint_min_wal_bytes > 0, a checkpointer tick copies the WAL only once the
+  // commits since its last run appended at least that many bytes of WAL frames, or the
+  // oldest of them waited checkpoint_max_age_ms (on `clock`). A page that many commits
+  // changed (an index leaf, a table's right edge) is then written to the database file
+  // once instead of once per commit: at a store's rate of a few sales a second that
+  // halves the bytes written per sale (docs/BENCHMARKS.md, "SD-card wear"). Under load
+  // the WAL passes the threshold within a tick and nothing changes. 0: every tick that
+  // follows a commit. Durability does not depend on it: every commit's WAL is fsync'd.
+  int64_t checkpoint_min_wal_bytes = 0;
+  int64_t checkpoint_max_age_ms = 5 * 60 * 1000;
   // SQLite page size of a journal created now (512..65536, a power of two); an existing
   // journal keeps the size it was created with (WAL mode cannot change it).
   // 1024: a commit's WAL frames and a checkpoint's pages are a quarter of 4096's, which
@@ -436,6 +448,14 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   std::atomic<int64_t> commits_during_checkpoint_{0};
   std::atomic<int64_t> max_commit_during_checkpoint_us_{0};
   std::atomic<int64_t> wal_catch_up_frames_{4096};
+  // WAL frames appended since the checkpointer's last run (WalHook, on the committing
+  // thread), the WAL's length after the last commit, and one frame's size in bytes.
+  std::atomic<int64_t> wal_frames_added_{0};
+  std::atomic<int> wal_frames_last_{0};
+  int64_t wal_frame_bytes_ = 4096 + 24;
+  static int WalHook(void* journal, sqlite3* db, const char* name, int frames);
+  // Whether a checkpointer tick with work to do waits: CheckpointLoop.
+  bool DeferCheckpoint(int64_t wal_bytes, int64_t waited_us) const;
   std::atomic<bool> catch_up_requested_{false};
 
   // Metrics (null without a registry).

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""One run of bench/sd_wear_bench.sh: start `machub serve` on a fresh data folder, optionally
+fill its journal first, drive `machub loadgen`, stop the hub, and print one JSON line with
+the bytes it made the kernel write per acknowledged sale.
+
+    sd_wear_run.py BINARY WORKDIR TERMINALS DURATION_S RATE PREFILL_S
+
+RATE 0 is a closed loop (each terminal sends its next sale when the last was answered);
+above 0 it is an open loop of RATE sales/s in total (Poisson gaps), a store's pace.
+PREFILL_S > 0 first fills the journal with a closed loop of 8 terminals for that long and
+lets the upload catch up, so the indexes are the size of weeks of sales, not empty.
+
+Two counts, both from the hub's own I/O accounting (write_bytes of /proc/PID/io, the
+same figure getrusage reports as ru_oublock x 512 once it has exited):
+  - at_read: from the start of the measured load to 3 s after it, before SIGTERM;
+  - through_exit: the same start to the hub's exit, so work the hub deferred (a
+    checkpoint waiting for more WAL, the last batch) is counted against these sales.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def write_bytes(pid):
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    raise RuntimeError("no write_bytes in /proc/PID/io")
+
+
+def loadgen(binary, port, tokens, terminals, duration, rate, seed):
+    cmd = [binary, "loadgen", "--url", f"http://127.0.0.1:{port}", "--tokens", tokens,
+           "--terminals", str(terminals), "--duration", str(duration), "--rate", str(rate),
+           "--retry-percent", "0", "--refund-percent", "2", "--seed", str(seed)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    binary, work, terminals, duration, rate, prefill = sys.argv[1:7]
+    terminals, rate, prefill = int(terminals), float(rate), float(prefill)
+    data = os.path.join(work, f"data-{terminals}-{rate:g}")
+    os.makedirs(data)
+    tokens = os.path.join(work, f"tokens-{terminals}-{rate:g}")
+    with open(tokens, "w") as f:
+        subprocess.run([binary, "token", "create", "--data-dir", data, "--count",
+                        str(max(terminals, 8)), "--prefix", "T"],
+                       stdout=f, stderr=subprocess.DEVNULL, check=True)
+    ready = os.path.join(work, "ready")
+    if os.path.exists(ready):
+        os.remove(ready)
+    log = open(os.path.join(work, f"hub-{terminals}-{rate:g}.log"), "w")
+    hub = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
+                            "--ready-file", ready, "--rate-per-terminal", "0",
+                            "--demo-token", "false", "--log-level", "warn"],
+                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(400):
+            if os.path.exists(ready) and os.path.getsize(ready) > 0:
+                break
+            time.sleep(0.05)
+        with open(ready) as f:
+            port = f.read().strip()
+        prefilled = 0
+        if prefill > 0:
+            prefilled = loadgen(binary, port, tokens, 8, prefill, 0, 2)["acked"]
+            time.sleep(5)  # the upload of the prefill catches up, the checkpointer too
+        else:
+            time.sleep(1)  # start-up writes (schema, first checkpoint) are not per-sale
+        before = write_bytes(hub.pid)
+        result = loadgen(binary, port, tokens, terminals, duration, rate, 1)
+        time.sleep(3)
+        at_read = write_bytes(hub.pid)
+        hub.terminate()
+        _, _, usage = os.wait4(hub.pid, 0)
+        hub.returncode = 0
+        through_exit = usage.ru_oublock * 512
+    finally:
+        if hub.returncode is None:
+            hub.kill()
+            hub.wait()
+    acked = result["acked"]
+    print(json.dumps({
+        "terminals": terminals, "rate": rate, "prefilled": prefilled, "acked": acked,
+        "at_read": (at_read - before) / acked if acked else float("nan"),
+        "through_exit": (through_exit - before) / acked if acked else float("nan"),
+        "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "data": data}))
+
+
+if __name__ == "__main__":
+    main()
