@@ -4,8 +4,10 @@
 // journal's only when the group commits.
 #include <sqlite3.h>
 
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -17,7 +19,6 @@
 #include "journal/sqlite_journal.h"
 
 namespace machub::journal {
-namespace {
 
 std::string ReceiptNo(const std::string& terminal_id, int64_t counter) {
   char digits[32];
@@ -25,7 +26,20 @@ std::string ReceiptNo(const std::string& terminal_id, int64_t counter) {
   return terminal_id + "-" + digits;
 }
 
-}  // namespace
+std::optional<int64_t> ReceiptCounter(std::string_view terminal_id, std::string_view receipt_no) {
+  if (receipt_no.size() <= terminal_id.size() + 1 ||
+      receipt_no.substr(0, terminal_id.size()) != terminal_id ||
+      receipt_no[terminal_id.size()] != '-') {
+    return std::nullopt;
+  }
+  const std::string_view digits = receipt_no.substr(terminal_id.size() + 1);
+  int64_t counter = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), counter);
+  if (ec != std::errc() || end != digits.data() + digits.size() || counter < 1) {
+    return std::nullopt;
+  }
+  return counter;
+}
 
 Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, int* storage_rc) {
   WriterStatements& s = *wstmts_;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,6 +67,12 @@ inline void RaiseMax(std::atomic<int64_t>& max, int64_t value) {
   while (value > seen && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
 }
+
+// ---- append.cc ----
+// A sale's receipt number, "<terminal_id>-" and its counter (at least 6 digits), and the
+// counter back from one (nullopt when `receipt_no` is not of that form).
+std::string ReceiptNo(const std::string& terminal_id, int64_t counter);
+std::optional<int64_t> ReceiptCounter(std::string_view terminal_id, std::string_view receipt_no);
 
 // The chain anchor: the last pruned sale (seq 0 and the genesis hash when none was).
 struct Anchor {

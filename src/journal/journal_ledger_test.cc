@@ -140,6 +140,35 @@ TEST_F(JournalTest, RecordsBatchesInOrderAndMarksThemUploaded) {
   EXPECT_EQ(journal->GetSyncBounds().status().code(), ErrorCode::kStorageUnavailable);
 }
 
+// Prune deletes rows whose receipts the terminals table may not count yet (it is written
+// by every 64th commit): it writes the table first, so a reopen never hands out a receipt
+// number again. Here T-1's rows all go; the newest row, which stays, is T-2's.
+TEST_F(JournalTest, PruneWritesTheReceiptCountersOfTheRowsItDeletes) {
+  JournalOptions options = Options();
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 1; i <= 9; ++i) MustAppend(*journal, MakeSale(Str("t1-", i), "T-1"));
+    MustAppend(*journal, MakeSale("t2-1", "T-2"));
+    EXPECT_EQ(*journal->QueryIntOnWriterForTest(
+                  "SELECT last_receipt FROM terminals WHERE terminal_id = 'T-1'"),
+              1);  // only the first commit wrote it
+    ASSERT_TRUE(journal->MarkBatchUploaded(journal->RecordBatch(Batch(1, 10))->id, 1).ok());
+    PruneRequest all;
+    all.ignore_age = true;
+    Result<PruneResult> pruned = journal->Prune(all);
+    ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+    EXPECT_EQ(pruned->pruned, 9);
+    EXPECT_EQ(*journal->QueryIntOnWriterForTest(
+                  "SELECT last_receipt FROM terminals WHERE terminal_id = 'T-1'"),
+              9);
+  }
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("t1-10", "T-1")).receipt_no, "T-1-000010");
+  EXPECT_EQ(MustAppend(*journal, MakeSale("t2-2", "T-2")).receipt_no, "T-2-000002");
+}
+
 TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
   JournalOptions options = Options();
   auto journal = MustOpen(options);

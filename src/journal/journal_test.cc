@@ -1,5 +1,6 @@
 // Journal tests (journal_test_support.h has the fixture): Appending, reading back and verifying;
 // group commit; idempotency; a SIGKILL mid-stream.
+#include "journal/internal.h"
 #include "journal/journal_test_support.h"
 
 namespace machub::journal {
@@ -118,6 +119,43 @@ TEST_F(JournalTest, ReceiptNumberGrowsPastSixDigits) {
   ASSERT_NE(journal, nullptr);
   EXPECT_EQ(MustAppend(*journal, MakeSale("b", "T09")).receipt_no, "T09-999999");
   EXPECT_EQ(MustAppend(*journal, MakeSale("c", "T09")).receipt_no, "T09-1000000");
+}
+
+// The terminals table is written by every 64th commit only (and by Prune); a reopen
+// takes the receipts after its counters_seq from their rows. Close writes nothing more,
+// so this is also what a reopen after a kill or a power cut sees.
+TEST_F(JournalTest, ReceiptNumbersContinueFromRowsTheCounterTableDoesNotCount) {
+  {
+    auto journal = MustOpen(Options());
+    ASSERT_NE(journal, nullptr);
+    for (int i = 1; i <= 100; ++i) {
+      const std::string terminal = i % 2 ? "T-1" : "T-2";
+      const Receipt receipt = MustAppend(*journal, MakeSale(Str("r", i), terminal));
+      EXPECT_EQ(receipt.receipt_no, ReceiptNo(terminal, (i + 1) / 2));
+    }
+    // Written by the 1st and the 65th commit: through seq 65, T-1 at 33, T-2 at 32.
+    EXPECT_EQ(*journal->QueryIntOnWriterForTest(
+                  "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'counters_seq'"),
+              65);
+    EXPECT_EQ(*journal->QueryIntOnWriterForTest("SELECT max(last_receipt) FROM terminals"), 33);
+  }
+  auto journal = MustOpen(Options());
+  ASSERT_NE(journal, nullptr);
+  EXPECT_EQ(MustAppend(*journal, MakeSale("next-1", "T-1")).receipt_no, "T-1-000051");
+  EXPECT_EQ(MustAppend(*journal, MakeSale("next-2", "T-2")).receipt_no, "T-2-000051");
+  EXPECT_EQ(MustAppend(*journal, MakeSale("next-3", "T-3")).receipt_no, "T-3-000001");
+}
+
+TEST_F(JournalTest, ReceiptCounterReadsBackWhatReceiptNoWrote) {
+  EXPECT_EQ(ReceiptCounter("T-1", ReceiptNo("T-1", 7)), 7);
+  EXPECT_EQ(ReceiptCounter("T09", ReceiptNo("T09", 1'000'000)), 1'000'000);
+  EXPECT_EQ(ReceiptCounter("T09", "T09-000012"), 12);
+  EXPECT_EQ(ReceiptCounter("T09", "T08-000012"), std::nullopt);
+  EXPECT_EQ(ReceiptCounter("T09", "T09000012"), std::nullopt);
+  EXPECT_EQ(ReceiptCounter("T09", "T09-"), std::nullopt);
+  EXPECT_EQ(ReceiptCounter("T09", "T09-12a"), std::nullopt);
+  EXPECT_EQ(ReceiptCounter("T09", "T09-000000"), std::nullopt);
+  EXPECT_EQ(ReceiptCounter("T09", "T09--00001"), std::nullopt);
 }
 
 // ---- (2) group commit ----

@@ -545,6 +545,15 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
       anchor_hash = ColumnBlob(stmt.get(), 0);
     }
     {
+      // The rows about to go may hold receipts the terminals table does not count yet
+      // (WriteCounters): write it first, from the writer's state (this runs on the writer
+      // thread, between groups).
+      if (!state_valid_) RETURN_IF_ERROR(LoadState());
+      if (int rc = WriteCounters({}, next_seq_ - 1); rc != SQLITE_DONE) {
+        return SqliteError(db, rc, "prune: receipt counters");
+      }
+    }
+    {
       // The id index takes over from the rows it outlives (the append path looks in
       // `sales` first): one insert per sale here, in one transaction with the delete, and
       // none on the hot path. Journals from before kept an ids row for every sale.

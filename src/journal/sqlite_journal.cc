@@ -259,6 +259,30 @@ Status SqliteJournal::LoadState() {
   }
   sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) return SqliteError(wdb_, rc, "load terminal counters");
+  // The table counts every receipt up to meta counters_seq (writer.cc, WriteCounters);
+  // later ones are read from their rows, which Prune never deletes before writing the
+  // table. A journal without counters_seq wrote the table at every commit.
+  rc = sqlite3_prepare_v2(wdb_,
+                          "SELECT terminal_id, receipt_no FROM sales WHERE seq > (SELECT "
+                          "CAST(value AS INTEGER) FROM meta WHERE key = 'counters_seq') AND "
+                          "type IN ('sale', 'refund', 'void')",
+                          -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) {
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      const std::string terminal_id = ColumnText(stmt, 0);
+      const std::string receipt_no = ColumnText(stmt, 1);
+      const std::optional<int64_t> counter = ReceiptCounter(terminal_id, receipt_no);
+      if (!counter) {
+        sqlite3_finalize(stmt);
+        return Status(ErrorCode::kInternal, "journal: receipt number \"" + receipt_no +
+                                                "\" is not of terminal " + terminal_id);
+      }
+      int64_t& known = counters[terminal_id];
+      known = std::max(known, *counter);
+    }
+  }
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) return SqliteError(wdb_, rc, "load receipt numbers");
 
   next_seq_ = next_seq;
   last_hash_ = std::move(last_hash);

@@ -364,6 +364,15 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   int64_t next_seq_ = 1;
   std::string last_hash_;
   std::map<std::string, int64_t> terminal_counters_;
+  // The terminals table is not written by every commit (its page would be one more WAL
+  // frame per sale, docs/BENCHMARKS.md "SD-card wear"): every kCounterFlushCommits-th
+  // commit and Prune write every counter with meta "counters_seq", the seq through which
+  // the table counts every receipt. LoadState takes later receipts from their rows.
+  static constexpr int kCounterFlushCommits = 64;
+  int commits_since_counter_flush_ = kCounterFlushCommits;  // the first commit writes them
+  // Writes terminal_counters_ overlaid with `staged` and counters_seq = `through_seq`, in
+  // the open transaction on the writer connection; the SQLite code on failure.
+  int WriteCounters(const std::map<std::string, int64_t>& staged, int64_t through_seq);
   // Group-local staging, committed to the fields above only after COMMIT.
   int64_t staged_seq_ = 1;
   std::string staged_hash_;

@@ -191,12 +191,12 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
     if (storage_rc != SQLITE_OK) return fail(storage_rc, "store entry");
     if (created) ++*inserted;
   }
-  for (const auto& [terminal_id, counter] : staged_counters_) {
-    ResetOnExit reset(s.upsert_terminal);
-    BindText(s.upsert_terminal, 1, terminal_id);
-    sqlite3_bind_int64(s.upsert_terminal, 2, counter);
-    int rc = sqlite3_step(s.upsert_terminal);
-    if (rc != SQLITE_DONE) return fail(rc, "update receipt counter");
+  const bool write_counters =
+      !staged_counters_.empty() && commits_since_counter_flush_ + 1 >= kCounterFlushCommits;
+  if (write_counters) {
+    if (int rc = WriteCounters(staged_counters_, staged_seq_ - 1); rc != SQLITE_DONE) {
+      return fail(rc, "update receipt counters");
+    }
   }
   {
     ResetOnExit reset(s.commit);
@@ -220,6 +220,11 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   if (staged_clock_held_ > 0) clock_held_.fetch_add(staged_clock_held_);
   for (const auto& [terminal_id, counter] : staged_counters_) {
     terminal_counters_[terminal_id] = counter;
+  }
+  if (write_counters) {
+    commits_since_counter_flush_ = 0;
+  } else if (!staged_counters_.empty()) {
+    ++commits_since_counter_flush_;
   }
   for (const auto& [terminal_id, opened_seq] : staged_drawers_) {
     if (opened_seq == 0) {
@@ -268,6 +273,28 @@ void SqliteJournal::RecoverAfterFailure(int sqlite_code) {
 }
 
 // ---- Upload bookkeeping ----
+
+int SqliteJournal::WriteCounters(const std::map<std::string, int64_t>& staged,
+                                 int64_t through_seq) {
+  WriterStatements& s = *wstmts_;
+  auto upsert = [&](const std::string& terminal_id, int64_t counter) {
+    ResetOnExit reset(s.upsert_terminal);
+    BindText(s.upsert_terminal, 1, terminal_id);
+    sqlite3_bind_int64(s.upsert_terminal, 2, counter);
+    return sqlite3_step(s.upsert_terminal);
+  };
+  for (const auto& [terminal_id, counter] : terminal_counters_) {
+    if (staged.count(terminal_id) != 0) continue;
+    if (int rc = upsert(terminal_id, counter); rc != SQLITE_DONE) return rc;
+  }
+  for (const auto& [terminal_id, counter] : staged) {
+    if (int rc = upsert(terminal_id, counter); rc != SQLITE_DONE) return rc;
+  }
+  ResetOnExit reset(s.meta_put);
+  BindText(s.meta_put, 1, "counters_seq");
+  BindText(s.meta_put, 2, std::to_string(through_seq));
+  return sqlite3_step(s.meta_put);
+}
 
 Status SqliteJournal::RunWriterTransaction(const std::function<Status(sqlite3* db)>& body,
                                            bool durable) {
