@@ -7,8 +7,9 @@ the bytes it made the kernel write per acknowledged sale.
 
 RATE 0 is a closed loop (each terminal sends its next sale when the last was answered);
 above 0 it is an open loop of RATE sales/s in total (Poisson gaps), a store's pace.
-PREFILL_S > 0 first fills the journal with a closed loop of 8 terminals for that long and
-lets the upload catch up, so the indexes are the size of weeks of sales, not empty.
+PREFILL_S > 0 first fills the journal with a closed loop of 8 terminals for that long,
+waits until status shows the whole fill uploaded and restarts the hub, so the indexes are
+the size of weeks of sales, not empty, and nothing of the fill is counted.
 
 Two counts, both from the hub's own I/O accounting (write_bytes of /proc/PID/io, the
 same figure getrusage reports as ru_oublock x 512 once it has exited):
@@ -21,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 
 def write_bytes(pid):
@@ -39,6 +41,21 @@ def loadgen(binary, port, tokens, terminals, duration, rate, seed):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def wait_uploaded(port, tokens, limit_s=300):
+    """Waits until the hub's status shows no sale left to upload."""
+    with open(tokens) as f:
+        token = f.readline().split()[1]
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/status",
+                                     headers={"Authorization": f"Bearer {token}"})
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            if json.load(response)["backlog"]["sales"] == 0:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"the fill's backlog did not upload in {limit_s} s")
+
+
 def main():
     binary, work, terminals, duration, rate, prefill = sys.argv[1:7]
     terminals, rate, prefill = int(terminals), float(rate), float(prefill)
@@ -50,27 +67,37 @@ def main():
                         str(max(terminals, 8)), "--prefix", "T"],
                        stdout=f, stderr=subprocess.DEVNULL, check=True)
     ready = os.path.join(work, "ready")
-    if os.path.exists(ready):
-        os.remove(ready)
     log = open(os.path.join(work, f"hub-{terminals}-{rate:g}.log"), "w")
-    hub = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
-                            "--ready-file", ready, "--rate-per-terminal", "0",
-                            "--demo-token", "false", "--log-level", "warn"],
-                           stdout=log, stderr=subprocess.STDOUT)
-    try:
+
+    def start():
+        if os.path.exists(ready):
+            os.remove(ready)
+        hub = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
+                                "--ready-file", ready, "--rate-per-terminal", "0",
+                                "--demo-token", "false", "--log-level", "warn"],
+                               stdout=log, stderr=subprocess.STDOUT)
         for _ in range(400):
             if os.path.exists(ready) and os.path.getsize(ready) > 0:
                 break
             time.sleep(0.05)
         with open(ready) as f:
-            port = f.read().strip()
-        prefilled = 0
+            return hub, f.read().strip()
+
+    prefilled = 0
+    hub = None
+    try:
         if prefill > 0:
+            # Fill, let the upload catch up, and stop: the hub's exit copies the whole WAL
+            # into the database, so none of the fill's writes land in the measured window.
+            hub, port = start()
             prefilled = loadgen(binary, port, tokens, 8, prefill, 0, 2)["acked"]
-            time.sleep(5)  # the upload of the prefill catches up, the checkpointer too
-        else:
-            time.sleep(1)  # start-up writes (schema, first checkpoint) are not per-sale
+            wait_uploaded(port, tokens)
+            hub.terminate()
+            hub.wait()
+        hub, port = start()
+        time.sleep(1.5)  # start-up writes (schema, first checkpoint) are not per-sale
         before = write_bytes(hub.pid)
+        measured_from_ms = int(time.time() * 1000)
         result = loadgen(binary, port, tokens, terminals, duration, rate, 1)
         time.sleep(3)
         at_read = write_bytes(hub.pid)
@@ -79,7 +106,7 @@ def main():
         hub.returncode = 0
         through_exit = usage.ru_oublock * 512
     finally:
-        if hub.returncode is None:
+        if hub is not None and hub.returncode is None:
             hub.kill()
             hub.wait()
     acked = result["acked"]
@@ -87,7 +114,8 @@ def main():
         "terminals": terminals, "rate": rate, "prefilled": prefilled, "acked": acked,
         "at_read": (at_read - before) / acked if acked else float("nan"),
         "through_exit": (through_exit - before) / acked if acked else float("nan"),
-        "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "data": data}))
+        "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "data": data,
+        "measured_from_ms": measured_from_ms}))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build/fuzz}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
-all_targets=(sale_fuzz http_request_fuzz config_fuzz catalog_fuzz sigv4_fuzz s3_xml_fuzz)
+all_targets=(sale_fuzz http_request_fuzz config_fuzz catalog_fuzz sigv4_fuzz s3_xml_fuzz
+             canonical_pack_fuzz)
 read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
 jobs="${FUZZ_JOBS:-1}"
 

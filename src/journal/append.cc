@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/refund_rules.h"
 #include "core/sale_codec.h"
+#include "journal/canonical_pack.h"
 #include "journal/internal.h"
 #include "journal/sqlite_journal.h"
 
@@ -54,7 +55,8 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
     BindText(s.find, 1, sale.id);
     int rc = sqlite3_step(s.find);
     if (rc == SQLITE_ROW) {
-      if (ColumnText(s.find, 0) != canonical) {
+      ASSIGN_OR_RETURN(const std::string stored, ColumnCanonical(s.find, 0));
+      if (stored != canonical) {
         return Status(ErrorCode::kIdConflict,
                       "a sale with this id is already stored with a different body", "id");
       }
@@ -108,7 +110,8 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
             std::string(core::SaleTypeName(sale.type)) + " refers to a store event, not a sale",
             "ref");
       }
-      ASSIGN_OR_RETURN(original, core::DecodeStoredCanonical(ColumnText(s.exists, 0)));
+      ASSIGN_OR_RETURN(const std::string stored, ColumnCanonical(s.exists, 0));
+      ASSIGN_OR_RETURN(original, core::DecodeStoredCanonical(stored));
     }
     std::vector<core::Sale> earlier;
     {
@@ -116,8 +119,8 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
       BindText(s.reversals, 1, sale.ref);
       int rc;
       while ((rc = sqlite3_step(s.reversals)) == SQLITE_ROW) {
-        ASSIGN_OR_RETURN(core::Sale reversal,
-                         core::DecodeStoredCanonical(ColumnText(s.reversals, 0)));
+        ASSIGN_OR_RETURN(const std::string stored, ColumnCanonical(s.reversals, 0));
+        ASSIGN_OR_RETURN(core::Sale reversal, core::DecodeStoredCanonical(stored));
         earlier.push_back(std::move(reversal));
       }
       if (rc != SQLITE_DONE) {
@@ -209,7 +212,7 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
     BindText(ins, 10, row.currency);
     sqlite3_bind_int64(ins, 11, row.total);
     sqlite3_bind_int64(ins, 12, row.change);
-    BindText(ins, 13, *row.canonical);
+    BindBlob(ins, 13, PackCanonical(*row.canonical));
     BindBlob(ins, 14, staged_hash_);
     BindBlob(ins, 15, receipt->hash);
     int rc = sqlite3_step(ins);

@@ -11,6 +11,7 @@
 
 #include "core/report.h"
 #include "core/store_event.h"
+#include "journal/canonical_pack.h"
 #include "journal/internal.h"
 
 namespace machub::journal {
@@ -80,8 +81,9 @@ Status SqliteJournal::BuildZReport(core::StoreEvent& event, int* storage_rc) {
       entry.seq = sqlite3_column_int64(s.entries_after, 0);
       entry.receipt_no = ColumnText(s.entries_after, 1);
       entry.received_at_ms = sqlite3_column_int64(s.entries_after, 2);
-      ASSIGN_OR_RETURN(entry.body, DecodeEntryBody(ColumnText(s.entries_after, 3),
-                                                   ColumnText(s.entries_after, 4), entry.seq));
+      ASSIGN_OR_RETURN(const std::string canonical, ColumnCanonical(s.entries_after, 4));
+      ASSIGN_OR_RETURN(entry.body,
+                       DecodeEntryBody(ColumnText(s.entries_after, 3), canonical, entry.seq));
       entries.push_back(std::move(entry));
     }
     if (rc != SQLITE_DONE) {
@@ -115,7 +117,7 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
     BindText(s.find, 1, event.id);
     int rc = sqlite3_step(s.find);
     if (rc == SQLITE_ROW) {
-      const std::string stored_canonical = ColumnText(s.find, 0);
+      ASSIGN_OR_RETURN(const std::string stored_canonical, ColumnCanonical(s.find, 0));
       const std::string stored_type = ColumnText(s.find, 8);
       bool same = false;
       if (z_report || outcome) {

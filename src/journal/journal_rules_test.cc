@@ -298,14 +298,14 @@ TEST_F(JournalTest, EntriesUnderAnUntrustedClockAreMarkedInTheChain) {
   EXPECT_FALSE(journal->VerifyChain().ok());
 }
 
-// New journals take JournalOptions::page_size (1 KiB by default: half the bytes written
-// per sale, docs/BENCHMARKS.md "SD-card wear"); a journal created with another size keeps
-// it, and a bad size is refused.
+// New journals take JournalOptions::page_size (512 bytes by default: the fewest bytes
+// written per sale, docs/BENCHMARKS.md "SD-card wear"); a journal created with another
+// size keeps it, and a bad size is refused.
 TEST_F(JournalTest, PageSizeAppliesToNewJournalsOnly) {
   {
     auto journal = MustOpen(Options());
     ASSERT_NE(journal, nullptr);
-    EXPECT_EQ(*journal->QueryIntOnWriterForTest("PRAGMA page_size"), 1024);
+    EXPECT_EQ(*journal->QueryIntOnWriterForTest("PRAGMA page_size"), 512);
     MustAppend(*journal, MakeSale("small-pages"));
   }
   JournalOptions old = Options();
@@ -316,11 +316,11 @@ TEST_F(JournalTest, PageSizeAppliesToNewJournalsOnly) {
     ASSERT_NE(journal, nullptr);
     MustAppend(*journal, MakeSale("big-pages"));
   }
-  auto reopened = MustOpen(Options());  // 1024 asked, 1024 kept
+  auto reopened = MustOpen(Options());  // 512 asked, 512 kept
   ASSERT_NE(reopened, nullptr);
-  EXPECT_EQ(*reopened->QueryIntOnWriterForTest("PRAGMA page_size"), 1024);
+  EXPECT_EQ(*reopened->QueryIntOnWriterForTest("PRAGMA page_size"), 512);
   JournalOptions again = Options();
-  again.path = old.path;  // default 1024 asked of a 4096 journal: it stays 4096 and works
+  again.path = old.path;  // default 512 asked of a 4096 journal: it stays 4096 and works
   auto kept = MustOpen(again);
   ASSERT_NE(kept, nullptr);
   EXPECT_EQ(*kept->QueryIntOnWriterForTest("PRAGMA page_size"), 4096);

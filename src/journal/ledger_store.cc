@@ -154,9 +154,9 @@ Result<SyncBounds> SqliteJournal::GetSyncBounds() {
 Result<int64_t> SqliteJournal::CanonicalBytes(int64_t after_seq, int64_t upto_seq) {
   if (upto_seq <= after_seq) return int64_t{0};
   ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
-  // length() of TEXT counts characters; of a BLOB, bytes.
+  // canonical_size(): the header's length of a packed row, the bytes of a TEXT one.
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt,
-                   conn->Prepare("SELECT coalesce(sum(length(CAST(canonical AS BLOB))), 0) "
+                   conn->Prepare("SELECT coalesce(sum(canonical_size(canonical)), 0) "
                                  "FROM sales WHERE seq > ?1 AND seq <= ?2"));
   ResetOnExit reset(stmt);
   sqlite3_bind_int64(stmt, 1, after_seq);

@@ -12,6 +12,7 @@
 #include "core/currency.h"
 #include "core/money.h"
 #include "core/sale_codec.h"
+#include "journal/canonical_pack.h"
 #include "journal/internal.h"
 
 namespace machub::journal {
@@ -251,7 +252,8 @@ Status SqliteJournal::PrepareAuthorization(core::StoreEvent& event, int* storage
     if (ColumnText(s.exists, 1) != "sale") {
       return Status(ErrorCode::kInvalidField, "only a sale's payments are authorized", "sale_id");
     }
-    ASSIGN_OR_RETURN(sale, core::DecodeStoredCanonical(ColumnText(s.exists, 0)));
+    ASSIGN_OR_RETURN(const std::string stored, ColumnCanonical(s.exists, 0));
+    ASSIGN_OR_RETURN(sale, core::DecodeStoredCanonical(stored));
   }
   if (event.payment_index >= static_cast<int64_t>(sale.payments.size()) ||
       !sale.payments[static_cast<size_t>(event.payment_index)].offline) {

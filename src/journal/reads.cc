@@ -9,6 +9,7 @@
 
 #include "core/chain.h"
 #include "core/sale_codec.h"
+#include "journal/canonical_pack.h"
 #include "journal/internal.h"
 
 namespace machub::journal {
@@ -35,6 +36,9 @@ Result<SqliteJournal::ReadLease> SqliteJournal::AcquireRead() {
   // No lookaside buffer (SQLite's default is 120 KB per connection, held while the
   // connection lives): a read allocates little, and the pool keeps several connections.
   sqlite3_db_config(conn->db, SQLITE_DBCONFIG_LOOKASIDE, nullptr, 0, 0);
+  if (int frc = RegisterCanonicalSize(conn->db); frc != SQLITE_OK) {
+    return SqliteError(conn->db, frc, "register canonical_size");
+  }
   return ReadLease(this, std::move(conn));
 }
 
@@ -68,7 +72,7 @@ Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
   const int clock_flags = sqlite3_column_int(stmt, 3);
   stored.clock_skew = (clock_flags & core::kClockSkew) != 0;
   stored.clock_untrusted = (clock_flags & core::kClockUntrusted) != 0;
-  stored.canonical = ColumnText(stmt, 4);
+  ASSIGN_OR_RETURN(stored.canonical, ColumnCanonical(stmt, 4));
   stored.prev_hash = ColumnBlob(stmt, 5);
   stored.hash = ColumnBlob(stmt, 6);
   stored.uploaded = sqlite3_column_int(stmt, 7) != 0;
@@ -139,8 +143,8 @@ Result<SaleJournal::OpenDay> SqliteJournal::ReadOpenDay() {
       entry.seq = sqlite3_column_int64(stmt, 0);
       entry.receipt_no = ColumnText(stmt, 1);
       entry.received_at_ms = sqlite3_column_int64(stmt, 2);
-      ASSIGN_OR_RETURN(entry.body,
-                       DecodeEntryBody(ColumnText(stmt, 3), ColumnText(stmt, 4), entry.seq));
+      ASSIGN_OR_RETURN(const std::string canonical, ColumnCanonical(stmt, 4));
+      ASSIGN_OR_RETURN(entry.body, DecodeEntryBody(ColumnText(stmt, 3), canonical, entry.seq));
       day.entries.push_back(std::move(entry));
     }
     if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "read the open day");
@@ -222,11 +226,11 @@ Result<int64_t> SqliteJournal::VerifyChain() {
     };
     if (seq != expected) return broken("expected seq " + std::to_string(expected));
     if (ColumnBlob(stmt, 5) != prev) return broken("prev_hash differs from the previous hash");
-    const auto* canonical = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 4));
-    const std::string record = core::CanonicalRecord(
-        seq, ColumnText(stmt, 1), sqlite3_column_int64(stmt, 2), sqlite3_column_int(stmt, 3),
-        std::string_view(canonical == nullptr ? "" : canonical,
-                         static_cast<size_t>(sqlite3_column_bytes(stmt, 4))));
+    Result<std::string> canonical = ColumnCanonical(stmt, 4);
+    if (!canonical.ok()) return broken(canonical.status().message());
+    const std::string record =
+        core::CanonicalRecord(seq, ColumnText(stmt, 1), sqlite3_column_int64(stmt, 2),
+                              sqlite3_column_int(stmt, 3), *canonical);
     std::string hash = ColumnBlob(stmt, 6);
     if (core::ChainHash(prev, record) != hash) return broken("hash does not match the record");
     prev = std::move(hash);

@@ -7,7 +7,8 @@
 // Sources: sqlite_journal.cc (open, close, the writer connection), writer.cc (the
 // group-commit loop, writer transactions), append.cc (one sale inside a group), events.cc,
 // offline.cc, checkpointer.cc, reads.cc, ledger_store.cc (batches, sink cursors,
-// pruning), schema.cc (migrations), internal.h (what those files share); SQLite plumbing
+// pruning), schema.cc (migrations), canonical_pack.cc (a row's packed canonical),
+// internal.h (what those files share); SQLite plumbing
 // in sqlite/sqlite.h.
 //
 // Connections and threads:
@@ -35,6 +36,7 @@
 //             ref REFERENCES sales(id), created_at_ms, received_at_ms, clock_skew,
 //             currency, total, change, canonical, prev_hash, hash, uploaded)
 //       terminals(terminal_id PRIMARY KEY, last_receipt)   -- per-terminal receipt counter
+//         (written every kCounterFlushCommits commits and by Prune; meta counters_seq)
 //       meta(key PRIMARY KEY, value)                        -- "store_id"
 //   v2: batches(id INTEGER PRIMARY KEY, first_seq UNIQUE, last_seq, object_key, format,
 //               gzip_level, raw_bytes, gz_bytes, canonical_bytes, sha256, md5,
@@ -137,10 +139,13 @@ struct JournalOptions {
   int64_t checkpoint_max_age_ms = 5 * 60 * 1000;
   // SQLite page size of a journal created now (512..65536, a power of two); an existing
   // journal keeps the size it was created with (WAL mode cannot change it).
-  // 1024: a commit's WAL frames and a checkpoint's pages are a quarter of 4096's, which
-  // halves the bytes written per sale with the 500 ms checkpoint (docs/BENCHMARKS.md,
-  // "SD-card wear"); rows larger than a page continue in overflow pages.
-  int page_size = 1024;
+  // 512, SQLite's smallest: a commit writes whole pages to the WAL, and a sale's commit
+  // changes a few pages (its row's leaf, an id index leaf, now and then page 1 and a
+  // parent) whatever their size, so small pages write the fewest bytes per sale: 8.3 KB
+  // at one terminal against 9.5 KB with 1024 and 30 KB with 4096 (docs/BENCHMARKS.md,
+  // "SD-card wear"). A packed row (canonical_pack.h) fits one; a larger one continues in
+  // overflow pages.
+  int page_size = 512;
   // How long an id stays in the id index after its sale was received, even when its row
   // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
   // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.

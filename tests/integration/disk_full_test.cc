@@ -57,12 +57,15 @@ TEST(DiskFullTest, FullDiskAnswers503ThenRecovers) {
   }
   ASSERT_EQ(status, 503) << "the filesystem never filled";
   ASSERT_GT(acked.size(), 10u);
-  // Still full: a few more attempts all fail, and none of them is stored.
+  // Still full. A few more attempts: each is refused with 503 and stored nowhere, or (when
+  // its commit fits the space the failed one could not use: small pages, a WAL that ends
+  // mid-block) acknowledged and stored like any other; checked below.
+  std::vector<std::string> refused;
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(
-        client.Post("/v1/sales", SaleBody("late-" + std::to_string(i), "T01"), terminals[0].token)
-            .status,
-        503);
+    const std::string id = "late-" + std::to_string(i);
+    const int late = client.Post("/v1/sales", SaleBody(id, "T01"), terminals[0].token).status;
+    ASSERT_TRUE(late == 503 || late == 201) << late;
+    (late == 503 ? refused : acked).push_back(id);
   }
   EXPECT_EQ(client.Get("/v1/sales/" + acked.front(), terminals[0].token).status, 200);
   EXPECT_EQ(client.Get("/v1/sales/" + acked.back(), terminals[0].token).status, 200);
@@ -74,7 +77,9 @@ TEST(DiskFullTest, FullDiskAnswers503ThenRecovers) {
   for (const auto& id : acked) {
     ASSERT_EQ(client.Get("/v1/sales/" + id, terminals[0].token).status, 200) << id;
   }
-  EXPECT_EQ(client.Get("/v1/sales/late-0", terminals[0].token).status, 404);
+  for (const auto& id : refused) {
+    EXPECT_EQ(client.Get("/v1/sales/" + id, terminals[0].token).status, 404) << id;
+  }
   EXPECT_EQ(hub->Terminate(), 0);
   auto verify = RunCommand({MachubBinary(), "journal", "verify", "--data-dir", o.data_dir});
   EXPECT_EQ(verify.exit_code, 0) << verify.out;
