@@ -41,10 +41,8 @@ def loadgen(binary, port, tokens, terminals, duration, rate, seed):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def wait_uploaded(port, tokens, limit_s=300):
-    """Waits until the hub's status shows no sale left to upload."""
-    with open(tokens) as f:
-        token = f.readline().split()[1]
+def wait_uploaded(port, token, limit_s=300):
+    """Waits until the hub's status (a manager's token) shows no sale left to upload."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/status",
                                      headers={"Authorization": f"Bearer {token}"})
     deadline = time.monotonic() + limit_s
@@ -66,6 +64,9 @@ def main():
         subprocess.run([binary, "token", "create", "--data-dir", data, "--count",
                         str(max(terminals, 8)), "--prefix", "T"],
                        stdout=f, stderr=subprocess.DEVNULL, check=True)
+    manager = subprocess.run([binary, "token", "create", "--data-dir", data, "--terminal", "M01",
+                              "--role", "manager"], capture_output=True, text=True,
+                             check=True).stdout.split()[1]
     ready = os.path.join(work, "ready")
     log = open(os.path.join(work, f"hub-{terminals}-{rate:g}.log"), "w")
 
@@ -91,7 +92,7 @@ def main():
             # into the database, so none of the fill's writes land in the measured window.
             hub, port = start()
             prefilled = loadgen(binary, port, tokens, 8, prefill, 0, 2)["acked"]
-            wait_uploaded(port, tokens)
+            wait_uploaded(port, manager)
             hub.terminate()
             hub.wait()
         hub, port = start()

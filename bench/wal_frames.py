@@ -79,6 +79,7 @@ def main():
         shutil.copy(wal, copy + "-wal")
         db = sqlite3.connect(copy)
         owner = dict(db.execute("SELECT pageno, name FROM dbstat").fetchall())
+        owner[1] = "page 1 (header, sqlite_schema)"  # the page count grows with each leaf
         packed = db.execute("SELECT avg(length(canonical)) FROM sales").fetchone()[0]
         db.close()
         by_tree = collections.Counter(owner.get(n, "(freed)") for c in commits for n in c)
