@@ -41,6 +41,30 @@ def loadgen(binary, port, tokens, terminals, duration, rate, seed):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def terminal_tokens(binary, data, path, count):
+    """Creates `count` terminal tokens T001.. in `data`, their lines in the file `path`."""
+    with open(path, "w") as f:
+        subprocess.run([binary, "token", "create", "--data-dir", data, "--count", str(count),
+                        "--prefix", "T"], stdout=f, stderr=subprocess.DEVNULL, check=True)
+
+
+def start_hub(binary, data, ready, extra_args=(), log=None):
+    """Starts `machub serve` on `data` (any port, no rate limit) and waits until it listens.
+    Returns the process and its port."""
+    if os.path.exists(ready):
+        os.remove(ready)
+    hub = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
+                            "--ready-file", ready, "--rate-per-terminal", "0",
+                            "--demo-token", "false", "--log-level", "warn", *extra_args],
+                           stdout=log, stderr=subprocess.STDOUT if log else None)
+    for _ in range(400):
+        if os.path.exists(ready) and os.path.getsize(ready) > 0:
+            break
+        time.sleep(0.05)
+    with open(ready) as f:
+        return hub, f.read().strip()
+
+
 def wait_uploaded(port, token, limit_s=300):
     """Waits until the hub's status (a manager's token) shows no sale left to upload."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/status",
@@ -60,10 +84,7 @@ def main():
     data = os.path.join(work, f"data-{terminals}-{rate:g}")
     os.makedirs(data)
     tokens = os.path.join(work, f"tokens-{terminals}-{rate:g}")
-    with open(tokens, "w") as f:
-        subprocess.run([binary, "token", "create", "--data-dir", data, "--count",
-                        str(max(terminals, 8)), "--prefix", "T"],
-                       stdout=f, stderr=subprocess.DEVNULL, check=True)
+    terminal_tokens(binary, data, tokens, max(terminals, 8))
     manager = subprocess.run([binary, "token", "create", "--data-dir", data, "--terminal", "M01",
                               "--role", "manager"], capture_output=True, text=True,
                              check=True).stdout.split()[1]
@@ -71,18 +92,7 @@ def main():
     log = open(os.path.join(work, f"hub-{terminals}-{rate:g}.log"), "w")
 
     def start():
-        if os.path.exists(ready):
-            os.remove(ready)
-        hub = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
-                                "--ready-file", ready, "--rate-per-terminal", "0",
-                                "--demo-token", "false", "--log-level", "warn"],
-                               stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(400):
-            if os.path.exists(ready) and os.path.getsize(ready) > 0:
-                break
-            time.sleep(0.05)
-        with open(ready) as f:
-            return hub, f.read().strip()
+        return start_hub(binary, data, ready, log=log)
 
     prefilled = 0
     hub = None

@@ -12,15 +12,15 @@ per commit and WAL bytes per sale (the frames alone, before the kernel rounds th
 4 KiB blocks).
 """
 import collections
-import json
 import os
 import shutil
 import sqlite3
 import struct
-import subprocess
 import sys
 import tempfile
 import time
+
+from sd_wear_run import loadgen, start_hub, terminal_tokens  # bench/, next to this script
 
 
 def main():
@@ -31,32 +31,14 @@ def main():
     try:
         data = os.path.join(work, "data")
         tokens = os.path.join(work, "tokens")
-        with open(tokens, "w") as f:
-            subprocess.run([binary, "token", "create", "--data-dir", data, "--count",
-                            str(max(terminals, 8)), "--prefix", "T"],
-                           stdout=f, stderr=subprocess.DEVNULL, check=True)
-        ready = os.path.join(work, "ready")
-        hub = subprocess.Popen([binary, "serve", "--data-dir", data, "--listen", "127.0.0.1:0",
-                                "--ready-file", ready, "--rate-per-terminal", "0",
-                                "--demo-token", "false", "--log-level", "error",
-                                "--checkpoint-wal-kb", "1048576",
-                                "--checkpoint-max-age-s", "86400"])
+        terminal_tokens(binary, data, tokens, max(terminals, 8))
+        hub, port = start_hub(binary, data, os.path.join(work, "ready"),
+                              ["--checkpoint-wal-kb", "1048576", "--checkpoint-max-age-s", "86400"])
         try:
-            for _ in range(400):
-                if os.path.exists(ready) and os.path.getsize(ready) > 0:
-                    break
-                time.sleep(0.05)
-            with open(ready) as f:
-                port = f.read().strip()
             time.sleep(1)
             wal = os.path.join(data, "journal.db-wal")
             start = os.path.getsize(wal)  # start-up commits are not counted
-            out = subprocess.run(
-                [binary, "loadgen", "--url", f"http://127.0.0.1:{port}", "--tokens", tokens,
-                 "--terminals", str(terminals), "--duration", str(seconds), "--rate", "0",
-                 "--retry-percent", "0", "--refund-percent", "2", "--seed", "1"],
-                capture_output=True, text=True, check=True).stdout
-            acked = json.loads(out.strip().splitlines()[-1])["acked"]
+            acked = loadgen(binary, port, tokens, terminals, seconds, 0, 1)["acked"]
             time.sleep(0.5)
         finally:
             hub.kill()

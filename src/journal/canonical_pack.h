@@ -10,10 +10,10 @@
 //               and never changes; a new dictionary would be a new format byte.
 //
 // A row written before holds the canonical as TEXT and is read as it is. The packed form
-// is a third of the text (a loadgen sale of ~850 bytes packs to ~250): a row fits in a
-// 1 KiB page without an overflow page, so a sale's commit writes two pages fewer to the
-// WAL (docs/BENCHMARKS.md, "SD-card wear"). The chain hashes the canonical text, never
-// the packed bytes, so packing does not change what a verifier checks.
+// is about a quarter of the text (a loadgen sale of ~840 bytes packs to ~220), so a row
+// fits one 512-byte page without an overflow page (docs/BENCHMARKS.md, "SD-card wear").
+// The chain hashes the canonical text, never the packed bytes, so packing does not change
+// what a verifier checks.
 
 #include <sqlite3.h>
 
