@@ -479,6 +479,31 @@ TEST_F(JournalTest, CheckpointerWaitsForEnoughWalOrItsAge) {
   EXPECT_EQ(journal->GetWriterStats().writer_checkpoints, 0);
 }
 
+// A clean Close leaves no WAL behind even when the thresholds held the checkpoint back
+// and reads used the pool: the writer closes last, so SQLite copies and deletes the WAL
+// then, and the next start has nothing to copy.
+TEST_F(JournalTest, CloseCopiesTheWalIntoTheDatabase) {
+  JournalOptions options = Options();
+  options.checkpoint_min_wal_bytes = 64 * 1024 * 1024;
+  options.checkpoint_max_age_ms = 60'000;
+  const std::string wal = options.path + "-wal";
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 0; i < 20; ++i) MustAppend(*journal, MakeSale(SaleSpec{.id = Str("c", i)}));
+    ASSERT_TRUE(journal->Get("c0").ok() && journal->Get("c0")->has_value());  // a pooled read
+    EXPECT_EQ(journal->GetWriterStats().checkpoints, 0);
+    ASSERT_TRUE(std::filesystem::exists(wal));
+    EXPECT_GT(std::filesystem::file_size(wal), 0u);
+    journal->Close();
+  }
+  EXPECT_FALSE(std::filesystem::exists(wal));
+  auto reopened = MustOpen(options);
+  ASSERT_NE(reopened, nullptr);
+  auto last = reopened->Get("c19");
+  EXPECT_TRUE(last.ok() && last->has_value());
+}
+
 TEST_F(JournalTest, OpenRefusesNegativeCheckpointThresholds) {
   JournalOptions options = Options();
   options.checkpoint_min_wal_bytes = -1;

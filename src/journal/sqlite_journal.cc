@@ -310,11 +310,10 @@ void SqliteJournal::Close() {
   }
   ckpt_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
-  if (cdb_ != nullptr) {
-    sqlite3_close_v2(cdb_);
-    cdb_ = nullptr;
-  }
-  CloseWriter();
+  // The writer closes last: SQLite copies the WAL into the database and deletes it only
+  // when the last connection closes, and a read-only one cannot. With the checkpoint
+  // thresholds (checkpointer.cc) the WAL may hold minutes of sales, which the next start
+  // would otherwise copy.
   std::vector<std::unique_ptr<ReadConnection>> reads;
   {
     std::lock_guard<std::mutex> lock(read_mu_);
@@ -322,6 +321,11 @@ void SqliteJournal::Close() {
     reads.swap(idle_reads_);
   }
   reads.clear();
+  if (cdb_ != nullptr) {
+    sqlite3_close_v2(cdb_);
+    cdb_ = nullptr;
+  }
+  CloseWriter();
   closed_.store(true);
 }
 
