@@ -52,8 +52,7 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
   // and one replay.
   {
     ResetOnExit reset(s.find);
-    BindText(s.find, 1, sale.id);
-    int rc = sqlite3_step(s.find);
+    int rc = StepById(*recent_ids_, s.id_keys, s.find, sale.id);
     if (rc == SQLITE_ROW) {
       ASSIGN_OR_RETURN(const std::string stored, ColumnCanonical(s.find, 0));
       if (stored != canonical) {
@@ -84,8 +83,7 @@ Result<Receipt> SqliteJournal::AppendOne(const core::Sale& sale, bool* created, 
     core::Sale original;
     {
       ResetOnExit reset(s.exists);
-      BindText(s.exists, 1, sale.ref);
-      int rc = sqlite3_step(s.exists);
+      int rc = StepById(*recent_ids_, s.id_keys, s.exists, sale.ref);
       if (rc == SQLITE_DONE) {
         Result<bool> pruned = InIdIndex(sale.ref, storage_rc);
         if (!pruned.ok()) return pruned.status();
@@ -221,6 +219,7 @@ Status SqliteJournal::InsertRow(const NewRow& row, Receipt* receipt, int* storag
       return kStorage;
     }
   }
+  recent_ids_->Add(IdHash(*row.id), receipt->seq);
   staged_seq_ = receipt->seq + 1;
   staged_hash_ = receipt->hash;
   staged_received_at_ms_ = receipt->received_at_ms;

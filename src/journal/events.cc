@@ -114,8 +114,7 @@ Result<Receipt> SqliteJournal::AppendEventOne(core::StoreEvent& event, bool* cre
   // Idempotency, in the one id space of sales and events.
   {
     ResetOnExit reset(s.find);
-    BindText(s.find, 1, event.id);
-    int rc = sqlite3_step(s.find);
+    int rc = StepById(*recent_ids_, s.id_keys, s.find, event.id);
     if (rc == SQLITE_ROW) {
       ASSIGN_OR_RETURN(const std::string stored_canonical, ColumnCanonical(s.find, 0));
       const std::string stored_type = ColumnText(s.find, 8);

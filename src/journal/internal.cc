@@ -61,6 +61,77 @@ Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
   return anchor;
 }
 
+int64_t IdHash(std::string_view id) {
+  const std::string digest = core::Sha256(id);
+  uint64_t key = 0;
+  for (int i = 0; i < 8; ++i) key = (key << 8) | static_cast<unsigned char>(digest[i]);
+  return static_cast<int64_t>(key);
+}
+
+void RecentIds::Add(int64_t hash, int64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  by_hash_.emplace(hash, seq);
+}
+
+void RecentIds::Reset(std::unordered_multimap<int64_t, int64_t> entries) {
+  std::lock_guard<std::mutex> lock(mu_);
+  by_hash_ = std::move(entries);
+}
+
+void RecentIds::DropThrough(int64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(by_hash_, [seq](const auto& entry) { return entry.second <= seq; });
+}
+
+std::vector<int64_t> RecentIds::Seqs(int64_t hash) const {
+  std::vector<int64_t> seqs;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [first, last] = by_hash_.equal_range(hash);
+  for (auto it = first; it != last; ++it) seqs.push_back(it->second);
+  return seqs;
+}
+
+size_t RecentIds::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_hash_.size();
+}
+
+int StepById(const RecentIds& recent, sqlite3_stmt* keys, sqlite3_stmt* stmt, std::string_view id) {
+  const int64_t hash = IdHash(id);
+  std::vector<int64_t> seqs = recent.Seqs(hash);
+  {
+    ResetOnExit reset(keys);
+    sqlite3_bind_int64(keys, 1, hash);
+    int rc;
+    while ((rc = sqlite3_step(keys)) == SQLITE_ROW) seqs.push_back(sqlite3_column_int64(keys, 0));
+    if (rc != SQLITE_DONE) return rc;
+  }
+  for (int64_t seq : seqs) {
+    sqlite3_reset(stmt);
+    sqlite3_bind_int64(stmt, 1, seq);
+    BindText(stmt, 2, id);
+    const int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  return SQLITE_DONE;
+}
+
+int RegisterIdHash(sqlite3* db) {
+  return sqlite3_create_function(
+      db, "id_hash", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+      [](sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+        if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+          sqlite3_result_null(ctx);
+          return;
+        }
+        const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+        const int bytes = sqlite3_value_bytes(argv[0]);
+        sqlite3_result_int64(
+            ctx, IdHash(std::string_view(text != nullptr ? text : "", static_cast<size_t>(bytes))));
+      },
+      nullptr, nullptr);
+}
+
 Receipt ReplayReceipt(sqlite3_stmt* find, const std::string& id) {
   Receipt replay;
   replay.created = false;

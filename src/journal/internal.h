@@ -11,11 +11,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "core/sale.h"
 #include "core/status.h"
@@ -68,6 +71,45 @@ inline void RaiseMax(std::atomic<int64_t>& max, int64_t value) {
   }
 }
 
+// ---- finding a row by its id (schema v8, internal.cc) ----
+// sales has no index on id (a random key: one more random page per sale, docs/JOURNAL.md
+// "v8"). An id is found through its IdHash, the first 8 bytes of SHA-256 over the id's
+// bytes, big-endian, as a signed 64-bit integer, in two places:
+//   - the table sale_ids(id_hash, seq), written in bulk: every row up to meta
+//     "ids_indexed_seq" (a group's commit adds the rows since once there are
+//     JournalOptions::id_keys_flush_rows of them, Prune adds them all);
+//   - RecentIds, in memory: the rows after that (LoadState reads them back at open).
+// Either gives candidate seqs; the id itself is compared on the row, so nothing relies on
+// the hash being unique.
+int64_t IdHash(std::string_view id);
+// Registers the SQL function id_hash(text) (IdHash) on `db`, for the migration, the bulk
+// writes and Prune. SQLITE_OK or the error code.
+int RegisterIdHash(sqlite3* db);
+
+inline constexpr const char* kIdsIndexedSeqKey = "ids_indexed_seq";
+
+// The rows not yet in sale_ids (or written there by a Prune since): id hash -> seq.
+// Shared by the writer (adds at insert, drops after a bulk write commits) and the reads.
+// A stale entry is harmless: its seq no longer holds the id, and lookups compare it.
+class RecentIds {
+ public:
+  void Add(int64_t hash, int64_t seq);
+  void Reset(std::unordered_multimap<int64_t, int64_t> entries);
+  void DropThrough(int64_t seq);  // every entry with a seq <= `seq`
+  std::vector<int64_t> Seqs(int64_t hash) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_multimap<int64_t, int64_t> by_hash_;
+};
+
+// Steps `stmt` (bound here: ?1 a seq, ?2 the id; its columns are the caller's) onto the
+// row whose id is `id`: SQLITE_ROW, SQLITE_DONE when no row has it, or the SQLite error.
+// `keys` is "SELECT seq FROM sale_ids WHERE id_hash = ?1" on the same connection. The
+// caller resets `stmt` (ResetOnExit) after reading the row.
+int StepById(const RecentIds& recent, sqlite3_stmt* keys, sqlite3_stmt* stmt, std::string_view id);
+
 // ---- append.cc ----
 // A sale's receipt number, "<terminal_id>-" and its counter (at least 6 digits), and the
 // counter back from one (nullopt when `receipt_no` is not of that form).
@@ -98,8 +140,10 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
   sqlite3_stmt* find = nullptr;
-  sqlite3_stmt* exists = nullptr;     // the original of a refund/void: its canonical bytes
-  sqlite3_stmt* reversals = nullptr;  // refunds and voids already stored against a sale
+  sqlite3_stmt* exists = nullptr;         // the original of a refund/void: its canonical bytes
+  sqlite3_stmt* reversals = nullptr;      // refunds and voids already stored against a sale
+  sqlite3_stmt* id_keys = nullptr;        // sale_ids by hash (StepById)
+  sqlite3_stmt* id_keys_write = nullptr;  // the bulk write to sale_ids (WriteIdKeys)
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
   // The id index (schema v5): the ids of pruned rows, written by Prune (ledger_store.cc).
@@ -115,9 +159,9 @@ struct SqliteJournal::WriterStatements {
 
   ~WriterStatements() {
     for (sqlite3_stmt* stmt :
-         {begin, commit, rollback, find, exists, reversals, insert, upsert_terminal, id_find,
-          drawer_open, drawer_close, meta_put, entries_after, offline_insert, offline_find,
-          offline_resolve, offline_of_sale}) {
+         {begin, commit, rollback, find, exists, reversals, id_keys, id_keys_write, insert,
+          upsert_terminal, id_find, drawer_open, drawer_close, meta_put, entries_after,
+          offline_insert, offline_find, offline_resolve, offline_of_sale}) {
       sqlite3_finalize(stmt);
     }
   }

@@ -284,7 +284,7 @@ TEST_F(JournalTest, MigratedJournalStoresEvents) {
   ASSERT_EQ(UserVersion(options.path), 5);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 7);
+  EXPECT_EQ(UserVersion(options.path), 8);
   EXPECT_EQ(MustAppendEvent(*journal, MakeEvent("o1", "T01", "drawer_open")).seq, 2);
   EXPECT_EQ(MustAppendEvent(*journal, MakeZ("z1")).receipt_no, "Z1");
   Result<int64_t> verified = journal->VerifyChain();

@@ -39,7 +39,7 @@ TEST_F(JournalTest, MigratesAVersion1DatabaseToVersion2) {
   ASSERT_EQ(UserVersion(options.path), 1);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 7);  // v1 -> ... -> v7
+  EXPECT_EQ(UserVersion(options.path), 8);  // v1 -> ... -> v8
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
   EXPECT_EQ(bounds->last_seq, 3);
@@ -231,6 +231,11 @@ TEST_F(JournalTest, PruneKeepsUnsyncedReferencedAndNewestSales) {
   // writes none).
   EXPECT_EQ(*journal->QueryIntOnWriterForTest("SELECT count(*) FROM ids"), 29);
   EXPECT_EQ(*journal->QueryIntOnWriterForTest("SELECT count(*) FROM ids WHERE seq > 29"), 0);
+  // sale_ids (schema v8) holds the key of the kept sale and none of the pruned ones.
+  EXPECT_EQ(*journal->QueryIntOnWriterForTest("SELECT count(*) FROM sale_ids"), 1);
+  EXPECT_EQ(*journal->QueryIntOnWriterForTest("SELECT count(*) FROM sale_ids k JOIN sales s "
+                                              "ON s.seq = k.seq AND k.id_hash = id_hash(s.id)"),
+            1);
   EXPECT_EQ(journal->Prune(all)->pruned, 0);
   Result<SyncBounds> bounds = journal->GetSyncBounds();
   ASSERT_TRUE(bounds.ok());
@@ -436,7 +441,7 @@ TEST_F(JournalTest, MigratesAVersion2DatabaseToVersion3) {
   ASSERT_EQ(UserVersion(options.path), 2);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 7);  // v2 -> ... -> v7
+  EXPECT_EQ(UserVersion(options.path), 8);  // v2 -> ... -> v8
   Result<int64_t> index = journal->QueryIntOnWriterForTest(
       "SELECT count(*) FROM sqlite_master WHERE name = 'sales_unuploaded'");
   ASSERT_TRUE(index.ok());
@@ -585,7 +590,7 @@ TEST_F(JournalTest, MigratesAVersion3DatabaseToVersion4) {
   ASSERT_EQ(UserVersion(options.path), 3);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 7);
+  EXPECT_EQ(UserVersion(options.path), 8);
   Result<std::vector<SinkProgress>> sinks = journal->ListSinks();
   ASSERT_TRUE(sinks.ok()) << sinks.status().ToString();
   EXPECT_TRUE(sinks->empty());

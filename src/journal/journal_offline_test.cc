@@ -313,7 +313,7 @@ TEST_F(JournalTest, MigratesAVersion6DatabaseToVersion7) {
   ASSERT_EQ(UserVersion(options.path), 6);
   auto journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);
-  EXPECT_EQ(UserVersion(options.path), 7);
+  EXPECT_EQ(UserVersion(options.path), 8);
   // A payment stored before v7 was never counted; its outcome is still recorded.
   EXPECT_EQ(journal->ReadOfflineExposure()->store, 0);
   Receipt outcome = MustAppendEvent(*journal, Outcome("auth-old", "old-offline", "approved"));

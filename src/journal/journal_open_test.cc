@@ -16,7 +16,7 @@ TEST_F(JournalTest, MigratesAnEmptyFile) {
   ASSERT_NE(journal, nullptr);
   EXPECT_TRUE(MustAppend(*journal, MakeSale("x")).created);
   journal->Close();
-  EXPECT_EQ(UserVersion(options.path), 7);
+  EXPECT_EQ(UserVersion(options.path), 8);
   // Reopening an up-to-date database runs no migration and keeps the data.
   journal = MustOpen(options);
   ASSERT_NE(journal, nullptr);

@@ -177,7 +177,22 @@ inline core::StoreEvent MakeEvent(const std::string& id, const std::string& term
 
 // What a binary before schema v6 left behind: no drawers or offline_payments table, and
 // the sales.type CHECK as v1 wrote it (v6 and v7 widen it in place).
+// v8 -> v7: sales rebuilt with its UNIQUE id and REFERENCES again, no sale_ids.
+inline const std::string kUndoV8 =
+    "CREATE TABLE sales_v7(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+    "terminal_id TEXT NOT NULL, receipt_no TEXT NOT NULL, type TEXT NOT NULL CHECK (type IN "
+    "('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', 'drawer_close', "
+    "'z_report', 'payment_authorization')), ref TEXT REFERENCES sales(id), "
+    "created_at_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL, "
+    "clock_skew INTEGER NOT NULL, currency TEXT NOT NULL, total INTEGER NOT NULL, "
+    "change INTEGER NOT NULL, canonical TEXT NOT NULL, prev_hash BLOB NOT NULL, "
+    "hash BLOB NOT NULL, uploaded INTEGER NOT NULL DEFAULT 0); "
+    "INSERT INTO sales_v7 SELECT * FROM sales; DROP TABLE sales; "
+    "ALTER TABLE sales_v7 RENAME TO sales; "
+    "CREATE INDEX sales_ref ON sales(ref) WHERE ref IS NOT NULL; "
+    "DROP TABLE sale_ids; DELETE FROM meta WHERE key = 'ids_indexed_seq'; ";
 inline const std::string kUndoV7 =
+    kUndoV8 +
     "PRAGMA writable_schema=ON; "
     "UPDATE sqlite_schema SET sql = replace(sql, "
     "'CHECK (type IN (''sale'', ''refund'', ''void'', ''drawer_open'', ''cash_in'', "

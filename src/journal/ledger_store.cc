@@ -517,12 +517,21 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
       ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
       if (found) upto = seq - 1;
     }
-    // A refund or void that stays must still find its original (ref REFERENCES sales(id)):
+    // sale_ids takes every row (internal.h), for the refund check below and so that the
+    // rows deleted here can be taken out of it. The in-memory recent ids stay: a stale
+    // entry is harmless, and the next bulk write of a group drops them.
+    if (upto > anchor.seq) {
+      if (int rc = WriteIdKeys(last_seq); rc != SQLITE_DONE) {
+        return SqliteError(db, rc, "prune: write sale_ids");
+      }
+    }
+    // A refund or void that stays must still find its original (append.cc checks it):
     // stop before the oldest sale that a kept one refers to. Lowering `upto` keeps more
     // sales, which may refer to older ones still, hence the loop.
     while (upto > anchor.seq) {
       Stmt stmt(db,
-                "SELECT min(p.seq) FROM sales c JOIN sales p ON p.id = c.ref "
+                "SELECT min(p.seq) FROM sales c JOIN sale_ids k ON k.id_hash = id_hash(c.ref) "
+                "JOIN sales p ON p.seq = k.seq AND p.id = c.ref "
                 "WHERE c.ref IS NOT NULL AND c.seq > ?1 AND p.seq <= ?1");
       sqlite3_bind_int64(stmt.get(), 1, upto);
       ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "prune"));
@@ -565,6 +574,14 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
       sqlite3_bind_int64(stmt.get(), 2, upto);
       sqlite3_bind_int64(stmt.get(), 3, clock_->NowMs() - options_.id_horizon_ms);
       RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune: keep ids"));
+    }
+    {
+      Stmt stmt(db,
+                "DELETE FROM sale_ids WHERE (id_hash, seq) IN "
+                "(SELECT id_hash(id), seq FROM sales WHERE seq > ?1 AND seq <= ?2)");
+      sqlite3_bind_int64(stmt.get(), 1, anchor.seq);
+      sqlite3_bind_int64(stmt.get(), 2, upto);
+      RETURN_IF_ERROR(StepDone(db, stmt.get(), "prune sale_ids"));
     }
     {
       Stmt stmt(db, "DELETE FROM sales WHERE seq > ?1 AND seq <= ?2");

@@ -233,8 +233,7 @@ Status SqliteJournal::PrepareAuthorization(core::StoreEvent& event, int* storage
   core::Sale sale;
   {
     ResetOnExit reset(s.exists);
-    BindText(s.exists, 1, event.sale_id);
-    const int rc = sqlite3_step(s.exists);
+    const int rc = StepById(*recent_ids_, s.id_keys, s.exists, event.sale_id);
     if (rc == SQLITE_DONE) {
       Result<bool> pruned = InIdIndex(event.sale_id, storage_rc);
       if (!pruned.ok()) return pruned.status();

@@ -89,11 +89,12 @@ Result<core::StoredSale> RowToStored(sqlite3_stmt* stmt) {
 
 Result<std::optional<core::StoredSale>> SqliteJournal::Get(const std::string& id) {
   ASSIGN_OR_RETURN(ReadLease conn, AcquireRead());
-  static const std::string kSql = std::string(kStoredColumns) + "WHERE id = ?1";
+  static const std::string kSql = std::string(kStoredColumns) + "WHERE s.seq = ?1 AND s.id = ?2";
+  ASSIGN_OR_RETURN(sqlite3_stmt * keys,
+                   conn->Prepare("SELECT seq FROM sale_ids WHERE id_hash = ?1"));
   ASSIGN_OR_RETURN(sqlite3_stmt * stmt, conn->Prepare(kSql));
   ResetOnExit reset(stmt);
-  BindText(stmt, 1, id);
-  int rc = sqlite3_step(stmt);
+  int rc = StepById(*recent_ids_, keys, stmt, id);
   if (rc == SQLITE_DONE) return std::optional<core::StoredSale>();
   if (rc != SQLITE_ROW) return SqliteError(conn->db, rc, "get sale");
   ASSIGN_OR_RETURN(core::StoredSale stored, RowToStored(stmt));

@@ -128,6 +128,54 @@ CREATE TABLE offline_payments(
 ) WITHOUT ROWID;
 CREATE INDEX offline_outstanding ON offline_payments(received_at_ms) WHERE state = 'outstanding';
 )sql",
+    // v8: sales rebuilt without the UNIQUE index on id (issue #11, SD-card wear). That
+    // index took a random leaf of ~40-byte keys per sale: about 40% of a commit's WAL
+    // frames, and at every checkpoint a random page per sale. An id is now found through
+    // sale_ids, written in bulk, and the rows since in memory (internal.h, "finding a row
+    // by its id"); the writer is the only inserter and looks an id up before it inserts
+    // it (append.cc). ref loses its REFERENCES sales(id), which needed the UNIQUE index:
+    // append.cc refuses a refund of an id that is not stored, and Prune keeps the original
+    // of a kept refund. SQLite's documented procedure for other schema changes
+    // (https://sqlite.org/lang_altertable.html): new table, copy, drop, rename, indexes.
+    // The copy runs once, at the first open by this version; the connection has foreign
+    // keys off (sqlite_journal.cc), so DROP TABLE checks nothing. The type CHECK is
+    // kTypeCheckV7 byte for byte, for a later WidenEntryTypes.
+    R"sql(
+CREATE TABLE sales_v8(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  terminal_id TEXT NOT NULL,
+  receipt_no TEXT NOT NULL,
+  type TEXT NOT NULL CHECK (type IN ('sale', 'refund', 'void', 'drawer_open', 'cash_in', 'cash_out', 'drawer_close', 'z_report', 'payment_authorization')),
+  ref TEXT,
+  created_at_ms INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  clock_skew INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  change INTEGER NOT NULL,
+  canonical TEXT NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash BLOB NOT NULL,
+  uploaded INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO sales_v8(seq, id, terminal_id, receipt_no, type, ref, created_at_ms,
+                     received_at_ms, clock_skew, currency, total, change, canonical,
+                     prev_hash, hash, uploaded)
+  SELECT seq, id, terminal_id, receipt_no, type, ref, created_at_ms, received_at_ms,
+         clock_skew, currency, total, change, canonical, prev_hash, hash, uploaded
+  FROM sales ORDER BY seq;
+DROP TABLE sales;
+ALTER TABLE sales_v8 RENAME TO sales;
+CREATE INDEX sales_ref ON sales(ref) WHERE ref IS NOT NULL;
+CREATE TABLE sale_ids(
+  id_hash INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (id_hash, seq)
+) WITHOUT ROWID;
+INSERT INTO sale_ids(id_hash, seq) SELECT id_hash(id), seq FROM sales ORDER BY 1, 2;
+INSERT INTO meta(key, value) SELECT 'ids_indexed_seq', coalesce(max(seq), 0) FROM sales;
+)sql",
 };
 
 // The sales.type CHECK of v1 and what v6 makes of it. The text must match the v1 step

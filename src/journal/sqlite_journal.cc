@@ -26,7 +26,8 @@ namespace machub::journal {
 SqliteJournal::SqliteJournal(const JournalOptions& options)
     : options_(options),
       clock_(options.clock != nullptr ? options.clock : &core::SystemClock()),
-      genesis_(core::GenesisHash(options.store_id)) {
+      genesis_(core::GenesisHash(options.store_id)),
+      recent_ids_(std::make_unique<RecentIds>()) {
   if (core::MetricsRegistry* m = options_.metrics; m != nullptr) {
     m_sales_committed_ = &m->GetCounter("machub_sales_committed_total",
                                         "Sales inserted into the journal (replays excluded).");
@@ -74,6 +75,9 @@ Result<std::unique_ptr<SqliteJournal>> SqliteJournal::Open(const JournalOptions&
       (options.page_size & (options.page_size - 1)) != 0) {
     return Status(ErrorCode::kInvalidArgument,
                   "journal: page_size must be a power of two from 512 to 65536");
+  }
+  if (options.id_keys_flush_rows < 1) {
+    return Status(ErrorCode::kInvalidArgument, "journal: id_keys_flush_rows must be at least 1");
   }
   std::unique_ptr<SqliteJournal> journal(new SqliteJournal(options));
   ASSIGN_OR_RETURN(journal->limits_, ParseOfflineLimits(options.offline));
@@ -139,7 +143,9 @@ Status SqliteJournal::OpenWriter() {
                     "journal: the database cannot use WAL mode (got \"" + mode + "\")");
     }
     std::string pragmas =
-        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+        // No foreign keys: since v8 the schema declares none, and the v8 step's DROP
+        // TABLE must not check the v1 one (schema.cc).
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; "
         // 512 KiB of page cache instead of SQLite's 2 MiB: the writer's hot pages are the
         // right edges of its B-trees and their parents; the random id leaves miss either
         // way (the OS caches the file). docs/BENCHMARKS.md, "Memory at 8 terminals" (2 MiB
@@ -155,6 +161,9 @@ Status SqliteJournal::OpenWriter() {
     // After the pragma: setting wal_autocheckpoint replaces the connection's WAL hook.
     if (options_.checkpoint_interval_ms > 0) sqlite3_wal_hook(wdb_, &SqliteJournal::WalHook, this);
 
+    if (int frc = RegisterIdHash(wdb_); frc != SQLITE_OK) {
+      return SqliteError(wdb_, frc, "register id_hash");
+    }
     RETURN_IF_ERROR(MigrateSchema(wdb_));
     // The store binding: the chain's genesis depends on store_id, so a database created
     // for another store can never be continued here.
@@ -176,8 +185,13 @@ Status SqliteJournal::PrepareWriterStatements() {
       {&stmts->rollback, "ROLLBACK"},
       {&stmts->find,
        "SELECT canonical, seq, receipt_no, hash, received_at_ms, total, change, currency, "
-       "type FROM sales WHERE id = ?1"},
-      {&stmts->exists, "SELECT canonical, type FROM sales WHERE id = ?1"},
+       "type FROM sales WHERE seq = ?1 AND id = ?2"},
+      {&stmts->exists, "SELECT canonical, type FROM sales WHERE seq = ?1 AND id = ?2"},
+      {&stmts->id_keys, "SELECT seq FROM sale_ids WHERE id_hash = ?1"},
+      {&stmts->id_keys_write,
+       "INSERT OR IGNORE INTO sale_ids(id_hash, seq) SELECT id_hash(id), seq FROM sales "
+       "WHERE seq > coalesce((SELECT CAST(value AS INTEGER) FROM meta "
+       "WHERE key = 'ids_indexed_seq'), 0) ORDER BY 1"},
       {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
       {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
       {&stmts->insert,
@@ -284,8 +298,23 @@ Status SqliteJournal::LoadState() {
   sqlite3_finalize(stmt);
   if (rc != SQLITE_DONE) return SqliteError(wdb_, rc, "load receipt numbers");
 
+  // The rows that sale_ids does not hold yet (internal.h, "finding a row by its id").
+  std::unordered_multimap<int64_t, int64_t> recent;
+  rc = sqlite3_prepare_v2(wdb_,
+                          "SELECT id, seq FROM sales WHERE seq > coalesce((SELECT CAST(value "
+                          "AS INTEGER) FROM meta WHERE key = 'ids_indexed_seq'), 0)",
+                          -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) {
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      recent.emplace(IdHash(ColumnText(stmt, 0)), sqlite3_column_int64(stmt, 1));
+    }
+  }
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) return SqliteError(wdb_, rc, "load recent ids");
+
   next_seq_ = next_seq;
   last_hash_ = std::move(last_hash);
+  recent_ids_->Reset(std::move(recent));
   last_received_at_ms_ = last_received_at_ms;
   newest_received_at_ms_.store(last_received_at_ms);
   terminal_counters_ = std::move(counters);

@@ -114,6 +114,8 @@ struct sqlite3_stmt;
 
 namespace machub::journal {
 
+class RecentIds;  // internal.h
+
 struct JournalOptions {
   std::string path;               // the SQLite database file; its folder must exist
   std::string store_id = "S001";  // seeds the chain's genesis hash
@@ -146,6 +148,12 @@ struct JournalOptions {
   // "SD-card wear"). A packed row (canonical_pack.h) fits one; a larger one continues in
   // overflow pages.
   int page_size = 512;
+  // Rows are found by id through sale_ids, which a group's commit writes in bulk once
+  // this many rows are not in it yet (they are in memory until then; docs/JOURNAL.md,
+  // "v8"). Larger: fewer, bigger bulk writes; each touches at most every page of
+  // sale_ids, so bytes written per sale fall as it grows. At least 1; tests use small
+  // values to exercise the bulk write.
+  int64_t id_keys_flush_rows = 8192;
   // How long an id stays in the id index after its sale was received, even when its row
   // was pruned (uploaded and old, or low disk): a retry within it is answered id_expired,
   // a refund of it ref_expired. Independent of sync.retention_days. At least 90 days.
@@ -364,6 +372,11 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   // Writer-thread state (only the writer thread touches these after Open).
   sqlite3* wdb_ = nullptr;
   std::unique_ptr<WriterStatements> wstmts_;
+  // The rows not yet in sale_ids (internal.h): the writer adds and drops, reads look.
+  const std::unique_ptr<RecentIds> recent_ids_;
+  // Writes sale_ids for every row after meta ids_indexed_seq and sets it to `through_seq`,
+  // in the open transaction on the writer connection; the SQLite code on failure.
+  int WriteIdKeys(int64_t through_seq);
   bool state_valid_ = false;
   int last_failed_rc_ = 0;
   int64_t next_seq_ = 1;

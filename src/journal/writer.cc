@@ -198,6 +198,15 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
       return fail(rc, "update receipt counters");
     }
   }
+  // sale_ids in bulk (internal.h): one write of many sorted keys instead of a random
+  // index page per sale.
+  const bool write_id_keys =
+      static_cast<int64_t>(recent_ids_->size()) >= options_.id_keys_flush_rows;
+  if (write_id_keys) {
+    if (int rc = WriteIdKeys(staged_seq_ - 1); rc != SQLITE_DONE) {
+      return fail(rc, "write sale_ids");
+    }
+  }
   {
     ResetOnExit reset(s.commit);
     const bool ckpt_before = checkpoint_running_.load();
@@ -221,6 +230,7 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   for (const auto& [terminal_id, counter] : staged_counters_) {
     terminal_counters_[terminal_id] = counter;
   }
+  if (write_id_keys) recent_ids_->DropThrough(staged_seq_ - 1);
   if (write_counters) {
     commits_since_counter_flush_ = 0;
   } else if (!staged_counters_.empty()) {
@@ -292,6 +302,18 @@ int SqliteJournal::WriteCounters(const std::map<std::string, int64_t>& staged,
   }
   ResetOnExit reset(s.meta_put);
   BindText(s.meta_put, 1, "counters_seq");
+  BindText(s.meta_put, 2, std::to_string(through_seq));
+  return sqlite3_step(s.meta_put);
+}
+
+int SqliteJournal::WriteIdKeys(int64_t through_seq) {
+  WriterStatements& s = *wstmts_;
+  {
+    ResetOnExit reset(s.id_keys_write);
+    if (int rc = sqlite3_step(s.id_keys_write); rc != SQLITE_DONE) return rc;
+  }
+  ResetOnExit reset(s.meta_put);
+  BindText(s.meta_put, 1, kIdsIndexedSeqKey);
   BindText(s.meta_put, 2, std::to_string(through_seq));
   return sqlite3_step(s.meta_put);
 }
