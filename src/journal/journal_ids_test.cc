@@ -125,6 +125,26 @@ TEST_F(JournalTest, IdLookupComparesTheIdNotOnlyItsHash) {
   EXPECT_EQ(MustAppend(*journal, MakeSale("real")).seq, 1);
 }
 
+// IntegrityCheck (machub journal verify) reports a row that sale_ids should hold and
+// does not.
+TEST_F(JournalTest, IntegrityCheckFindsARowMissingFromSaleIds) {
+  JournalOptions options = Options();
+  options.id_keys_flush_rows = 2;
+  {
+    auto journal = MustOpen(options);
+    ASSERT_NE(journal, nullptr);
+    for (int i = 1; i <= 3; ++i) MustAppend(*journal, MakeSale(Str("i", i)));
+    EXPECT_TRUE(journal->IntegrityCheck().ok());
+  }
+  ExecRaw(options.path, "DELETE FROM sale_ids WHERE seq = 2");
+  auto journal = MustOpen(options);
+  ASSERT_NE(journal, nullptr);
+  Status status = journal->IntegrityCheck();
+  EXPECT_EQ(status.code(), ErrorCode::kInternal) << status.ToString();
+  EXPECT_NE(status.ToString().find("1 rows are missing from sale_ids"), std::string::npos)
+      << status.ToString();
+}
+
 TEST_F(JournalTest, IdHashIsTheFirstEightBytesOfSha256BigEndian) {
   // SHA-256("abc") = ba7816bf 8f01cfea ...
   EXPECT_EQ(IdHash("abc"), static_cast<int64_t>(0xba7816bf8f01cfeaULL));

@@ -39,6 +39,9 @@ Result<SqliteJournal::ReadLease> SqliteJournal::AcquireRead() {
   if (int frc = RegisterCanonicalSize(conn->db); frc != SQLITE_OK) {
     return SqliteError(conn->db, frc, "register canonical_size");
   }
+  if (int frc = RegisterIdHash(conn->db); frc != SQLITE_OK) {
+    return SqliteError(conn->db, frc, "register id_hash");
+  }
   return ReadLease(this, std::move(conn));
 }
 
@@ -256,6 +259,20 @@ Status SqliteJournal::IntegrityCheck() {
   if (rc != SQLITE_DONE) return SqliteError(conn->db, rc, "integrity check");
   if (rows > 0) {
     return Status(ErrorCode::kInternal, "journal: integrity check failed: " + problems);
+  }
+  // Schema v8: every row up to ids_indexed_seq has its key in sale_ids, or a retry of it
+  // would not be found (internal.h, "finding a row by its id").
+  ASSIGN_OR_RETURN(sqlite3_stmt * missing,
+                   conn->Prepare("SELECT count(*) FROM sales s WHERE s.seq <= coalesce((SELECT "
+                                 "CAST(value AS INTEGER) FROM meta WHERE key = "
+                                 "'ids_indexed_seq'), 0) AND NOT EXISTS (SELECT 1 FROM "
+                                 "sale_ids k WHERE k.id_hash = id_hash(s.id) AND k.seq = s.seq)"));
+  ResetOnExit reset_missing(missing);
+  rc = sqlite3_step(missing);
+  if (rc != SQLITE_ROW) return SqliteError(conn->db, rc, "integrity check: sale_ids");
+  if (const int64_t n = sqlite3_column_int64(missing, 0); n > 0) {
+    return Status(ErrorCode::kInternal, "journal: integrity check failed: " + std::to_string(n) +
+                                            " rows are missing from sale_ids");
   }
   return Status::Ok();
 }

@@ -13,7 +13,8 @@
 //
 // Connections and threads:
 //   - writer thread: the only read-write connection that changes data. Pragmas:
-//     journal_mode=WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
+//     journal_mode=WAL, synchronous=FULL, foreign_keys=OFF (no table declares one since
+//     v8), busy_timeout,
 //     wal_autocheckpoint=0 (when a checkpointer runs), journal_size_limit.
 //   - checkpointer thread (checkpoint_interval_ms > 0): its own connection, runs
 //     PRAGMA wal_checkpoint(PASSIVE) every interval when commits happened since the last
@@ -61,6 +62,10 @@
 //   v7: offline_payments(sale_id, payment_index, terminal_id, amount, currency, sale_seq,
 //       received_at_ms, state outstanding|approved|declined|voided, outcome_seq), the
 //       type CHECK gains payment_authorization (issue #9, offline.cc).
+//   v8: sales rebuilt without UNIQUE(id) and without ref REFERENCES sales(id);
+//       sale_ids(id_hash, seq) PRIMARY KEY (id_hash, seq) WITHOUT ROWID, written in bulk
+//       (id_keys_flush_rows, Prune) up to meta "ids_indexed_seq"; the rows after it are in
+//       memory (RecentIds). internal.h, "finding a row by its id".
 //   A database with a user_version newer than this binary knows is refused
 //   (kInvalidArgument), and so is one created for another store_id.
 //
