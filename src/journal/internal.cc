@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstdlib>
 
 #include "core/sale_codec.h"
@@ -89,6 +91,25 @@ std::vector<int64_t> RecentIds::Seqs(int64_t hash) const {
   auto [first, last] = by_hash_.equal_range(hash);
   for (auto it = first; it != last; ++it) seqs.push_back(it->second);
   return seqs;
+}
+
+std::vector<std::pair<int64_t, int64_t>> RecentIds::Between(int64_t after_seq, int64_t through_seq,
+                                                            int part, int parts) const {
+  const int shift = std::countr_zero(static_cast<unsigned>(parts));  // parts = 1 << shift
+  auto part_of = [shift](int64_t hash) {
+    return shift == 0 ? 0 : static_cast<int>(static_cast<uint64_t>(hash) >> (64 - shift));
+  };
+  std::vector<std::pair<int64_t, int64_t>> keys;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [hash, seq] : by_hash_) {
+      if (seq > after_seq && seq <= through_seq && part_of(hash) == part) {
+        keys.emplace_back(hash, seq);
+      }
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
 }
 
 size_t RecentIds::size() const {

@@ -76,8 +76,11 @@ inline void RaiseMax(std::atomic<int64_t>& max, int64_t value) {
 // "v8"). An id is found through its IdHash, the first 8 bytes of SHA-256 over the id's
 // bytes, big-endian, as a signed 64-bit integer, in two places:
 //   - the table sale_ids(id_hash, seq), written in bulk: every row up to meta
-//     "ids_indexed_seq" (a group's commit adds the rows since once there are
-//     JournalOptions::id_keys_flush_rows of them, Prune adds them all);
+//     "ids_indexed_seq". Once JournalOptions::id_keys_flush_rows rows are missing from
+//     it, the next kIdKeyParts commits each add the keys of one part of the key range
+//     (disjoint parts touch disjoint pages, so the pages written are those of one bulk
+//     write, and each commit carries an eighth of it); the last also advances
+//     ids_indexed_seq. Prune adds them all at once;
 //   - RecentIds, in memory: the rows after that (LoadState reads them back at open).
 // Either gives candidate seqs; the id itself is compared on the row, so nothing relies on
 // the hash being unique.
@@ -87,8 +90,12 @@ int64_t IdHash(std::string_view id);
 int RegisterIdHash(sqlite3* db);
 
 inline constexpr const char* kIdsIndexedSeqKey = "ids_indexed_seq";
+inline constexpr int kIdKeyParts = 8;
 
-// The rows not yet in sale_ids (or written there by a Prune since): id hash -> seq.
+// The rows not yet in sale_ids (or written there by a Prune since): id hash -> seq. It
+// holds every row after ids_indexed_seq (LoadState reads them, the writer adds each row
+// it inserts, and only a committed bulk write drops them), so a bulk write takes its keys
+// from here instead of reading the rows back.
 // Shared by the writer (adds at insert, drops after a bulk write commits) and the reads.
 // A stale entry is harmless: its seq no longer holds the id, and lookups compare it.
 class RecentIds {
@@ -97,6 +104,12 @@ class RecentIds {
   void Reset(std::unordered_multimap<int64_t, int64_t> entries);
   void DropThrough(int64_t seq);  // every entry with a seq <= `seq`
   std::vector<int64_t> Seqs(int64_t hash) const;
+  // The entries with a seq in (after_seq, through_seq] and a hash in part `part` of
+  // `parts` (a power of two: the hashes whose top bits, read unsigned, are `part`; each
+  // part is one contiguous range of keys), as (hash, seq) sorted: the keys one step of a
+  // bulk write adds to sale_ids, in the index's order.
+  std::vector<std::pair<int64_t, int64_t>> Between(int64_t after_seq, int64_t through_seq, int part,
+                                                   int parts) const;
   size_t size() const;
 
  private:
@@ -140,10 +153,11 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* commit = nullptr;
   sqlite3_stmt* rollback = nullptr;
   sqlite3_stmt* find = nullptr;
-  sqlite3_stmt* exists = nullptr;         // the original of a refund/void: its canonical bytes
-  sqlite3_stmt* reversals = nullptr;      // refunds and voids already stored against a sale
-  sqlite3_stmt* id_keys = nullptr;        // sale_ids by hash (StepById)
-  sqlite3_stmt* id_keys_write = nullptr;  // the bulk write to sale_ids (WriteIdKeys)
+  sqlite3_stmt* exists = nullptr;          // the original of a refund/void: its canonical bytes
+  sqlite3_stmt* reversals = nullptr;       // refunds and voids already stored against a sale
+  sqlite3_stmt* id_keys = nullptr;         // sale_ids by hash (StepById)
+  sqlite3_stmt* ids_indexed = nullptr;     // meta ids_indexed_seq (WriteIdKeys)
+  sqlite3_stmt* id_keys_insert = nullptr;  // one key into sale_ids (WriteIdKeys)
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
   // The id index (schema v5): the ids of pruned rows, written by Prune (ledger_store.cc).
@@ -158,10 +172,11 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* offline_of_sale = nullptr;
 
   ~WriterStatements() {
-    for (sqlite3_stmt* stmt :
-         {begin, commit, rollback, find, exists, reversals, id_keys, id_keys_write, insert,
-          upsert_terminal, id_find, drawer_open, drawer_close, meta_put, entries_after,
-          offline_insert, offline_find, offline_resolve, offline_of_sale}) {
+    for (sqlite3_stmt* stmt : {begin,          commit,       rollback,        find,
+                               exists,         reversals,    id_keys,         ids_indexed,
+                               id_keys_insert, insert,       upsert_terminal, id_find,
+                               drawer_open,    drawer_close, meta_put,        entries_after,
+                               offline_insert, offline_find, offline_resolve, offline_of_sale}) {
       sqlite3_finalize(stmt);
     }
   }

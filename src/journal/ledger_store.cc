@@ -521,7 +521,7 @@ Result<PruneResult> SqliteJournal::Prune(const PruneRequest& request) {
     // rows deleted here can be taken out of it. The in-memory recent ids stay: a stale
     // entry is harmless, and the next bulk write of a group drops them.
     if (upto > anchor.seq) {
-      if (int rc = WriteIdKeys(last_seq); rc != SQLITE_DONE) {
+      if (int rc = WriteIdKeys(last_seq, 0, 1); rc != SQLITE_DONE) {
         return SqliteError(db, rc, "prune: write sale_ids");
       }
     }

@@ -188,10 +188,10 @@ Status SqliteJournal::PrepareWriterStatements() {
        "type FROM sales WHERE seq = ?1 AND id = ?2"},
       {&stmts->exists, "SELECT canonical, type FROM sales WHERE seq = ?1 AND id = ?2"},
       {&stmts->id_keys, "SELECT seq FROM sale_ids WHERE id_hash = ?1"},
-      {&stmts->id_keys_write,
-       "INSERT OR IGNORE INTO sale_ids(id_hash, seq) SELECT id_hash(id), seq FROM sales "
-       "WHERE seq > coalesce((SELECT CAST(value AS INTEGER) FROM meta "
-       "WHERE key = 'ids_indexed_seq'), 0) ORDER BY 1"},
+      {&stmts->ids_indexed,
+       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta "
+       "WHERE key = 'ids_indexed_seq'), 0)"},
+      {&stmts->id_keys_insert, "INSERT OR IGNORE INTO sale_ids(id_hash, seq) VALUES(?1, ?2)"},
       {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
       {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
       {&stmts->insert,
@@ -315,6 +315,7 @@ Status SqliteJournal::LoadState() {
   next_seq_ = next_seq;
   last_hash_ = std::move(last_hash);
   recent_ids_->Reset(std::move(recent));
+  id_keys_through_ = 0;
   last_received_at_ms_ = last_received_at_ms;
   newest_received_at_ms_.store(last_received_at_ms);
   terminal_counters_ = std::move(counters);

@@ -379,9 +379,15 @@ class SqliteJournal final : public SaleJournal, public Ledger {
   std::unique_ptr<WriterStatements> wstmts_;
   // The rows not yet in sale_ids (internal.h): the writer adds and drops, reads look.
   const std::unique_ptr<RecentIds> recent_ids_;
-  // Writes sale_ids for every row after meta ids_indexed_seq and sets it to `through_seq`,
-  // in the open transaction on the writer connection; the SQLite code on failure.
-  int WriteIdKeys(int64_t through_seq);
+  // Writes to sale_ids the keys of the rows after meta ids_indexed_seq through
+  // `through_seq` whose hash is in part `part` of `parts` (RecentIds::Between), and, with
+  // the last part, moves ids_indexed_seq up to `through_seq`; in the open transaction on
+  // the writer connection. SQLITE_DONE, or the SQLite code on failure.
+  int WriteIdKeys(int64_t through_seq, int part, int parts);
+  // The bulk write in progress (writer thread): the seq it covers through (0: none) and
+  // the next part to write. LoadState starts it over.
+  int64_t id_keys_through_ = 0;
+  int id_keys_part_ = 0;
   bool state_valid_ = false;
   int last_failed_rc_ = 0;
   int64_t next_seq_ = 1;

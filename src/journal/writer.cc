@@ -198,12 +198,16 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
       return fail(rc, "update receipt counters");
     }
   }
-  // sale_ids in bulk (internal.h): one write of many sorted keys instead of a random
-  // index page per sale.
-  const bool write_id_keys =
-      static_cast<int64_t>(recent_ids_->size()) >= options_.id_keys_flush_rows;
+  // sale_ids in bulk (internal.h): many sorted keys per page instead of a random index
+  // page per sale, one part of the key range per commit.
+  if (id_keys_through_ == 0 &&
+      static_cast<int64_t>(recent_ids_->size()) >= options_.id_keys_flush_rows) {
+    id_keys_through_ = staged_seq_ - 1;  // through this group's rows
+    id_keys_part_ = 0;
+  }
+  const bool write_id_keys = id_keys_through_ > 0;
   if (write_id_keys) {
-    if (int rc = WriteIdKeys(staged_seq_ - 1); rc != SQLITE_DONE) {
+    if (int rc = WriteIdKeys(id_keys_through_, id_keys_part_, kIdKeyParts); rc != SQLITE_DONE) {
       return fail(rc, "write sale_ids");
     }
   }
@@ -230,7 +234,10 @@ Status SqliteJournal::RunGroup(std::vector<Pending>& group, std::vector<Result<R
   for (const auto& [terminal_id, counter] : staged_counters_) {
     terminal_counters_[terminal_id] = counter;
   }
-  if (write_id_keys) recent_ids_->DropThrough(staged_seq_ - 1);
+  if (write_id_keys && ++id_keys_part_ == kIdKeyParts) {
+    recent_ids_->DropThrough(id_keys_through_);
+    id_keys_through_ = 0;
+  }
   if (write_counters) {
     commits_since_counter_flush_ = 0;
   } else if (!staged_counters_.empty()) {
@@ -306,12 +313,25 @@ int SqliteJournal::WriteCounters(const std::map<std::string, int64_t>& staged,
   return sqlite3_step(s.meta_put);
 }
 
-int SqliteJournal::WriteIdKeys(int64_t through_seq) {
+int SqliteJournal::WriteIdKeys(int64_t through_seq, int part, int parts) {
   WriterStatements& s = *wstmts_;
+  int64_t indexed = 0;
   {
-    ResetOnExit reset(s.id_keys_write);
-    if (int rc = sqlite3_step(s.id_keys_write); rc != SQLITE_DONE) return rc;
+    ResetOnExit reset(s.ids_indexed);
+    if (int rc = sqlite3_step(s.ids_indexed); rc != SQLITE_ROW) {
+      return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+    }
+    indexed = sqlite3_column_int64(s.ids_indexed, 0);
   }
+  for (const auto& [hash, seq] : recent_ids_->Between(indexed, through_seq, part, parts)) {
+    ResetOnExit reset(s.id_keys_insert);
+    sqlite3_bind_int64(s.id_keys_insert, 1, hash);
+    sqlite3_bind_int64(s.id_keys_insert, 2, seq);
+    if (int rc = sqlite3_step(s.id_keys_insert); rc != SQLITE_DONE) return rc;
+  }
+  // Only the last part makes the keys count, and never backwards (a Prune since may have
+  // written them all and moved it further).
+  if (part != parts - 1 || through_seq <= indexed) return SQLITE_DONE;
   ResetOnExit reset(s.meta_put);
   BindText(s.meta_put, 1, kIdsIndexedSeqKey);
   BindText(s.meta_put, 2, std::to_string(through_seq));
