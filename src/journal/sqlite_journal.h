@@ -153,7 +153,7 @@ struct JournalOptions {
   // "SD-card wear"). A packed row (canonical_pack.h) fits one; a larger one continues in
   // overflow pages.
   int page_size = 512;
-  // Rows are found by id through sale_ids, which a group's commit writes in bulk once
+  // Rows are found by id through sale_ids, which the next 8 commits write in bulk once
   // this many rows are not in it yet (they are in memory until then; docs/JOURNAL.md,
   // "v8"). Larger: fewer, bigger bulk writes; each touches at most every page of
   // sale_ids, so bytes written per sale fall as it grows. At least 1; tests use small
