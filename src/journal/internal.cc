@@ -63,6 +63,16 @@ Result<Anchor> ReadAnchor(sqlite3* db, const std::string& genesis) {
   return anchor;
 }
 
+Result<int64_t> ReadIdsIndexedSeq(sqlite3* db) {
+  Stmt stmt(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1");
+  if (stmt.prepare_rc() != SQLITE_OK)
+    return SqliteError(db, stmt.prepare_rc(), "read ids_indexed_seq");
+  BindText(stmt.get(), 1, kIdsIndexedSeqKey);
+  bool found = false;
+  ASSIGN_OR_RETURN(int64_t seq, QueryOptionalInt(db, stmt.get(), &found, "read ids_indexed_seq"));
+  return found ? seq : 0;
+}
+
 int64_t IdHash(std::string_view id) {
   const std::string digest = core::Sha256(id);
   uint64_t key = 0;

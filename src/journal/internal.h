@@ -91,6 +91,9 @@ int RegisterIdHash(sqlite3* db);
 
 inline constexpr const char* kIdsIndexedSeqKey = "ids_indexed_seq";
 inline constexpr int kIdKeyParts = 8;
+// meta "ids_indexed_seq": the seq through which sale_ids holds every row's key (0 when
+// absent). The one reader of it, for the bulk write, LoadState and IntegrityCheck.
+Result<int64_t> ReadIdsIndexedSeq(sqlite3* db);
 
 // The rows not yet in sale_ids (or written there by a Prune since): id hash -> seq. It
 // holds every row after ids_indexed_seq (LoadState reads them, the writer adds each row
@@ -156,7 +159,6 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* exists = nullptr;          // the original of a refund/void: its canonical bytes
   sqlite3_stmt* reversals = nullptr;       // refunds and voids already stored against a sale
   sqlite3_stmt* id_keys = nullptr;         // sale_ids by hash (StepById)
-  sqlite3_stmt* ids_indexed = nullptr;     // meta ids_indexed_seq (WriteIdKeys)
   sqlite3_stmt* id_keys_insert = nullptr;  // one key into sale_ids (WriteIdKeys)
   sqlite3_stmt* insert = nullptr;
   sqlite3_stmt* upsert_terminal = nullptr;
@@ -172,11 +174,10 @@ struct SqliteJournal::WriterStatements {
   sqlite3_stmt* offline_of_sale = nullptr;
 
   ~WriterStatements() {
-    for (sqlite3_stmt* stmt : {begin,          commit,       rollback,        find,
-                               exists,         reversals,    id_keys,         ids_indexed,
-                               id_keys_insert, insert,       upsert_terminal, id_find,
-                               drawer_open,    drawer_close, meta_put,        entries_after,
-                               offline_insert, offline_find, offline_resolve, offline_of_sale}) {
+    for (sqlite3_stmt* stmt :
+         {begin, commit, rollback, find, exists, reversals, id_keys, id_keys_insert, insert,
+          upsert_terminal, id_find, drawer_open, drawer_close, meta_put, entries_after,
+          offline_insert, offline_find, offline_resolve, offline_of_sale}) {
       sqlite3_finalize(stmt);
     }
   }

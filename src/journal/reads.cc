@@ -262,12 +262,13 @@ Status SqliteJournal::IntegrityCheck() {
   }
   // Schema v8: every row up to ids_indexed_seq has its key in sale_ids, or a retry of it
   // would not be found (internal.h, "finding a row by its id").
+  ASSIGN_OR_RETURN(const int64_t indexed, ReadIdsIndexedSeq(conn->db));
   ASSIGN_OR_RETURN(sqlite3_stmt * missing,
-                   conn->Prepare("SELECT count(*) FROM sales s WHERE s.seq <= coalesce((SELECT "
-                                 "CAST(value AS INTEGER) FROM meta WHERE key = "
-                                 "'ids_indexed_seq'), 0) AND NOT EXISTS (SELECT 1 FROM "
-                                 "sale_ids k WHERE k.id_hash = id_hash(s.id) AND k.seq = s.seq)"));
+                   conn->Prepare("SELECT count(*) FROM sales s WHERE s.seq <= ?1 AND NOT EXISTS "
+                                 "(SELECT 1 FROM sale_ids k WHERE k.id_hash = id_hash(s.id) AND "
+                                 "k.seq = s.seq)"));
   ResetOnExit reset_missing(missing);
+  sqlite3_bind_int64(missing, 1, indexed);
   rc = sqlite3_step(missing);
   if (rc != SQLITE_ROW) return SqliteError(conn->db, rc, "integrity check: sale_ids");
   if (const int64_t n = sqlite3_column_int64(missing, 0); n > 0) {

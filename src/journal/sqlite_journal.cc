@@ -188,9 +188,6 @@ Status SqliteJournal::PrepareWriterStatements() {
        "type FROM sales WHERE seq = ?1 AND id = ?2"},
       {&stmts->exists, "SELECT canonical, type FROM sales WHERE seq = ?1 AND id = ?2"},
       {&stmts->id_keys, "SELECT seq FROM sale_ids WHERE id_hash = ?1"},
-      {&stmts->ids_indexed,
-       "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta "
-       "WHERE key = 'ids_indexed_seq'), 0)"},
       {&stmts->id_keys_insert, "INSERT OR IGNORE INTO sale_ids(id_hash, seq) VALUES(?1, ?2)"},
       {&stmts->reversals, "SELECT canonical FROM sales WHERE ref = ?1 ORDER BY seq"},
       {&stmts->id_find, "SELECT seq FROM ids WHERE id = ?1"},
@@ -300,11 +297,10 @@ Status SqliteJournal::LoadState() {
 
   // The rows that sale_ids does not hold yet (internal.h, "finding a row by its id").
   std::unordered_multimap<int64_t, int64_t> recent;
-  rc = sqlite3_prepare_v2(wdb_,
-                          "SELECT id, seq FROM sales WHERE seq > coalesce((SELECT CAST(value "
-                          "AS INTEGER) FROM meta WHERE key = 'ids_indexed_seq'), 0)",
-                          -1, &stmt, nullptr);
+  ASSIGN_OR_RETURN(const int64_t indexed, ReadIdsIndexedSeq(wdb_));
+  rc = sqlite3_prepare_v2(wdb_, "SELECT id, seq FROM sales WHERE seq > ?1", -1, &stmt, nullptr);
   if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(stmt, 1, indexed);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       recent.emplace(IdHash(ColumnText(stmt, 0)), sqlite3_column_int64(stmt, 1));
     }

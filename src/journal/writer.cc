@@ -315,14 +315,12 @@ int SqliteJournal::WriteCounters(const std::map<std::string, int64_t>& staged,
 
 int SqliteJournal::WriteIdKeys(int64_t through_seq, int part, int parts) {
   WriterStatements& s = *wstmts_;
-  int64_t indexed = 0;
-  {
-    ResetOnExit reset(s.ids_indexed);
-    if (int rc = sqlite3_step(s.ids_indexed); rc != SQLITE_ROW) {
-      return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
-    }
-    indexed = sqlite3_column_int64(s.ids_indexed, 0);
+  Result<int64_t> read = ReadIdsIndexedSeq(wdb_);
+  if (!read.ok()) {
+    const int rc = sqlite3_errcode(wdb_);
+    return rc != SQLITE_OK ? rc : SQLITE_ERROR;
   }
+  const int64_t indexed = *read;
   for (const auto& [hash, seq] : recent_ids_->Between(indexed, through_seq, part, parts)) {
     ResetOnExit reset(s.id_keys_insert);
     sqlite3_bind_int64(s.id_keys_insert, 1, hash);
